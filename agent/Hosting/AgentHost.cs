@@ -1,0 +1,111 @@
+using System.Net;
+using System.Reflection;
+using System.Text.Json;
+using Gputel.Agent.Configuration;
+using Gputel.Collector.Collectors;
+using Gputel.Collector.Exposition;
+using Gputel.Collector.Sampling;
+using Gputel.Collector.Store;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Gputel.Agent.Hosting;
+
+/// <summary>
+/// The daemon: opens NVML, starts the samplers and serves <c>/metrics</c> and <c>/health</c> until
+/// stopped (Ctrl+C or SIGTERM). Without a driver it says so once and serves host and self metrics.
+/// </summary>
+internal static class AgentHost
+{
+    public static string Version { get; } =
+        typeof(AgentHost).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0.0.0";
+
+    public static async Task<int> RunAsync(AgentSettings settings, CancellationToken cancellationToken)
+    {
+        WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+            o.UseUtcTimestamp = true;
+        });
+        builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
+        builder.WebHost.ConfigureKestrel(k => k.Listen(settings.Listen.Address, settings.Listen.Port));
+        builder.Services.AddSingleton(settings);
+
+        await using WebApplication app = builder.Build();
+        ILogger log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("gputel");
+
+        using GpuSession session = GpuSession.Open(settings.NvmlLibrary);
+        if (session.UnavailableReason is not null)
+        {
+            log.LogWarning("{Reason}; serving host and self metrics only", session.UnavailableReason);
+        }
+        else
+        {
+            log.LogInformation("NVML {Library}: driver {Driver}, {Count} GPU(s)", session.Driver!.LibraryPath, session.DriverVersion, session.Devices.Count);
+        }
+
+        foreach (string warning in session.Warnings)
+        {
+            log.LogWarning("{Warning}", warning);
+        }
+
+        var store = new SampleStore(session.Devices, settings.Collectors);
+        using XidWatcher? xid = settings.Collectors.Contains("xid") && session.Driver is not null && session.Devices.Count > 0
+            ? new XidWatcher(session.Driver, session.Devices)
+            : null;
+        IReadOnlyList<IGpuCollector> collectors = CollectorCatalog.Create(settings.Collectors, store, xid);
+        using var sampler = new Sampler(store, collectors, settings.MemoryInterval, settings.Interval, line => log.LogWarning("{Event}", line));
+        var exposition = new PrometheusExposition(store, settings.MetricNames, new AgentInfo(
+            Dns.GetHostName(), session.DriverVersion, session.Driver is not null, settings.Interval, Version));
+
+        MapEndpoints(app, exposition, store, session);
+        sampler.Start();
+        await app.StartAsync(cancellationToken).ConfigureAwait(false);
+
+        string addresses = string.Join(", ", app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? []);
+        log.LogInformation(
+            "gputel {Version} listening on {Addresses} (metric names: {Profile}; memory every {Memory}, others every {Interval}; collectors: {Collectors})",
+            Version, addresses, settings.MetricNames.ToString().ToLowerInvariant(), DurationParser.Format(settings.MemoryInterval),
+            DurationParser.Format(settings.Interval), string.Join(",", settings.Collectors));
+
+        await app.WaitForShutdownAsync(cancellationToken).ConfigureAwait(false);
+        return 0;
+    }
+
+    private static void MapEndpoints(WebApplication app, PrometheusExposition exposition, SampleStore store, GpuSession session)
+    {
+        app.MapGet("/metrics", async (HttpContext context) =>
+        {
+            context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
+            await exposition.WriteAsync(context.Response.Body, context.RequestAborted).ConfigureAwait(false);
+        });
+
+        // Liveness, not GPU health: a lost GPU is reported in the body and by gpu_up, and must not
+        // get the agent restarted (it recovers by itself when the GPU answers again).
+        app.MapGet("/health", (HttpContext context) =>
+        {
+            int up = Enumerable.Range(0, store.Devices.Count).Count(store.IsUp);
+            context.Response.ContentType = "application/json";
+            return context.Response.WriteAsync(JsonSerializer.Serialize(new Dictionary<string, object?>
+            {
+                ["status"] = "ok",
+                ["nvml"] = session.Driver is not null,
+                ["nvml_error"] = session.UnavailableReason,
+                ["gpus"] = store.Devices.Count,
+                ["gpus_up"] = up,
+            }, HealthJson.Default.DictionaryStringObject));
+        });
+
+        app.MapGet("/", () => Results.Text(
+            "gputel agent\n/metrics  Prometheus exposition\n/health   liveness (JSON)\n", "text/plain"));
+    }
+}

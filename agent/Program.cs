@@ -1,0 +1,34 @@
+using System.CommandLine;
+using Gputel.Agent.Commands;
+
+namespace Gputel.Agent;
+
+/// <summary>Entry point of the <c>gputel</c> command.</summary>
+internal static class Program
+{
+    /// <summary>Exit code for bad flags, config values or input.</summary>
+    public const int UsageError = 2;
+
+    public static async Task<int> Main(string[] args)
+    {
+        var root = new RootCommand("gputel: GPU telemetry agent and training-memory profiler.")
+        {
+            AgentCommand.Create(),
+            DevicesCommand.Create(),
+        };
+
+        ParseResult parsed = root.Parse(args);
+        if (parsed.Errors.Count > 0)
+        {
+            foreach (System.CommandLine.Parsing.ParseError error in parsed.Errors)
+            {
+                await Console.Error.WriteLineAsync($"gputel: {error.Message}").ConfigureAwait(false);
+            }
+
+            await Console.Error.WriteLineAsync("Run 'gputel --help' for usage.").ConfigureAwait(false);
+            return UsageError;
+        }
+
+        return await parsed.InvokeAsync().ConfigureAwait(false);
+    }
+}

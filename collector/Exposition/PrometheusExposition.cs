@@ -1,0 +1,319 @@
+using System.Globalization;
+using Gputel.Collector.Model;
+using Gputel.Collector.Nvml;
+using Gputel.Collector.Store;
+using Prometheus;
+
+namespace Gputel.Collector.Exposition;
+
+/// <summary>Facts about the running agent that the exposition reports as self metrics.</summary>
+/// <param name="Hostname">The <c>hostname</c> label.</param>
+/// <param name="DriverVersion">The NVIDIA driver version, or empty.</param>
+/// <param name="NvmlAvailable">Whether NVML could be used.</param>
+/// <param name="SlowInterval">The regular sampling interval, to tell a stalled collector from a slow one.</param>
+/// <param name="Version">The agent's version.</param>
+public sealed record AgentInfo(string Hostname, string DriverVersion, bool NvmlAvailable, TimeSpan SlowInterval, string Version);
+
+/// <summary>
+/// Serves the store through a prometheus-net registry. Values are copied from the store just
+/// before each scrape (a before-collect callback), which only reads memory: a scrape never calls
+/// NVML and never waits for a sampler. Series of processes or readings that went away are removed.
+/// </summary>
+public sealed class PrometheusExposition
+{
+    private readonly SampleStore _store;
+    private readonly AgentInfo _info;
+    private readonly LabelSchema _labels;
+    private readonly MetricFactory _factory;
+    private readonly Dictionary<string, Family> _families = new(StringComparer.Ordinal);
+    private readonly Dictionary<(string, int, string?, MigInstance?), Series> _deviceSeries = [];
+    private readonly Dictionary<(int, int, string, string), Series> _processSeries = [];
+    private readonly Lock _gate = new();
+    private readonly Gauge _success;
+    private readonly Gauge _duration;
+    private readonly Gauge _lag;
+    private int _generation;
+
+    /// <summary>Creates the exposition over <paramref name="store"/> in <paramref name="profile"/>.</summary>
+    public PrometheusExposition(SampleStore store, NamingProfile profile, AgentInfo info, bool includeRuntimeMetrics = true)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        ArgumentNullException.ThrowIfNull(info);
+        _store = store;
+        _info = info;
+        Profile = profile;
+        _labels = new LabelSchema(profile, store.Devices, info.Hostname, info.DriverVersion);
+        Registry = Metrics.NewCustomRegistry();
+        _factory = Metrics.WithCustomRegistry(Registry);
+
+        _success = _factory.CreateGauge("telemetry_collector_success", "1 when the collector's last run on every device succeeded and is recent, else 0.", ["collector"]);
+        _duration = _factory.CreateGauge("telemetry_collector_duration_seconds", "Duration of the collector's last run, summed over devices, in seconds.", ["collector"]);
+        _lag = _factory.CreateGauge("telemetry_sample_lag_seconds", "How late the last high-frequency memory sample started, worst device, in seconds.");
+        _factory.CreateGauge("telemetry_nvml_available", "1 when an NVIDIA driver (NVML) is loaded, 0 when the agent serves host and self metrics only.")
+            .Set(info.NvmlAvailable ? 1 : 0);
+        _factory.CreateGauge("telemetry_gpus", "GPUs found at start-up.").Set(store.Devices.Count);
+        _factory.CreateGauge("telemetry_build_info", "Agent version and NVIDIA driver version; always 1.", ["version", "driver_version"])
+            .WithLabels(info.Version, info.DriverVersion).Set(1);
+        if (includeRuntimeMetrics)
+        {
+            DotNetStats.Register(Registry);
+        }
+
+        Registry.AddBeforeCollectCallback(Update);
+    }
+
+    /// <summary>The naming profile in use.</summary>
+    public NamingProfile Profile { get; }
+
+    /// <summary>The registry to serve (e.g. through <c>MapMetrics</c> or <see cref="WriteAsync"/>).</summary>
+    public CollectorRegistry Registry { get; }
+
+    /// <summary>
+    /// Writes the exposition in the Prometheus text format (0.0.4). OpenMetrics is not offered:
+    /// it would append <c>_total</c> to dcgm-exporter's counter names and break dcgm compatibility.
+    /// </summary>
+    public Task WriteAsync(Stream destination, CancellationToken cancellationToken = default) =>
+        Registry.CollectAndExportAsTextAsync(destination, ExpositionFormat.PrometheusText, cancellationToken);
+
+    /// <summary>Copies the store into the registry; called by prometheus-net before each collection.</summary>
+    internal void Update()
+    {
+        lock (_gate)
+        {
+            _generation++;
+            UpdateMemory();
+            UpdateReadings();
+            RemoveStale();
+            UpdateSelf();
+        }
+    }
+
+    private void UpdateMemory()
+    {
+        for (int d = 0; d < _store.Devices.Count; d++)
+        {
+            GpuDevice device = _store.Devices[d];
+            Set(new Reading(GpuMetrics.Up, d, _store.IsUp(d) ? 1 : 0));
+            // Closing the window here is what makes the peak "since the previous scrape".
+            if (_store.Memory(d).TryRead(closeWindow: true, out MemoryInfo memory, out ulong peak))
+            {
+                SetMemory(d, null, memory, peak);
+            }
+
+            for (int m = 0; m < device.MigInstances.Count; m++)
+            {
+                if (_store.MigMemory(d, m).TryRead(closeWindow: true, out MemoryInfo mig, out ulong migPeak))
+                {
+                    SetMemory(d, device.MigInstances[m], mig, migPeak);
+                }
+            }
+        }
+    }
+
+    private void SetMemory(int device, MigInstance? mig, MemoryInfo memory, ulong peak)
+    {
+        Set(new Reading(GpuMetrics.MemoryTotal, device, memory.Total, MigInstance: mig));
+        Set(new Reading(GpuMetrics.MemoryUsed, device, memory.Used, MigInstance: mig));
+        Set(new Reading(GpuMetrics.MemoryFree, device, memory.Free, MigInstance: mig));
+        Set(new Reading(GpuMetrics.MemoryReserved, device, memory.Reserved, MigInstance: mig));
+        Set(new Reading(GpuMetrics.MemoryUsedPeak, device, peak, MigInstance: mig));
+    }
+
+    private void UpdateReadings()
+    {
+        for (int c = 0; c < _store.CollectorNames.Count; c++)
+        {
+            for (int slot = 0; slot <= _store.HostSlot; slot++)
+            {
+                CollectorResult? result = _store.Get(c, slot);
+                if (result is null || (slot < _store.HostSlot && !_store.IsUp(slot)))
+                {
+                    continue;
+                }
+
+                foreach (Reading reading in result.Readings)
+                {
+                    Set(reading);
+                }
+
+                foreach (ProcessReading process in result.Processes)
+                {
+                    SetProcess(process);
+                }
+            }
+        }
+    }
+
+    private void Set(in Reading reading)
+    {
+        MetricDescriptor metric = reading.Metric;
+        string? name = Profile == NamingProfile.Dcgm ? metric.Dcgm?.Name ?? metric.Name : metric.Name;
+        if (name is null)
+        {
+            return;
+        }
+
+        var key = (name, reading.Device, reading.LabelValue ?? metric.LabelValue, reading.MigInstance);
+        if (!_deviceSeries.TryGetValue(key, out Series? series))
+        {
+            Family family = GetFamily(name, metric, reading.Device < 0);
+            series = new Series(family, _labels.ValuesFor(reading));
+            _deviceSeries[key] = series;
+        }
+
+        double scale = Profile == NamingProfile.Dcgm ? metric.Dcgm?.Scale ?? 1 : 1;
+        series.Set(reading.Value * scale, _generation);
+    }
+
+    private void SetProcess(in ProcessReading p)
+    {
+        var key = (p.Device, p.Pid, p.Command, p.ContainerId);
+        if (!_processSeries.TryGetValue(key, out Series? series))
+        {
+            Family family = _families.TryGetValue(ProcessFamily, out Family? f) ? f : AddFamily(
+                ProcessFamily, "GPU memory used by a process, in bytes.", MetricKind.Gauge, ["gpu", "uuid", "pid", "command", "container_id", "pod", "namespace"]);
+            GpuDevice device = _store.Devices[p.Device];
+            series = new Series(family, [
+                device.Index.ToString(CultureInfo.InvariantCulture), device.Uuid, p.Pid.ToString(CultureInfo.InvariantCulture),
+                p.Command, p.ContainerId, p.Pod, p.Namespace]);
+            _processSeries[key] = series;
+        }
+
+        series.Set(p.UsedBytes, _generation);
+    }
+
+    private const string ProcessFamily = "gpu_process_memory_used_bytes";
+
+    private Family GetFamily(string name, MetricDescriptor metric, bool host)
+    {
+        if (_families.TryGetValue(name, out Family? family))
+        {
+            return family;
+        }
+
+        bool dcgm = Profile == NamingProfile.Dcgm && metric.Dcgm is not null;
+        return AddFamily(name, dcgm ? metric.Dcgm!.Help : metric.Help, dcgm ? metric.Dcgm!.Kind : metric.Kind, _labels.NamesFor(metric, host));
+    }
+
+    private Family AddFamily(string name, string help, MetricKind kind, string[] labelNames)
+    {
+        var family = new Family(kind == MetricKind.Counter
+            ? _factory.CreateCounter(name, help, labelNames)
+            : _factory.CreateGauge(name, help, labelNames));
+        _families[name] = family;
+        return family;
+    }
+
+    private void RemoveStale()
+    {
+        RemoveStale(_deviceSeries);
+        RemoveStale(_processSeries);
+    }
+
+    private void RemoveStale<TKey>(Dictionary<TKey, Series> series)
+        where TKey : notnull
+    {
+        List<TKey>? stale = null;
+        foreach ((TKey key, Series s) in series)
+        {
+            if (s.Generation != _generation)
+            {
+                (stale ??= []).Add(key);
+            }
+        }
+
+        foreach (TKey key in stale ?? [])
+        {
+            series[key].Remove();
+            series.Remove(key);
+        }
+    }
+
+    private void UpdateSelf()
+    {
+        long now = Environment.TickCount64;
+        // A collector that has not finished a run for this long is stuck (a hung driver call).
+        long staleAfter = (long)Math.Max(3 * _info.SlowInterval.TotalMilliseconds, 5000);
+        for (int c = 0; c < _store.CollectorNames.Count; c++)
+        {
+            bool any = false, ok = true;
+            double seconds = 0;
+            for (int slot = 0; slot <= _store.HostSlot; slot++)
+            {
+                CollectorResult? result = _store.Get(c, slot);
+                if (result is null)
+                {
+                    continue;
+                }
+
+                any = true;
+                seconds += result.DurationSeconds;
+                ok &= result.Success && now - result.CompletedAt <= staleAfter;
+            }
+
+            if (any)
+            {
+                _success.WithLabels(_store.CollectorNames[c]).Set(ok ? 1 : 0);
+                _duration.WithLabels(_store.CollectorNames[c]).Set(seconds);
+            }
+        }
+
+        _lag.Set(_store.MaxLag.TotalSeconds);
+    }
+
+    private sealed class Family(Prometheus.Collector collector)
+    {
+        public Prometheus.Collector Collector { get; } = collector;
+    }
+
+    /// <summary>One labelled series and the generation it was last set in.</summary>
+    private sealed class Series
+    {
+        private readonly Family _family;
+        private readonly string[] _labels;
+        private readonly Gauge.Child? _gauge;
+        private readonly Counter.Child? _counter;
+
+        public Series(Family family, string[] labels)
+        {
+            _family = family;
+            _labels = labels;
+            if (family.Collector is Gauge gauge)
+            {
+                _gauge = gauge.WithLabels(labels);
+            }
+            else
+            {
+                _counter = ((Counter)family.Collector).WithLabels(labels);
+            }
+        }
+
+        public int Generation { get; private set; }
+
+        public void Set(double value, int generation)
+        {
+            Generation = generation;
+            if (_gauge is not null)
+            {
+                _gauge.Set(value);
+            }
+            else
+            {
+                // Counters only go up; a driver reload that resets NVML's total is held at the old value.
+                _counter!.IncTo(value);
+            }
+        }
+
+        public void Remove()
+        {
+            if (_family.Collector is Gauge gauge)
+            {
+                gauge.RemoveLabelled(_labels);
+            }
+            else
+            {
+                ((Counter)_family.Collector).RemoveLabelled(_labels);
+            }
+        }
+    }
+}
