@@ -66,22 +66,22 @@ internal static class DevicesCommand
 
         foreach (GpuDevice d in s.Devices)
         {
-            MemoryInfo? m = s.Memory(d.Index);
+            MemoryInfo? m = s.Memory(d.Slot);
             table.AddRow(
                 d.Index.ToString(CultureInfo.InvariantCulture),
                 Markup.Escape(d.Name),
                 Markup.Escape(d.PciBusId),
-                m is { } mem ? $"{mem.Used / MiB:0} / {mem.Total / MiB:0} MiB" : s.IsUp(d.Index) ? "n/a" : "[red]GPU lost[/]",
-                Fmt(s.Value(d.Index, GpuMetrics.Utilization), v => $"{v * 100:0} %"),
-                $"{Fmt(s.Value(d.Index, GpuMetrics.Power), v => $"{v:0} W")} / {Fmt(s.Value(d.Index, GpuMetrics.PowerLimit), v => $"{v:0} W")}",
-                Fmt(s.Value(d.Index, GpuMetrics.Temperature), v => $"{v:0} C"),
-                Fmt(s.Value(d.Index, GpuMetrics.ClockSm), v => $"{v / 1e6:0} MHz"),
-                s.Processes(d.Index).Count().ToString(CultureInfo.InvariantCulture));
+                m is { } mem ? $"{mem.Used / MiB:0} / {mem.Total / MiB:0} MiB" : s.IsUp(d.Slot) ? "n/a" : "[red]GPU lost[/]",
+                Fmt(s.Value(d.Slot, GpuMetrics.Utilization), v => $"{v * 100:0} %"),
+                $"{Fmt(s.Value(d.Slot, GpuMetrics.Power), v => $"{v:0} W")} / {Fmt(s.Value(d.Slot, GpuMetrics.PowerLimit), v => $"{v:0} W")}",
+                Fmt(s.Value(d.Slot, GpuMetrics.Temperature), v => $"{v:0} C"),
+                Fmt(s.Value(d.Slot, GpuMetrics.ClockSm), v => $"{v / 1e6:0} MHz"),
+                s.Processes(d.Slot).Count().ToString(CultureInfo.InvariantCulture));
         }
 
         AnsiConsole.Write(table);
 
-        var processes = s.Devices.SelectMany(d => s.Processes(d.Index)).ToList();
+        var processes = s.Devices.SelectMany(d => s.Processes(d.Slot)).ToList();
         if (processes.Count > 0)
         {
             var procTable = new Table().Border(TableBorder.Rounded);
@@ -93,7 +93,7 @@ internal static class DevicesCommand
             foreach (ProcessReading p in processes)
             {
                 procTable.AddRow(
-                    p.Device.ToString(CultureInfo.InvariantCulture), p.Pid.ToString(CultureInfo.InvariantCulture), Markup.Escape(p.Command),
+                    s.Devices[p.Device].Index.ToString(CultureInfo.InvariantCulture), p.Pid.ToString(CultureInfo.InvariantCulture), Markup.Escape(p.Command),
                     p.ContainerId.Length > 12 ? p.ContainerId[..12] : p.ContainerId, $"{p.UsedBytes / MiB:0} MiB");
             }
 
@@ -102,7 +102,7 @@ internal static class DevicesCommand
 
         foreach (GpuDevice d in s.Devices)
         {
-            foreach (string error in s.Errors(d.Index))
+            foreach (string error in s.Errors(d.Slot))
             {
                 AnsiConsole.MarkupLine($"[yellow]GPU {d.Index}: {Markup.Escape(error)}[/]");
             }
@@ -136,9 +136,9 @@ internal static class DevicesCommand
 
     private static void WriteDevice(Utf8JsonWriter w, DeviceSnapshot s, GpuDevice d)
     {
-        int i = d.Index;
+        int i = d.Slot;
         w.WriteStartObject();
-        w.WriteNumber("index", i);
+        w.WriteNumber("index", d.Index);
         w.WriteString("name", d.Name);
         w.WriteString("uuid", d.Uuid);
         w.WriteString("pci_bus_id", d.PciBusId);

@@ -32,7 +32,7 @@ public sealed class ClockCollector : IGpuCollector
         {
             if (NvmlResult.Ok(device.Handle.TryGetClock(type, out uint megahertz), "nvmlDeviceGetClockInfo"))
             {
-                output.Readings.Add(new(metric, device.Index, megahertz * 1e6));
+                output.Readings.Add(new(metric, device.Slot, megahertz * 1e6));
             }
         }
     }

@@ -32,7 +32,7 @@ public sealed class EccCollector : IGpuCollector
             // Boards without ECC (or with it off) answer NOT_SUPPORTED: no series, not an error.
             if (NvmlResult.Ok(device.Handle.TryGetEccErrors(corrected, aggregate, out ulong count), "nvmlDeviceGetTotalEccErrors"))
             {
-                output.Readings.Add(new(metric, device.Index, count));
+                output.Readings.Add(new(metric, device.Slot, count));
             }
         }
     }

@@ -26,14 +26,14 @@ public sealed class MemoryCollector(SampleStore store) : IGpuCollector
         ArgumentNullException.ThrowIfNull(device);
         if (NvmlResult.Ok(device.Handle.TryGetMemory(out MemoryInfo memory), "nvmlDeviceGetMemoryInfo_v2"))
         {
-            store.Memory(device.Index).Record(memory);
+            store.Memory(device.Slot).Record(memory);
         }
 
         for (int i = 0; i < device.MigInstances.Count; i++)
         {
             if (NvmlResult.Ok(device.MigInstances[i].Handle.TryGetMemory(out MemoryInfo mig), "nvmlDeviceGetMemoryInfo_v2"))
             {
-                store.MigMemory(device.Index, i).Record(mig);
+                store.MigMemory(device.Slot, i).Record(mig);
             }
         }
     }

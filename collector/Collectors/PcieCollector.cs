@@ -22,12 +22,12 @@ public sealed class PcieCollector : IGpuCollector
         // NVML reports KB/s with 1 KB = 1024 bytes.
         if (NvmlResult.Ok(device.Handle.TryGetPcieThroughput(transmit: true, out uint tx), "nvmlDeviceGetPcieThroughput"))
         {
-            output.Readings.Add(new(GpuMetrics.PcieTx, device.Index, tx * 1024.0));
+            output.Readings.Add(new(GpuMetrics.PcieTx, device.Slot, tx * 1024.0));
         }
 
         if (NvmlResult.Ok(device.Handle.TryGetPcieThroughput(transmit: false, out uint rx), "nvmlDeviceGetPcieThroughput"))
         {
-            output.Readings.Add(new(GpuMetrics.PcieRx, device.Index, rx * 1024.0));
+            output.Readings.Add(new(GpuMetrics.PcieRx, device.Slot, rx * 1024.0));
         }
     }
 }

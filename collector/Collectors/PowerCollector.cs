@@ -21,17 +21,17 @@ public sealed class PowerCollector : IGpuCollector
         ArgumentNullException.ThrowIfNull(output);
         if (NvmlResult.Ok(device.Handle.TryGetPowerUsage(out uint milliwatts), "nvmlDeviceGetPowerUsage"))
         {
-            output.Readings.Add(new(GpuMetrics.Power, device.Index, milliwatts / 1000.0));
+            output.Readings.Add(new(GpuMetrics.Power, device.Slot, milliwatts / 1000.0));
         }
 
         if (NvmlResult.Ok(device.Handle.TryGetPowerLimit(out uint limit), "nvmlDeviceGetEnforcedPowerLimit"))
         {
-            output.Readings.Add(new(GpuMetrics.PowerLimit, device.Index, limit / 1000.0));
+            output.Readings.Add(new(GpuMetrics.PowerLimit, device.Slot, limit / 1000.0));
         }
 
         if (NvmlResult.Ok(device.Handle.TryGetTotalEnergy(out ulong millijoules), "nvmlDeviceGetTotalEnergyConsumption"))
         {
-            output.Readings.Add(new(GpuMetrics.Energy, device.Index, millijoules / 1000.0));
+            output.Readings.Add(new(GpuMetrics.Energy, device.Slot, millijoules / 1000.0));
         }
     }
 }

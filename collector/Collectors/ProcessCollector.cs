@@ -49,7 +49,7 @@ public sealed class ProcessCollector(ProcessDescriber describer) : IGpuCollector
             foreach ((int pid, ulong used) in byPid)
             {
                 ProcessDescriber.ProcessIdentity who = describer.Describe(pid);
-                output.Processes.Add(new ProcessReading(device.Index, pid, who.Command, who.ContainerId, string.Empty, string.Empty, used));
+                output.Processes.Add(new ProcessReading(device.Slot, pid, who.Command, who.ContainerId, string.Empty, string.Empty, used));
             }
         }
     }

@@ -21,7 +21,7 @@ public sealed class TemperatureCollector : IGpuCollector
         ArgumentNullException.ThrowIfNull(output);
         if (NvmlResult.Ok(device.Handle.TryGetTemperature(out uint celsius), "nvmlDeviceGetTemperature"))
         {
-            output.Readings.Add(new(GpuMetrics.Temperature, device.Index, celsius));
+            output.Readings.Add(new(GpuMetrics.Temperature, device.Slot, celsius));
         }
     }
 }

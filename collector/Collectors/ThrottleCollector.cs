@@ -24,10 +24,10 @@ public sealed class ThrottleCollector : IGpuCollector
             return;
         }
 
-        output.Readings.Add(new(GpuMetrics.ThrottleMask, device.Index, mask));
+        output.Readings.Add(new(GpuMetrics.ThrottleMask, device.Slot, mask));
         foreach ((ulong bit, MetricDescriptor metric) in GpuMetrics.ThrottleReasons)
         {
-            output.Readings.Add(new(metric, device.Index, (mask & bit) != 0 ? 1 : 0));
+            output.Readings.Add(new(metric, device.Slot, (mask & bit) != 0 ? 1 : 0));
         }
     }
 }

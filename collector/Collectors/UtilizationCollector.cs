@@ -21,8 +21,8 @@ public sealed class UtilizationCollector : IGpuCollector
         ArgumentNullException.ThrowIfNull(output);
         if (NvmlResult.Ok(device.Handle.TryGetUtilization(out uint gpu, out uint memory), "nvmlDeviceGetUtilizationRates"))
         {
-            output.Readings.Add(new(GpuMetrics.Utilization, device.Index, gpu / 100.0));
-            output.Readings.Add(new(GpuMetrics.MemoryUtilization, device.Index, memory / 100.0));
+            output.Readings.Add(new(GpuMetrics.Utilization, device.Slot, gpu / 100.0));
+            output.Readings.Add(new(GpuMetrics.MemoryUtilization, device.Slot, memory / 100.0));
         }
     }
 }

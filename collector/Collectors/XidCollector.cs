@@ -25,12 +25,12 @@ public sealed class XidCollector(XidWatcher? watcher) : IGpuCollector
             return;
         }
 
-        foreach ((ulong xid, long count) in watcher.Counts(device.Index))
+        foreach ((ulong xid, long count) in watcher.Counts(device.Slot))
         {
-            output.Readings.Add(new(GpuMetrics.XidCount, device.Index, count, xid.ToString(CultureInfo.InvariantCulture)));
+            output.Readings.Add(new(GpuMetrics.XidCount, device.Slot, count, xid.ToString(CultureInfo.InvariantCulture)));
         }
 
         // dcgm-exporter reports 0 until the first Xid; do the same so dashboards have a series.
-        output.Readings.Add(new(GpuMetrics.XidLast, device.Index, watcher.Last(device.Index) ?? 0));
+        output.Readings.Add(new(GpuMetrics.XidLast, device.Slot, watcher.Last(device.Slot) ?? 0));
     }
 }

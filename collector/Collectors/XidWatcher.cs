@@ -22,7 +22,7 @@ public sealed class XidWatcher : IDisposable
     {
         ArgumentNullException.ThrowIfNull(driver);
         ArgumentNullException.ThrowIfNull(devices);
-        _indexByHandle = devices.ToDictionary(d => d.Handle.Handle, d => d.Index);
+        _indexByHandle = devices.ToDictionary(d => d.Handle.Handle, d => d.Slot);
         try
         {
             _set = driver.CreateXidEventSet(devices.Select(d => d.Handle));

@@ -14,6 +14,12 @@ namespace Gputel.Collector.Model;
 /// <param name="Minor">N in <c>/dev/nvidiaN</c>, or null when unknown.</param>
 public sealed record GpuDevice(int Index, NvmlDevice Handle, string Uuid, string Name, string PciBusId, uint? Minor)
 {
+    /// <summary>
+    /// Position of this GPU in the session's device list, which indexes the store. It differs from
+    /// <see cref="Index"/> when a GPU could not be opened at start-up.
+    /// </summary>
+    public int Slot { get; init; }
+
     /// <summary>MIG instances of this GPU at start-up (empty when MIG is off).</summary>
     public IReadOnlyList<MigInstance> MigInstances { get; init; } = [];
 

@@ -63,7 +63,7 @@ public sealed class GpuSession : IDisposable
         {
             try
             {
-                devices.Add(Describe(driver.GetDevice(i), i));
+                devices.Add(Describe(driver.GetDevice(i), i) with { Slot = devices.Count });
             }
             catch (NvmlException e)
             {

@@ -105,15 +105,15 @@ public sealed class Sampler : IDisposable
             long now = Stopwatch.GetTimestamp();
             if (now >= nextFast)
             {
-                _store.RecordLag(device.Index, Stopwatch.GetElapsedTime(nextFast, now));
+                _store.RecordLag(device.Slot, Stopwatch.GetElapsedTime(nextFast, now));
                 RunCadence(Cadence.Fast, device, output);
                 // A lost device is probed at the regular interval, not hammered every 10 ms.
-                nextFast = Next(nextFast, _store.IsUp(device.Index) ? fastTicks : slowTicks);
+                nextFast = Next(nextFast, _store.IsUp(device.Slot) ? fastTicks : slowTicks);
             }
 
             if (now >= nextSlow)
             {
-                if (_store.IsUp(device.Index))
+                if (_store.IsUp(device.Slot))
                 {
                     RunCadence(Cadence.Slow, device, output);
                 }
@@ -162,14 +162,14 @@ public sealed class Sampler : IDisposable
     /// <summary>One run of one collector, with the failure handling every collector shares.</summary>
     private void Run(int c, GpuDevice? device, CollectorOutput output)
     {
-        int slot = device?.Index ?? _store.HostSlot;
+        int slot = device?.Slot ?? _store.HostSlot;
         long start = Stopwatch.GetTimestamp();
         string? error = null;
         output.Clear();
         try
         {
             _collectors[c].Collect(device, output);
-            if (device is not null && _store.SetUp(device.Index, true))
+            if (device is not null && _store.SetUp(device.Slot, true))
             {
                 _log($"GPU {device.Index} ({device.Uuid}) answers again");
             }
@@ -178,8 +178,8 @@ public sealed class Sampler : IDisposable
         {
             // Not a collector failure: the device is down. Serve no stale values for it.
             output.Clear();
-            _store.Memory(device.Index).Clear();
-            if (_store.SetUp(device.Index, false))
+            _store.Memory(device.Slot).Clear();
+            if (_store.SetUp(device.Slot, false))
             {
                 _log($"GPU {device.Index} ({device.Uuid}) is lost: {e.Message}; retrying every {_slow.TotalSeconds:0.###} s");
             }

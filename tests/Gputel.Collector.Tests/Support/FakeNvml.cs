@@ -1,0 +1,79 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using Gputel.Collector.Nvml;
+using Gputel.Collector.Sampling;
+
+namespace Gputel.Collector.Tests.Support;
+
+/// <summary>
+/// The fake NVML driver (tests/fake-nvml), built on first use and loaded into this test process.
+/// One process binds one NVML, so every test that uses it sits in the <see cref="FakeNvmlCollection"/>
+/// (run one at a time) and swaps the driver's script with <see cref="Open"/>.
+/// </summary>
+internal static unsafe class FakeNvml
+{
+    private static readonly Lazy<string> Built = new(Build);
+    private static delegate* unmanaged<byte*, int> _loadScript;
+
+    public static string LibraryPath => Built.Value;
+
+    /// <summary>Loads <paramref name="script"/> into the fake driver and opens a session on it.</summary>
+    public static GpuSession Open(string script)
+    {
+        LoadScript(script);
+        GpuSession session = GpuSession.Open(LibraryPath);
+        Assert.Null(session.UnavailableReason);
+        return session;
+    }
+
+    /// <summary>Replaces the fake driver's script (its clock restarts at zero).</summary>
+    public static void LoadScript(string script)
+    {
+        if (!NvmlLibrary.TryLoad(LibraryPath, out string? error))
+        {
+            throw new InvalidOperationException(error);
+        }
+
+        if (_loadScript == null)
+        {
+            IntPtr handle = NativeLibrary.Load(LibraryPath);
+            _loadScript = (delegate* unmanaged<byte*, int>)NativeLibrary.GetExport(handle, "fake_nvml_load_script");
+        }
+
+        string path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"gputel-fake-{Guid.NewGuid():N}.txt");
+        File.WriteAllText(path, script);
+        IntPtr utf8 = Marshal.StringToCoTaskMemUTF8(path);
+        try
+        {
+            Assert.Equal(0, _loadScript((byte*)utf8));
+        }
+        finally
+        {
+            Marshal.FreeCoTaskMem(utf8);
+            File.Delete(path);
+        }
+    }
+
+    private static string Build()
+    {
+        string script = Repo.Path("tests", "fake-nvml", "build.sh");
+        var psi = new ProcessStartInfo("bash", [script]) { RedirectStandardOutput = true, RedirectStandardError = true };
+        using Process process = Process.Start(psi)!;
+        string stdout = process.StandardOutput.ReadToEnd();
+        string stderr = process.StandardError.ReadToEnd();
+        process.WaitForExit();
+        if (process.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"building the fake NVML driver failed: {stderr}");
+        }
+
+        return stdout.Trim().Split('\n')[^1];
+    }
+}
+
+/// <summary>Tests that load the fake driver into this process run one at a time.</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class FakeNvmlCollection
+{
+    public const string Name = "fake-nvml";
+}
