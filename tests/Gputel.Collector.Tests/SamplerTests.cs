@@ -1,0 +1,111 @@
+using Gputel.Collector.Collectors;
+using Gputel.Collector.Nvml;
+using Gputel.Collector.Sampling;
+using Gputel.Collector.Store;
+using Gputel.Collector.Tests.Support;
+using static Gputel.Collector.Tests.Support.Scripts;
+
+namespace Gputel.Collector.Tests;
+
+/// <summary>The sampler's scheduling and fault handling, on the fake driver.</summary>
+[Collection(FakeNvmlCollection.Name)]
+public sealed class SamplerTests
+{
+    private static (SampleStore Store, Sampler Sampler, List<string> Log) Start(GpuSession session, params string[] names)
+    {
+        var store = new SampleStore(session.Devices, names);
+        var log = new List<string>();
+        var sampler = new Sampler(store, CollectorCatalog.Create(names, store, xid: null), TimeSpan.FromMilliseconds(10), TimeSpan.FromMilliseconds(100), line =>
+        {
+            lock (log)
+            {
+                log.Add(line);
+            }
+        });
+        sampler.Start();
+        return (store, sampler, log);
+    }
+
+    [Fact]
+    public void A_lost_gpu_is_marked_down_while_the_others_go_on_and_comes_back_without_a_restart()
+    {
+        using GpuSession session = FakeNvml.Open(Header() + Gpu(0) + Gpu(1, extra: "lost 400 1400\n"));
+        (SampleStore store, Sampler sampler, List<string> log) = Start(session, "memory", "power");
+        using (sampler)
+        {
+            Wait.Until(() => !store.IsUp(1), "GPU 1 to be marked down");
+            Assert.False(store.Memory(1).TryRead(closeWindow: false, out _, out _));
+            Assert.True(store.IsUp(0));
+
+            // GPU 0 keeps being sampled while GPU 1 is down.
+            long before = store.Get(0, 0)!.CompletedAt;
+            Wait.Until(() => store.Get(0, 0)!.CompletedAt > before, "GPU 0 to be sampled again");
+
+            Wait.Until(() => store.IsUp(1), "GPU 1 to come back");
+            Wait.Until(() => store.Memory(1).TryRead(closeWindow: false, out _, out _), "GPU 1 memory again");
+            Assert.True(store.Get(1, 1)!.Success);
+            lock (log)
+            {
+                Assert.Contains(log, l => l.Contains("GPU 1", StringComparison.Ordinal) && l.Contains("lost", StringComparison.Ordinal));
+                Assert.Contains(log, l => l.Contains("GPU 1", StringComparison.Ordinal) && l.Contains("answers again", StringComparison.Ordinal));
+            }
+        }
+    }
+
+    [Fact]
+    public void A_failing_collector_fails_alone_and_not_supported_is_not_a_failure()
+    {
+        using GpuSession session = FakeNvml.Open(Header()
+            + Gpu(0, extra: "fail nvmlDeviceGetTemperature 999\nfail nvmlDeviceGetPowerUsage 3\n")
+            + Gpu(1));
+        (SampleStore store, Sampler sampler, _) = Start(session, "memory", "temperature", "power");
+        using (sampler)
+        {
+            Wait.Until(() => Enumerable.Range(0, 3).All(c => store.Get(c, 0) is not null && store.Get(c, 1) is not null), "every collector to run");
+
+            CollectorResult temperature0 = store.Get(1, 0)!;
+            Assert.False(temperature0.Success);
+            Assert.Contains("nvmlDeviceGetTemperature", temperature0.Error, StringComparison.Ordinal);
+            Assert.True(store.Get(1, 1)!.Success);
+            Assert.True(store.Get(2, 0)!.Success);
+            Assert.DoesNotContain(store.Get(2, 0)!.Readings, r => r.Metric.Name == "gpu_power_watts");
+            Assert.True(store.IsUp(0));
+        }
+    }
+
+    [Fact]
+    public void A_hung_call_on_one_gpu_does_not_stop_sampling_of_the_others()
+    {
+        using GpuSession session = FakeNvml.Open(Header() + Gpu(0, extra: "hang nvmlDeviceGetTemperature 3000\n") + Gpu(1));
+        (SampleStore store, Sampler sampler, _) = Start(session, "memory", "temperature");
+        using (sampler)
+        {
+            Wait.Until(() => store.Get(0, 1) is not null, "GPU 1 memory");
+            Thread.Sleep(150);
+            long start = store.Get(0, 1)!.CompletedAt;
+            Wait.Until(() => store.Get(0, 1)!.CompletedAt >= start + 200, "GPU 1 memory sampling to go on for 200 ms");
+            // GPU 0's thread is inside the hung call: its temperature has not been published.
+            Assert.Null(store.Get(1, 0));
+        }
+    }
+
+    [Fact]
+    public void One_shot_sample_fills_every_collector_for_every_device()
+    {
+        using GpuSession session = FakeNvml.Open(Header() + Gpu(0) + Gpu(1));
+        string[] names = CollectorCatalog.Names.ToArray();
+        var store = new SampleStore(session.Devices, names);
+        using var sampler = new Sampler(store, CollectorCatalog.Create(names, store, xid: null), TimeSpan.FromMilliseconds(10), TimeSpan.FromSeconds(1));
+
+        sampler.SampleOnce();
+
+        for (int c = 0; c < names.Length; c++)
+        {
+            int[] slots = names[c] == "host" ? [store.HostSlot] : [0, 1];
+            Assert.All(slots, slot => Assert.True(store.Get(c, slot)?.Success, $"{names[c]} on slot {slot}"));
+        }
+
+        Assert.True(store.Memory(1).TryRead(closeWindow: false, out MemoryInfo memory, out _));
+        Assert.Equal(10 * GiB, memory.Used);
+    }
+}
