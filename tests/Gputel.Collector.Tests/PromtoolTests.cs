@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using Gputel.Collector.Exposition;
-using Gputel.Collector.Tests.Support;
+using Gputel.Tests.Support;
 
 namespace Gputel.Collector.Tests;
 

@@ -2,8 +2,8 @@ using Gputel.Collector.Collectors;
 using Gputel.Collector.Nvml;
 using Gputel.Collector.Sampling;
 using Gputel.Collector.Store;
-using Gputel.Collector.Tests.Support;
-using static Gputel.Collector.Tests.Support.Scripts;
+using Gputel.Tests.Support;
+using static Gputel.Tests.Support.Scripts;
 
 namespace Gputel.Collector.Tests;
 

@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text.RegularExpressions;
 using Gputel.Collector.Exposition;
 
-namespace Gputel.Collector.Tests.Support;
+namespace Gputel.Tests.Support;
 
 /// <summary>One sample line of a Prometheus text exposition.</summary>
 internal sealed record Sample(string Name, IReadOnlyDictionary<string, string> Labels, double Value);

@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 using Gputel.Collector.Nvml;
 using Gputel.Collector.Sampling;
 
-namespace Gputel.Collector.Tests.Support;
+namespace Gputel.Tests.Support;
 
 /// <summary>
 /// The fake NVML driver (tests/fake-nvml), built on first use and loaded into this test process.

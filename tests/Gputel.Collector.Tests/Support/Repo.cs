@@ -1,4 +1,4 @@
-namespace Gputel.Collector.Tests.Support;
+namespace Gputel.Tests.Support;
 
 /// <summary>Paths inside the repository, found from the test binary's location.</summary>
 internal static class Repo

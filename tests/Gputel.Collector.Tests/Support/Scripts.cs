@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
 
-namespace Gputel.Collector.Tests.Support;
+namespace Gputel.Tests.Support;
 
 /// <summary>Scripts for the fake driver (format: tests/fake-nvml/SCRIPT-FORMAT.md).</summary>
 internal static class Scripts

@@ -1,4 +1,4 @@
-namespace Gputel.Collector.Tests.Support;
+namespace Gputel.Tests.Support;
 
 /// <summary>Polls for a condition that background threads make true; fails with what was awaited.</summary>
 internal static class Wait

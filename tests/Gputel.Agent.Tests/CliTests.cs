@@ -1,0 +1,97 @@
+using System.Text.Json;
+using Gputel.Tests.Support;
+using static Gputel.Tests.Support.Scripts;
+
+namespace Gputel.Agent.Tests;
+
+/// <summary>The gputel executable: exit codes, messages and the devices command.</summary>
+public sealed class CliTests : IDisposable
+{
+    private readonly TempDirectory _dir = new();
+
+    [Theory]
+    [InlineData(new[] { "agent", "--interval", "5" }, "invalid interval '5'")]
+    [InlineData(new[] { "agent", "--metric-names", "nvidia" }, "invalid metric-names 'nvidia'")]
+    [InlineData(new[] { "agent", "--no-such-flag" }, "--no-such-flag")]
+    [InlineData(new[] { "frobnicate" }, "frobnicate")]
+    [InlineData(new[] { "devices", "--nvml-library", "/nonexistent/lib.so" }, "invalid nvml-library '/nonexistent/lib.so'")]
+    public void Bad_usage_exits_2_and_names_the_bad_value(string[] args, string message)
+    {
+        (int exit, string output) = AgentProcess.Run(args);
+
+        Assert.Equal(2, exit);
+        Assert.Contains(message, output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_bad_config_file_exits_2()
+    {
+        string config = _dir.File("agent.yaml", "memory_interval: often\n");
+        (int exit, string output) = AgentProcess.Run(["agent", "--config", config]);
+
+        Assert.Equal(2, exit);
+        Assert.Contains($"invalid memory-interval 'often' (from config file {config})", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Help_explains_every_agent_flag()
+    {
+        (int exit, string output) = AgentProcess.Run(["agent", "--help"]);
+
+        Assert.Equal(0, exit);
+        foreach (string flag in new[] { "--listen", "--memory-interval", "--interval", "--collectors", "--metric-names", "--nvml-library", "--config" })
+        {
+            Assert.Contains(flag, output, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public void Devices_json_reports_what_the_driver_reports()
+    {
+        Dictionary<string, string> env = FakeDriver.Environment(_dir.Path, Header() + "process_name 4242 python3\n"
+            + Gpu(0, extra: $"process compute 4242 {16 * GiB}\n") + Gpu(1, usedBytes: 3 * GiB));
+
+        (int exit, string output) = AgentProcess.Run(["devices", "--json", "--nvml-library", FakeDriver.LibraryPath], env);
+
+        Assert.Equal(0, exit);
+        using JsonDocument doc = JsonDocument.Parse(output);
+        JsonElement root = doc.RootElement;
+        Assert.Equal("560.35.03", root.GetProperty("driver_version").GetString());
+        JsonElement[] gpus = root.GetProperty("gpus").EnumerateArray().ToArray();
+        Assert.Equal(2, gpus.Length);
+        Assert.Equal(10 * GiB, gpus[0].GetProperty("memory").GetProperty("used_bytes").GetUInt64());
+        Assert.Equal(3 * GiB, gpus[1].GetProperty("memory").GetProperty("used_bytes").GetUInt64());
+        Assert.Equal(350.5, gpus[0].GetProperty("power_watts").GetDouble());
+        Assert.Equal(1.98e9, gpus[0].GetProperty("clocks_hertz").GetProperty("sm").GetDouble());
+        Assert.Equal(["gpu_idle", "sw_power_cap"], gpus[0].GetProperty("throttle_reasons").EnumerateArray().Select(e => e.GetString()));
+        JsonElement process = Assert.Single(gpus[0].GetProperty("processes").EnumerateArray());
+        Assert.Equal(4242, process.GetProperty("pid").GetInt32());
+        Assert.Equal(16.0 * GiB, process.GetProperty("used_bytes").GetDouble());
+    }
+
+    [Fact]
+    public void Devices_table_lists_every_gpu()
+    {
+        Dictionary<string, string> env = FakeDriver.Environment(_dir.Path, Header() + Gpu(0) + Gpu(1, usedBytes: 3 * GiB));
+
+        (int exit, string output) = AgentProcess.Run(["devices", "--nvml-library", FakeDriver.LibraryPath], env);
+
+        Assert.Equal(0, exit);
+        Assert.Contains("560.35.03", output, StringComparison.Ordinal);
+        Assert.Contains("10240", output, StringComparison.Ordinal);
+        Assert.Contains("3072", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Devices_without_a_driver_says_why_and_exits_1()
+    {
+        string notALibrary = _dir.File("libnvidia-ml.so.1", "not an ELF file");
+
+        (int exit, string output) = AgentProcess.Run(["devices", "--nvml-library", notALibrary]);
+
+        Assert.Equal(1, exit);
+        Assert.Contains("could not be loaded", output, StringComparison.Ordinal);
+    }
+
+    public void Dispose() => _dir.Dispose();
+}

@@ -1,0 +1,100 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+
+namespace Gputel.Tests.Support;
+
+/// <summary>
+/// The real <c>gputel</c> executable run as a child process (as users run it), with its output
+/// captured line by line. Killed on dispose.
+/// </summary>
+internal sealed class AgentProcess : IDisposable
+{
+    private readonly Process _process;
+    private readonly ConcurrentQueue<string> _lines = new();
+
+    private AgentProcess(Process process)
+    {
+        _process = process;
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) { _lines.Enqueue(e.Data); } };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) { _lines.Enqueue(e.Data); } };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+    }
+
+    public static string GputelDll => Path.Combine(AppContext.BaseDirectory, "gputel.dll");
+
+    public string Output => string.Join('\n', _lines);
+
+    public int Pid => _process.Id;
+
+    public static AgentProcess Start(IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.ArgumentList.Add(GputelDll);
+        foreach (string arg in args)
+        {
+            psi.ArgumentList.Add(arg);
+        }
+
+        // A clean slate: no GPUTEL_* from the machine running the tests.
+        foreach (string key in psi.Environment.Keys.Where(k => k.StartsWith("GPUTEL_", StringComparison.Ordinal)).ToList())
+        {
+            psi.Environment.Remove(key);
+        }
+
+        foreach ((string key, string value) in environment ?? new Dictionary<string, string>())
+        {
+            psi.Environment[key] = value;
+        }
+
+        return new AgentProcess(Process.Start(psi)!);
+    }
+
+    /// <summary>Runs gputel to completion and returns its exit code and output.</summary>
+    public static (int ExitCode, string Output) Run(IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null, int seconds = 60)
+    {
+        using AgentProcess p = Start(args, environment);
+        Assert.True(p._process.WaitForExit(TimeSpan.FromSeconds(seconds)), $"gputel did not exit within {seconds} s");
+        p._process.WaitForExit(); // flushes the asynchronous output readers
+        return (p._process.ExitCode, p.Output);
+    }
+
+    /// <summary>Waits for an output line matching <paramref name="pattern"/> and returns the match.</summary>
+    public Match WaitForLine(string pattern, int seconds = 60)
+    {
+        var regex = new Regex(pattern);
+        DateTime deadline = DateTime.UtcNow.AddSeconds(seconds);
+        while (DateTime.UtcNow < deadline)
+        {
+            foreach (string line in _lines)
+            {
+                Match m = regex.Match(line);
+                if (m.Success)
+                {
+                    return m;
+                }
+            }
+
+            Assert.False(_process.HasExited, $"gputel exited ({_process.ExitCode}) before printing /{pattern}/:\n{Output}");
+            Thread.Sleep(50);
+        }
+
+        Assert.Fail($"no line matching /{pattern}/ within {seconds} s:\n{Output}");
+        return Match.Empty;
+    }
+
+    /// <summary>Waits until the agent listens and returns its base URL.</summary>
+    public Uri WaitUntilListening() => new(WaitForLine(@"listening on (http://[^ ,]+)").Groups[1].Value);
+
+    public void Dispose()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            _process.WaitForExit(5000);
+        }
+
+        _process.Dispose();
+    }
+}
