@@ -76,7 +76,11 @@ internal sealed class AgentProcess : IDisposable
                 }
             }
 
-            Assert.False(_process.HasExited, $"gputel exited ({_process.ExitCode}) before printing /{pattern}/:\n{Output}");
+            if (_process.HasExited)
+            {
+                Assert.Fail($"gputel exited ({_process.ExitCode}) before printing /{pattern}/:\n{Output}");
+            }
+
             Thread.Sleep(50);
         }
 

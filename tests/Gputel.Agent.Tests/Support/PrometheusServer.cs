@@ -1,0 +1,126 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json;
+
+namespace Gputel.Tests.Support;
+
+/// <summary>
+/// A real Prometheus server (the Debian <c>prometheus</c> package) on loopback, scraping the given
+/// targets every second, queried through its HTTP API. Killed and its data removed on dispose.
+/// </summary>
+internal sealed class PrometheusServer : IDisposable
+{
+    private readonly Process _process;
+    private readonly TempDirectory _dir = new();
+    private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(10) };
+
+    private PrometheusServer(IEnumerable<(string Job, Uri Target)> targets)
+    {
+        string? binary = new[] { "/usr/bin/prometheus", "/usr/local/bin/prometheus" }.FirstOrDefault(File.Exists);
+        Assert.SkipWhen(binary is null, "the Prometheus server is not installed (Debian package 'prometheus'; ./setup.sh installs it)");
+
+        string config = "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\nscrape_configs:\n"
+            + string.Concat(targets.Select(t => $"  - job_name: {t.Job}\n    static_configs:\n      - targets: ['{t.Target.Authority}']\n"));
+        int port = FreePort();
+        BaseUri = new Uri($"http://127.0.0.1:{port}/");
+        var psi = new ProcessStartInfo(binary!)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            ArgumentList =
+            {
+                $"--config.file={_dir.File("prometheus.yml", config)}",
+                $"--storage.tsdb.path={Path.Combine(_dir.Path, "data")}",
+                $"--web.listen-address=127.0.0.1:{port}",
+            },
+        };
+        _process = Process.Start(psi)!;
+        _process.OutputDataReceived += (_, _) => { };
+        _process.ErrorDataReceived += (_, _) => { };
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+    }
+
+    public Uri BaseUri { get; }
+
+    public static PrometheusServer Start(params (string Job, Uri Target)[] targets)
+    {
+        var server = new PrometheusServer(targets);
+        Wait.Until(() => server.IsReady(), "Prometheus to become ready", seconds: 60);
+        return server;
+    }
+
+    /// <summary>An instant query; returns each series' labels and value.</summary>
+    public IReadOnlyList<(Dictionary<string, string> Labels, double Value)> Query(string promql)
+    {
+        using JsonDocument doc = Get($"api/v1/query?query={Uri.EscapeDataString(promql)}");
+        return doc.RootElement.GetProperty("data").GetProperty("result").EnumerateArray()
+            .Select(r => (Labels(r), ParseValue(r.GetProperty("value")[1].GetString()!)))
+            .ToList();
+    }
+
+    /// <summary>The raw samples of a range-vector selector such as <c>m[1m]</c>, per series.</summary>
+    public IReadOnlyList<(Dictionary<string, string> Labels, double[] Values)> QueryRange(string selector)
+    {
+        using JsonDocument doc = Get($"api/v1/query?query={Uri.EscapeDataString(selector)}");
+        return doc.RootElement.GetProperty("data").GetProperty("result").EnumerateArray()
+            .Select(r => (Labels(r), r.GetProperty("values").EnumerateArray().Select(v => ParseValue(v[1].GetString()!)).ToArray()))
+            .ToList();
+    }
+
+    /// <summary>Polls a query until it returns at least one series (or fails after a while).</summary>
+    public IReadOnlyList<(Dictionary<string, string> Labels, double Value)> WaitFor(string promql, int seconds = 30)
+    {
+        IReadOnlyList<(Dictionary<string, string>, double)> result = [];
+        Wait.Until(() => (result = Query(promql)).Count > 0, $"Prometheus to return data for {promql}", seconds);
+        return result;
+    }
+
+    private JsonDocument Get(string pathAndQuery)
+    {
+        string body = _http.GetStringAsync(new Uri(BaseUri, pathAndQuery)).GetAwaiter().GetResult();
+        var doc = JsonDocument.Parse(body);
+        Assert.Equal("success", doc.RootElement.GetProperty("status").GetString());
+        return doc;
+    }
+
+    private bool IsReady()
+    {
+        Assert.False(_process.HasExited, "Prometheus exited at start-up");
+        try
+        {
+            return _http.GetAsync(new Uri(BaseUri, "-/ready")).GetAwaiter().GetResult().StatusCode == HttpStatusCode.OK;
+        }
+        catch (HttpRequestException)
+        {
+            return false;
+        }
+    }
+
+    private static Dictionary<string, string> Labels(JsonElement result) =>
+        result.GetProperty("metric").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString()!);
+
+    private static double ParseValue(string value) => double.Parse(value, CultureInfo.InvariantCulture);
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    public void Dispose()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            _process.WaitForExit(5000);
+        }
+
+        _process.Dispose();
+        _http.Dispose();
+        _dir.Dispose();
+    }
+}
