@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs what a fresh Debian 12 machine (with the .NET 10 SDK) lacks to build and test gputel,
+# then restores and builds. Safe to run again: each step checks first and skips what is done.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+say() { printf '\033[1msetup:\033[0m %s\n' "$*"; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"
+  elif command -v sudo >/dev/null; then sudo "$@"
+  else echo "setup: need root (or sudo) to run: $*" >&2; exit 1
+  fi
+}
+
+# Debian packages: a real Prometheus server and promtool for the integration tests, gcc for the
+# fake NVML driver the tests load in place of a GPU.
+packages=(prometheus gcc libc6-dev)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing Debian packages: ${missing[*]}"
+  as_root apt-get update -qq
+  # The prometheus package would start its own service where systemd runs; tests start their own
+  # servers on free loopback ports, so a running service does not get in their way.
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  say "Debian packages present: ${packages[*]}"
+fi
+
+command -v dotnet >/dev/null || { echo "setup: the .NET 10 SDK is required (dotnet not on PATH)" >&2; exit 1; }
+
+say "building the fake NVML driver (tests/fake-nvml)"
+bash tests/fake-nvml/build.sh >/dev/null
+
+say "restoring and building Telemetry.sln (Release)"
+dotnet restore Telemetry.sln --nologo -v quiet
+dotnet build Telemetry.sln -c Release --no-restore --nologo -v quiet -clp:ErrorsOnly
+
+say "done. Run ./test.sh"
