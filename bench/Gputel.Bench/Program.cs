@@ -1,0 +1,50 @@
+using System.Globalization;
+using BenchmarkDotNet.Running;
+using Gputel.Bench.Agent;
+
+// Modes (see bench/README.md):
+//   [micro] [BenchmarkDotNet args]   in-process benchmarks of one sample and one exposition
+//   scrape [--requests N]            /metrics latency of the real agent (default 5000 GETs)
+//   cpu [--seconds D]                CPU and RSS of the real agent over D seconds (default 60)
+bool modeGiven = args.Length > 0 && !args[0].StartsWith('-');
+string mode = modeGiven ? args[0] : "micro";
+string[] rest = modeGiven ? args[1..] : args;
+
+try
+{
+    switch (mode)
+    {
+        case "micro":
+            BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(rest);
+            return 0;
+        case "scrape":
+            await ScrapeMode.RunAsync(IntOption(rest, "--requests", 5000)).ConfigureAwait(false);
+            return 0;
+        case "cpu":
+            await CpuMode.RunAsync(IntOption(rest, "--seconds", 60)).ConfigureAwait(false);
+            return 0;
+        default:
+            throw new ArgumentException($"unknown mode '{mode}': use micro, scrape or cpu");
+    }
+}
+catch (ArgumentException e)
+{
+    await Console.Error.WriteLineAsync($"gputel-bench: {e.Message}").ConfigureAwait(false);
+    return 2;
+}
+
+static int IntOption(string[] args, string name, int fallback)
+{
+    int at = Array.IndexOf(args, name);
+    if (at < 0)
+    {
+        return fallback;
+    }
+
+    if (at + 1 < args.Length && int.TryParse(args[at + 1], NumberStyles.None, CultureInfo.InvariantCulture, out int value) && value > 0)
+    {
+        return value;
+    }
+
+    throw new ArgumentException($"{name} needs a positive whole number");
+}
