@@ -29,6 +29,7 @@ public sealed class PrometheusExposition
     private readonly Dictionary<(string, int, string?, MigInstance?), Series> _deviceSeries = [];
     private readonly Dictionary<(int, int, string, string), Series> _processSeries = [];
     private readonly Lock _gate = new();
+    private readonly System.Collections.Concurrent.ConcurrentBag<MemoryStream> _buffers = [];
     private readonly Gauge _success;
     private readonly Gauge _duration;
     private readonly Gauge _lag;
@@ -72,8 +73,26 @@ public sealed class PrometheusExposition
     /// Writes the exposition in the Prometheus text format (0.0.4). OpenMetrics is not offered:
     /// it would append <c>_total</c> to dcgm-exporter's counter names and break dcgm compatibility.
     /// </summary>
-    public Task WriteAsync(Stream destination, CancellationToken cancellationToken = default) =>
-        Registry.CollectAndExportAsTextAsync(destination, ExpositionFormat.PrometheusText, cancellationToken);
+    public async Task WriteAsync(Stream destination, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        // The serializer writes many small pieces; into a network stream each costs a trip through the
+        // server's pipeline. Render into a reused buffer and hand the whole body over in one write.
+        MemoryStream buffer = _buffers.TryTake(out MemoryStream? pooled) ? pooled : new MemoryStream(128 * 1024);
+        try
+        {
+            buffer.SetLength(0);
+            await Registry.CollectAndExportAsTextAsync(buffer, ExpositionFormat.PrometheusText, cancellationToken).ConfigureAwait(false);
+            await destination.WriteAsync(buffer.GetBuffer().AsMemory(0, (int)buffer.Length), cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (_buffers.Count < 8)
+            {
+                _buffers.Add(buffer);
+            }
+        }
+    }
 
     /// <summary>Copies the store into the registry; called by prometheus-net before each collection.</summary>
     internal void Update()

@@ -11,7 +11,7 @@ namespace Gputel.Collector.Processes;
 public sealed class ProcessDescriber(string procRoot = "/proc")
 {
     private const int MaxCached = 4096;
-    private readonly ConcurrentDictionary<int, (string StartTime, ProcessIdentity Identity)> _cache = new();
+    private readonly ConcurrentDictionary<int, (long StartTime, ProcessIdentity Identity)> _cache = new();
 
     /// <summary>What we know of a process.</summary>
     /// <param name="Command">Short command name (<c>comm</c>), or NVML's name for it when /proc cannot be read.</param>
@@ -23,7 +23,7 @@ public sealed class ProcessDescriber(string procRoot = "/proc")
     public ProcessIdentity Describe(int pid)
     {
         string dir = Path.Combine(procRoot, pid.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        string startTime = ReadStartTime(dir);
+        long startTime = ReadStartTime(dir);
         if (_cache.TryGetValue(pid, out var cached) && cached.StartTime == startTime)
         {
             return cached.Identity;
@@ -49,18 +49,47 @@ public sealed class ProcessDescriber(string procRoot = "/proc")
         return identity;
     }
 
-    // Field 22 of /proc/<pid>/stat; the command in field 2 may contain spaces and ')' so parse after the last ')'.
-    private static string ReadStartTime(string dir)
+    // Field 22 of /proc/<pid>/stat (start time in clock ticks). Read into a stack buffer: this runs
+    // for every GPU process every second, so it must not allocate. The command in field 2 may hold
+    // spaces and ')' itself, so fields are counted after the last ')'.
+    private static long ReadStartTime(string dir)
     {
-        string? stat = TryRead(Path.Combine(dir, "stat"));
-        if (stat is null)
+        Span<byte> buffer = stackalloc byte[1024];
+        int length;
+        try
         {
-            return string.Empty;
+            using Microsoft.Win32.SafeHandles.SafeFileHandle handle = File.OpenHandle(Path.Combine(dir, "stat"));
+            length = RandomAccess.Read(handle, buffer, 0);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return -1;
         }
 
-        int close = stat.LastIndexOf(')');
-        string[] fields = stat[(close + 1)..].Split(' ', StringSplitOptions.RemoveEmptyEntries);
-        return fields.Length > 19 ? fields[19] : string.Empty;
+        ReadOnlySpan<byte> stat = buffer[..length];
+        int close = stat.LastIndexOf((byte)')');
+        if (close < 0)
+        {
+            return -1;
+        }
+
+        // After ") " come fields 3, 4, ...; field 22 is the 20th of them.
+        ReadOnlySpan<byte> rest = stat[(close + 1)..];
+        for (int field = 0; field < 19; field++)
+        {
+            rest = rest.TrimStart((byte)' ');
+            int space = rest.IndexOf((byte)' ');
+            if (space < 0)
+            {
+                return -1;
+            }
+
+            rest = rest[space..];
+        }
+
+        rest = rest.TrimStart((byte)' ');
+        int end = rest.IndexOfAny((byte)' ', (byte)'\n');
+        return System.Buffers.Text.Utf8Parser.TryParse(end < 0 ? rest : rest[..end], out long ticks, out _) ? ticks : -1;
     }
 
     private static string? TryRead(string path)

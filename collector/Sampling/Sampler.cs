@@ -7,10 +7,16 @@ using Gputel.Collector.Store;
 namespace Gputel.Collector.Sampling;
 
 /// <summary>
-/// Runs the collectors on schedule and publishes their results to the store. Each GPU has its own
-/// thread, so a slow or hung call on one device never delays the others, and the high-frequency
-/// memory cadence is kept per device; host-wide collectors run on one more thread.
-/// A lost GPU is marked down and re-probed at the regular interval until it answers again.
+/// Runs the collectors on schedule and publishes their results to the store.
+/// <list type="bullet">
+/// <item>One thread samples memory of every GPU at the high-frequency interval: one wake-up per
+/// tick for all GPUs keeps the 10 ms cadence cheap.</item>
+/// <item>Each GPU has its own thread for the other families, so a slow or hung call on one device
+/// never delays the others.</item>
+/// <item>A watchdog notices a memory call that hangs, sets that GPU aside and starts a fresh memory
+/// thread for the rest; the GPU rejoins when its call finally returns.</item>
+/// <item>A lost GPU is marked down and re-probed at the regular interval until it answers again.</item>
+/// </list>
 /// </summary>
 public sealed class Sampler : IDisposable
 {
@@ -22,6 +28,12 @@ public sealed class Sampler : IDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly List<Thread> _threads = [];
     private readonly string?[,] _lastError;
+    private readonly long[,] _lastPublished;
+    private readonly bool[] _setAside;
+    private readonly Lock _fastGate = new();
+    private int _fastGeneration;
+    private int _fastSlot = -1;
+    private long _fastCallStarted;
 
     /// <summary>Creates a sampler; <see cref="Start"/> begins sampling.</summary>
     /// <param name="store">Where results go; its collector names must match <paramref name="collectors"/>.</param>
@@ -44,7 +56,15 @@ public sealed class Sampler : IDisposable
         _slow = slowInterval;
         _log = log ?? (_ => { });
         _lastError = new string?[collectors.Count, store.Devices.Count + 1];
+        _lastPublished = new long[collectors.Count, store.Devices.Count + 1];
+        _setAside = new bool[store.Devices.Count];
     }
+
+    /// <summary>
+    /// How long a memory call may take before the watchdog sets its GPU aside: ten ticks, and at
+    /// least a second, so a merely slow driver call is not mistaken for a hang.
+    /// </summary>
+    public TimeSpan HangThreshold => TimeSpan.FromTicks(Math.Max(10 * _fast.Ticks, TimeSpan.TicksPerSecond));
 
     /// <summary>The memory sampling interval.</summary>
     public TimeSpan FastInterval => _fast;
@@ -55,6 +75,12 @@ public sealed class Sampler : IDisposable
     /// <summary>Starts one thread per GPU and one for host-wide collectors.</summary>
     public void Start()
     {
+        if (_store.Devices.Count > 0 && _collectors.Any(c => c.Cadence == Cadence.Fast && !c.HostWide))
+        {
+            StartFastLoop();
+            StartThread("gputel-watchdog", WatchdogLoop);
+        }
+
         foreach (GpuDevice device in _store.Devices)
         {
             StartThread($"gputel-gpu{device.Index}", () => DeviceLoop(device));
@@ -94,34 +120,94 @@ public sealed class Sampler : IDisposable
         thread.Start();
     }
 
-    private void DeviceLoop(GpuDevice device)
+    private void StartFastLoop()
+    {
+        int generation = Interlocked.Increment(ref _fastGeneration);
+        StartThread($"gputel-memory-{generation}", () => FastLoop(generation));
+    }
+
+    private void FastLoop(int generation)
     {
         var output = new CollectorOutput();
-        long nextFast = Stopwatch.GetTimestamp();
-        long nextSlow = nextFast;
         long fastTicks = ToTicks(_fast), slowTicks = ToTicks(_slow);
+        long next = Stopwatch.GetTimestamp();
+        long[] nextProbe = new long[_store.Devices.Count];
         while (!_stop.IsCancellationRequested)
         {
             long now = Stopwatch.GetTimestamp();
-            if (now >= nextFast)
+            TimeSpan lag = Stopwatch.GetElapsedTime(next, now);
+            foreach (GpuDevice device in _store.Devices)
             {
-                _store.RecordLag(device.Slot, Stopwatch.GetElapsedTime(nextFast, now));
-                RunCadence(Cadence.Fast, device, output);
-                // A lost device is probed at the regular interval, not hammered every 10 ms.
-                nextFast = Next(nextFast, _store.IsUp(device.Slot) ? fastTicks : slowTicks);
-            }
-
-            if (now >= nextSlow)
-            {
-                if (_store.IsUp(device.Slot))
+                int slot = device.Slot;
+                // A lost device is probed at the regular interval, not hammered every tick.
+                if (Volatile.Read(ref _setAside[slot]) || (!_store.IsUp(slot) && now < nextProbe[slot]))
                 {
-                    RunCadence(Cadence.Slow, device, output);
+                    continue;
                 }
 
-                nextSlow = Next(nextSlow, slowTicks);
+                _store.RecordLag(slot, lag);
+                lock (_fastGate)
+                {
+                    _fastSlot = slot;
+                    _fastCallStarted = Stopwatch.GetTimestamp();
+                }
+
+                RunCadence(Cadence.Fast, device, output);
+                lock (_fastGate)
+                {
+                    _fastSlot = -1;
+                    if (generation != _fastGeneration)
+                    {
+                        // The watchdog replaced this thread while the call hung: hand the GPU back and stop.
+                        _setAside[slot] = false;
+                        _log($"GPU {device.Index}: the hung memory call returned; sampling it again");
+                        return;
+                    }
+                }
+
+                nextProbe[slot] = now + slowTicks;
             }
 
-            Sleep(Math.Min(nextFast, nextSlow));
+            next = Next(next, fastTicks);
+            Sleep(next);
+        }
+    }
+
+    private void WatchdogLoop()
+    {
+        long threshold = ToTicks(HangThreshold);
+        while (!_stop.IsCancellationRequested)
+        {
+            lock (_fastGate)
+            {
+                if (_fastSlot >= 0 && Stopwatch.GetTimestamp() - _fastCallStarted > threshold)
+                {
+                    GpuDevice device = _store.Devices[_fastSlot];
+                    _setAside[_fastSlot] = true;
+                    _store.Memory(_fastSlot).Clear();
+                    _fastSlot = -1;
+                    _log($"GPU {device.Index}: a memory call has not returned for {HangThreshold.TotalSeconds:0.#} s; sampling the other GPUs without it");
+                    StartFastLoop();
+                }
+            }
+
+            _stop.Token.WaitHandle.WaitOne(HangThreshold / 4);
+        }
+    }
+
+    private void DeviceLoop(GpuDevice device)
+    {
+        var output = new CollectorOutput();
+        long next = Stopwatch.GetTimestamp();
+        while (!_stop.IsCancellationRequested)
+        {
+            if (_store.IsUp(device.Slot))
+            {
+                RunCadence(Cadence.Slow, device, output);
+            }
+
+            next = Next(next, ToTicks(_slow));
+            Sleep(next);
         }
     }
 
@@ -191,9 +277,18 @@ public sealed class Sampler : IDisposable
             error = e.Message;
         }
 
-        double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
-        _store.Publish(c, slot, new CollectorResult(
-            output.Readings.ToArray(), output.Processes.ToArray(), error is null, seconds, Environment.TickCount64, error));
+        long completed = Environment.TickCount64;
+        // The memory collector's values live in the store's windows; its status is published at
+        // most every 250 ms (or at once when it changes) so the 10 ms path allocates nothing.
+        bool fast = _collectors[c].Cadence == Cadence.Fast;
+        if (!fast || error != _lastError[c, slot] || completed - _lastPublished[c, slot] >= 250 || _store.Get(c, slot) is null)
+        {
+            double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
+            _store.Publish(c, slot, new CollectorResult(
+                output.Readings.ToArray(), output.Processes.ToArray(), error is null, seconds, completed, error));
+            _lastPublished[c, slot] = completed;
+        }
+
         ReportChange(c, slot, device, error);
     }
 

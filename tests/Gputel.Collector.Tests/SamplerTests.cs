@@ -90,6 +90,27 @@ public sealed class SamplerTests
     }
 
     [Fact]
+    public void A_hung_memory_call_is_set_aside_by_the_watchdog_and_the_other_gpus_keep_their_cadence()
+    {
+        // Every memory call on GPU 0 hangs for 3 s; GPU 1's memory rises to 5 GiB at t = 1.5 s.
+        using GpuSession session = FakeNvml.Open(Header()
+            + Gpu(0, extra: "hang nvmlDeviceGetMemoryInfo_v2 3000\n")
+            + Gpu(1, usedBytes: GiB, extra: $"memory_timeline 1500:{5 * GiB}\n"));
+        (SampleStore store, Sampler sampler, List<string> log) = Start(session, "memory");
+        using (sampler)
+        {
+            // Seen only if memory sampling went on while GPU 0's first call was still hanging.
+            Wait.Until(() => store.Memory(1).TryRead(closeWindow: false, out MemoryInfo m, out _) && m.Used == 5 * GiB, "GPU 1 at 5 GiB", seconds: 10);
+            lock (log)
+            {
+                Assert.Contains(log, l => l.StartsWith("GPU 0: a memory call has not returned", StringComparison.Ordinal));
+            }
+
+            Wait.Until(() => { lock (log) { return log.Any(l => l.Contains("hung memory call returned", StringComparison.Ordinal)); } }, "GPU 0 to be handed back");
+        }
+    }
+
+    [Fact]
     public void One_shot_sample_fills_every_collector_for_every_device()
     {
         using GpuSession session = FakeNvml.Open(Header() + Gpu(0) + Gpu(1));
