@@ -33,6 +33,7 @@ public sealed class PrometheusExposition
     private readonly Gauge _success;
     private readonly Gauge _duration;
     private readonly Gauge _lag;
+    private readonly RuntimeMetrics? _runtime;
     private int _generation;
 
     /// <summary>Creates the exposition over <paramref name="store"/> in <paramref name="profile"/>.</summary>
@@ -55,10 +56,7 @@ public sealed class PrometheusExposition
         _factory.CreateGauge("telemetry_gpus", "GPUs found at start-up.").Set(store.Devices.Count);
         _factory.CreateGauge("telemetry_build_info", "Agent version and NVIDIA driver version; always 1.", ["version", "driver_version"])
             .WithLabels(info.Version, info.DriverVersion).Set(1);
-        if (includeRuntimeMetrics)
-        {
-            DotNetStats.Register(Registry);
-        }
+        _runtime = includeRuntimeMetrics ? new RuntimeMetrics(_factory) : null;
 
         Registry.AddBeforeCollectCallback(Update);
     }
@@ -104,6 +102,7 @@ public sealed class PrometheusExposition
             UpdateReadings();
             RemoveStale();
             UpdateSelf();
+            _runtime?.Update();
         }
     }
 

@@ -55,10 +55,17 @@ public sealed class ProcessDescriber(string procRoot = "/proc")
     private static long ReadStartTime(string dir)
     {
         Span<byte> buffer = stackalloc byte[1024];
+        string path = Path.Combine(dir, "stat");
+        if (!File.Exists(path))
+        {
+            // A process in another PID namespace (agent without hostPID): common, so no exception.
+            return -1;
+        }
+
         int length;
         try
         {
-            using Microsoft.Win32.SafeHandles.SafeFileHandle handle = File.OpenHandle(Path.Combine(dir, "stat"));
+            using Microsoft.Win32.SafeHandles.SafeFileHandle handle = File.OpenHandle(path);
             length = RandomAccess.Read(handle, buffer, 0);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)

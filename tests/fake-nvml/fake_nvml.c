@@ -31,7 +31,6 @@ typedef unsigned long long u64;
 #define STR_LEN 96
 #define UNSET ULLONG_MAX  /* a value the script did not set: the query is NOT_SUPPORTED */
 #define ANY_FUNCTION -1   /* rule.fn of a `lost` window */
-#define WAIT_POLL_MS 20   /* how often a waiting nvmlEventSetWait_v2 notices a script reload */
 
 /* Every export, in one table: call counters and fail/hang rules refer to functions by index. */
 static const char *const FUNCTIONS[] = {
@@ -113,6 +112,41 @@ static long long mono_ms(void)
 }
 
 static u64 elapsed_ms(void) { return (u64)(mono_ms() - S.t0); }
+
+/* Signalled when the script is reloaded or NVML shut down, so a waiting nvmlEventSetWait_v2 wakes
+ * at once instead of polling (polling would cost the agent tens of wake-ups a second). */
+static pthread_cond_t changed;
+static pthread_once_t changed_once = PTHREAD_ONCE_INIT;
+
+static void init_changed(void)
+{
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&changed, &attr);
+    pthread_condattr_destroy(&attr);
+}
+
+/* Waits on `changed` for up to ms milliseconds; mu must be held. */
+static void wait_changed_ms(u64 ms)
+{
+    pthread_once(&changed_once, init_changed);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += (time_t)(ms / 1000);
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&changed, &mu, &ts);
+}
+
+static void signal_changed(void)
+{
+    pthread_once(&changed_once, init_changed);
+    pthread_cond_broadcast(&changed);
+}
 
 static void sleep_ms(u64 ms)
 {
@@ -588,8 +622,10 @@ nvmlReturn_t nvmlInit_v2(void)
 nvmlReturn_t nvmlShutdown(void)
 {
     nvmlReturn_t r = begin(__func__, 0, NULL, NULL);
-    if (!r)
+    if (!r) {
         refcount--;
+        signal_changed();
+    }
     return end(r);
 }
 
@@ -1029,10 +1065,8 @@ nvmlReturn_t nvmlEventSetWait_v2(nvmlEventSet_t set, nvmlEventData_t *data, unsi
         }
         if (!wait)
             return end(NVML_ERROR_TIMEOUT);
-        /* Wait unlocked; wake early now and then in case the script was reloaded. */
-        pthread_mutex_unlock(&mu);
-        sleep_ms(wait < WAIT_POLL_MS ? wait : WAIT_POLL_MS);
-        pthread_mutex_lock(&mu);
+        /* Wait unlocked until the next Xid falls due or the script is reloaded. */
+        wait_changed_ms(wait);
         if (!refcount)
             r = NVML_ERROR_UNINITIALIZED;
     }
@@ -1056,6 +1090,7 @@ int fake_nvml_load_script(const char *path)
 {
     pthread_mutex_lock(&mu);
     int rc = path ? load_script(path) : -1;
+    signal_changed();
     pthread_mutex_unlock(&mu);
     return rc;
 }
