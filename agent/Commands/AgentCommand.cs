@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Gputel.Agent.Configuration;
 using Gputel.Agent.Hosting;
+using Gputel.Collector.Collectors;
 
 namespace Gputel.Agent.Commands;
 
@@ -12,7 +13,7 @@ internal static class AgentCommand
         var listen = new Option<string>("--listen") { Description = $"Address to serve /metrics and /health on, HOST:PORT (default {AgentSettings.DefaultListen}; port 0 picks a free one). Env GPUTEL_LISTEN." };
         var memoryInterval = new Option<string>("--memory-interval") { Description = $"How often device memory is sampled, e.g. 10ms (default {AgentSettings.DefaultMemoryInterval}). The peak between scrapes is served as gpu_memory_used_peak_bytes. Env GPUTEL_MEMORY_INTERVAL." };
         var interval = new Option<string>("--interval") { Description = $"How often the other families are sampled (default {AgentSettings.DefaultInterval}). Env GPUTEL_INTERVAL." };
-        var collectors = new Option<string>("--collectors") { Description = "Collectors to run: names (memory,power) or exclusions (-xid,-ecc). Known: memory, utilization, power, temperature, clocks, throttle, pcie, ecc, processes, xid, host. Default all. Env GPUTEL_COLLECTORS." };
+        var collectors = new Option<string>("--collectors") { Description = $"Collectors to run: names (memory,power) or exclusions (-xid,-ecc). Known: {string.Join(", ", CollectorCatalog.Names)}. Default all. Env GPUTEL_COLLECTORS." };
         var metricNames = new Option<string>("--metric-names") { Description = "Naming profile: 'default' (base units) or 'dcgm' (dcgm-exporter 4.8 names, units and labels, for dashboard 12239). Env GPUTEL_METRIC_NAMES." };
         var nvmlLibrary = new Option<string>("--nvml-library") { Description = "Path of libnvidia-ml.so.1 (nvml.dll) when it is not where the loader looks. Env GPUTEL_NVML_LIBRARY." };
         var config = new Option<string>("--config") { Description = "YAML file with any of: listen, memory_interval, interval, collectors, metric_names, nvml_library. Flags override environment, which overrides the file. Env GPUTEL_CONFIG." };

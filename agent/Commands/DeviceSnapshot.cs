@@ -11,11 +11,15 @@ internal sealed class DeviceSnapshot
 {
     private readonly SampleStore _store;
 
-    private DeviceSnapshot(GpuSession session, SampleStore store)
+    private DeviceSnapshot(GpuSession session, SampleStore store, TimeSpan sampleTime)
     {
         Session = session;
         _store = store;
+        SampleTime = sampleTime;
     }
+
+    /// <summary>How long the one full sample of every GPU took.</summary>
+    public TimeSpan SampleTime { get; }
 
     public GpuSession Session { get; }
 
@@ -27,8 +31,9 @@ internal sealed class DeviceSnapshot
         var store = new SampleStore(session.Devices, names);
         IReadOnlyList<IGpuCollector> collectors = CollectorCatalog.Create(names, store, xid: null);
         using var sampler = new Sampler(store, collectors, TimeSpan.FromMilliseconds(10), TimeSpan.FromSeconds(1));
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
         sampler.SampleOnce();
-        return new DeviceSnapshot(session, store);
+        return new DeviceSnapshot(session, store, System.Diagnostics.Stopwatch.GetElapsedTime(start));
     }
 
     public bool IsUp(int device) => _store.IsUp(device);

@@ -121,6 +121,7 @@ internal static class DevicesCommand
             w.WriteString("driver_version", s.Session.DriverVersion);
             w.WriteString("nvml_version", s.Session.Driver!.NvmlVersion);
             w.WriteString("nvml_library", s.Session.Driver.LibraryPath);
+            w.WriteNumber("sample_seconds", s.SampleTime.TotalSeconds);
             w.WriteStartArray("gpus");
             foreach (GpuDevice d in s.Devices)
             {

@@ -11,7 +11,7 @@ public static class CollectorCatalog
 {
     /// <summary>All collector names, in the order they run.</summary>
     public static IReadOnlyList<string> Names { get; } =
-        ["memory", "utilization", "power", "temperature", "clocks", "throttle", "pcie", "ecc", "processes", "xid", "host"];
+        ["memory", "utilization", "power", "temperature", "clocks", "throttle", "pcie", "ecc", "nvlink", "gpm", "processes", "xid", "host"];
 
     /// <summary>
     /// Turns a user's selection into collector names. Empty or null selects all.
@@ -63,6 +63,8 @@ public static class CollectorCatalog
                 "throttle" => new ThrottleCollector(),
                 "pcie" => new PcieCollector(),
                 "ecc" => new EccCollector(),
+                "nvlink" => new NvLinkCollector(),
+                "gpm" => new GpmCollector(),
                 "processes" => new ProcessCollector(new ProcessDescriber(procRoot)),
                 "xid" => new XidCollector(xid),
                 "host" => new HostCollector(procRoot),

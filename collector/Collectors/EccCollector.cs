@@ -1,8 +1,12 @@
 using Gputel.Collector.Model;
+using Gputel.Collector.Nvml;
 
 namespace Gputel.Collector.Collectors;
 
-/// <summary>ECC error totals: corrected and uncorrected, since the driver loaded and over the board's life.</summary>
+/// <summary>
+/// Memory errors: ECC totals (corrected and uncorrected, since the driver loaded and over the
+/// board's life) and the row remapper's counts (Ampere and newer).
+/// </summary>
 public sealed class EccCollector : IGpuCollector
 {
     private static readonly (bool Corrected, bool Aggregate, MetricDescriptor Metric)[] Counters =
@@ -34,6 +38,14 @@ public sealed class EccCollector : IGpuCollector
             {
                 output.Readings.Add(new(metric, device.Slot, count));
             }
+        }
+
+        if (NvmlResult.Ok(device.Handle.TryGetRemappedRows(out RemappedRows rows), "nvmlDeviceGetRemappedRows"))
+        {
+            output.Readings.Add(new(GpuMetrics.RemappedRowsCorrectable, device.Slot, rows.Corrected));
+            output.Readings.Add(new(GpuMetrics.RemappedRowsUncorrectable, device.Slot, rows.Uncorrected));
+            output.Readings.Add(new(GpuMetrics.RowRemapPending, device.Slot, rows.Pending ? 1 : 0));
+            output.Readings.Add(new(GpuMetrics.RowRemapFailure, device.Slot, rows.Failed ? 1 : 0));
         }
     }
 }

@@ -40,10 +40,17 @@ public sealed class CollectorOutput
     /// <summary>Per-process rows.</summary>
     public List<ProcessReading> Processes { get; } = [];
 
-    /// <summary>Empties both buffers.</summary>
+    /// <summary>
+    /// One-line remarks for the log, e.g. "GPM not supported: no profiling metrics". The collector
+    /// adds a note once, when it learns the fact, so the log stays quiet afterwards.
+    /// </summary>
+    public List<string> Notes { get; } = [];
+
+    /// <summary>Empties all buffers.</summary>
     public void Clear()
     {
         Readings.Clear();
         Processes.Clear();
+        Notes.Clear();
     }
 }

@@ -2,7 +2,7 @@ using Gputel.Collector.Model;
 
 namespace Gputel.Collector.Collectors;
 
-/// <summary>PCIe transmit and receive throughput.</summary>
+/// <summary>PCIe transmit and receive throughput, and link replays.</summary>
 public sealed class PcieCollector : IGpuCollector
 {
     /// <inheritdoc />
@@ -28,6 +28,11 @@ public sealed class PcieCollector : IGpuCollector
         if (NvmlResult.Ok(device.Handle.TryGetPcieThroughput(transmit: false, out uint rx), "nvmlDeviceGetPcieThroughput"))
         {
             output.Readings.Add(new(GpuMetrics.PcieRx, device.Slot, rx * 1024.0));
+        }
+
+        if (NvmlResult.Ok(device.Handle.TryGetPcieReplayCounter(out uint replays), "nvmlDeviceGetPcieReplayCounter"))
+        {
+            output.Readings.Add(new(GpuMetrics.PcieReplays, device.Slot, replays));
         }
     }
 }

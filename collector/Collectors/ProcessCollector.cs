@@ -7,12 +7,16 @@ namespace Gputel.Collector.Collectors;
 /// <summary>
 /// GPU memory per process, with command and container. A process with both a compute and a
 /// graphics context appears once, with the larger of the two figures (NVML reports the same
-/// allocation in both lists).
+/// allocation in both lists). A process is described from <c>/proc</c> when it first appears on a
+/// GPU and remembered while it stays there, so steady state costs no file reads: a pid cannot be
+/// reused without the old process leaving the GPU's list first.
 /// </summary>
 public sealed class ProcessCollector(ProcessDescriber describer) : IGpuCollector
 {
-    private readonly List<GpuProcessInfo> _scratch = [];
     private readonly Lock _gate = new();
+    private readonly List<GpuProcessInfo> _scratch = [];
+    private readonly Dictionary<int, Dictionary<int, ProcessDescriber.ProcessIdentity>> _known = [];
+    private readonly Dictionary<int, ulong> _usedByPid = [];
 
     /// <inheritdoc />
     public string Name => "processes";
@@ -28,7 +32,7 @@ public sealed class ProcessCollector(ProcessDescriber describer) : IGpuCollector
     {
         ArgumentNullException.ThrowIfNull(device);
         ArgumentNullException.ThrowIfNull(output);
-        // Per-device samplers run in parallel; the scratch list is shared, so take turns.
+        // Per-device samplers run in parallel; the scratch buffers are shared, so take turns.
         lock (_gate)
         {
             _scratch.Clear();
@@ -39,16 +43,30 @@ public sealed class ProcessCollector(ProcessDescriber describer) : IGpuCollector
                 return;
             }
 
-            var byPid = new Dictionary<int, ulong>();
+            _usedByPid.Clear();
             foreach (GpuProcessInfo p in _scratch)
             {
                 ulong used = p.UsedBytes ?? 0;
-                byPid[p.Pid] = byPid.TryGetValue(p.Pid, out ulong seen) ? Math.Max(seen, used) : used;
+                _usedByPid[p.Pid] = _usedByPid.TryGetValue(p.Pid, out ulong seen) ? Math.Max(seen, used) : used;
             }
 
-            foreach ((int pid, ulong used) in byPid)
+            if (!_known.TryGetValue(device.Slot, out var known))
             {
-                ProcessDescriber.ProcessIdentity who = describer.Describe(pid);
+                _known[device.Slot] = known = [];
+            }
+
+            foreach (int gone in known.Keys.Where(pid => !_usedByPid.ContainsKey(pid)).ToList())
+            {
+                known.Remove(gone);
+            }
+
+            foreach ((int pid, ulong used) in _usedByPid)
+            {
+                if (!known.TryGetValue(pid, out ProcessDescriber.ProcessIdentity who))
+                {
+                    known[pid] = who = describer.Describe(pid);
+                }
+
                 output.Processes.Add(new ProcessReading(device.Slot, pid, who.Command, who.ContainerId, string.Empty, string.Empty, used));
             }
         }

@@ -1,8 +1,9 @@
 using Gputel.Collector.Model;
+using Gputel.Collector.Nvml;
 
 namespace Gputel.Collector.Collectors;
 
-/// <summary>GPU die temperature.</summary>
+/// <summary>GPU die and device memory temperature.</summary>
 public sealed class TemperatureCollector : IGpuCollector
 {
     /// <inheritdoc />
@@ -22,6 +23,12 @@ public sealed class TemperatureCollector : IGpuCollector
         if (NvmlResult.Ok(device.Handle.TryGetTemperature(out uint celsius), "nvmlDeviceGetTemperature"))
         {
             output.Readings.Add(new(GpuMetrics.Temperature, device.Slot, celsius));
+        }
+
+        // HBM temperature has no dedicated query; it is field NVML_FI_DEV_MEMORY_TEMP.
+        if (NvmlResult.Ok(device.Handle.TryGetField(NvmlConstants.FieldMemoryTemperature, 0, out double memory), "nvmlDeviceGetFieldValues"))
+        {
+            output.Readings.Add(new(GpuMetrics.MemoryTemperature, device.Slot, memory));
         }
     }
 }

@@ -2,7 +2,7 @@ using Gputel.Collector.Model;
 
 namespace Gputel.Collector.Collectors;
 
-/// <summary>GPU and memory-controller utilisation, as ratios.</summary>
+/// <summary>GPU, memory-controller, video encoder and decoder utilisation, as ratios.</summary>
 public sealed class UtilizationCollector : IGpuCollector
 {
     /// <inheritdoc />
@@ -23,6 +23,16 @@ public sealed class UtilizationCollector : IGpuCollector
         {
             output.Readings.Add(new(GpuMetrics.Utilization, device.Slot, gpu / 100.0));
             output.Readings.Add(new(GpuMetrics.MemoryUtilization, device.Slot, memory / 100.0));
+        }
+
+        if (NvmlResult.Ok(device.Handle.TryGetCodecUtilization(encoder: true, out uint encoder), "nvmlDeviceGetEncoderUtilization"))
+        {
+            output.Readings.Add(new(GpuMetrics.EncoderUtilization, device.Slot, encoder / 100.0));
+        }
+
+        if (NvmlResult.Ok(device.Handle.TryGetCodecUtilization(encoder: false, out uint decoder), "nvmlDeviceGetDecoderUtilization"))
+        {
+            output.Readings.Add(new(GpuMetrics.DecoderUtilization, device.Slot, decoder / 100.0));
         }
     }
 }

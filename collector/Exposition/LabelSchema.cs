@@ -53,9 +53,9 @@ internal sealed class LabelSchema
             names.Add(MigName);
         }
 
-        if (metric.LabelName is not null)
+        if (HasOwnLabel(metric))
         {
-            names.Add(metric.LabelName);
+            names.Add(metric.LabelName!);
         }
 
         return names.ToArray();
@@ -71,13 +71,21 @@ internal sealed class LabelSchema
             values.Add(reading.MigInstance is null ? string.Empty : MigValue(reading.MigInstance));
         }
 
-        if (reading.Metric.LabelName is not null)
+        if (HasOwnLabel(reading.Metric))
         {
             values.Add(reading.LabelValue ?? reading.Metric.LabelValue ?? string.Empty);
         }
 
         return values.ToArray();
     }
+
+    /// <summary>
+    /// Whether the quantity's own label (e.g. <c>clock="sm"</c>) is written. Where the dcgm profile
+    /// gives a fixed-label quantity a field of its own (<c>DCGM_FI_DEV_SM_CLOCK</c>), the field name
+    /// already says it and dcgm-exporter has no such label.
+    /// </summary>
+    private bool HasOwnLabel(MetricDescriptor metric) =>
+        metric.LabelName is not null && !(Profile == NamingProfile.Dcgm && metric.Dcgm is not null && metric.LabelValue is not null);
 
     private string MigValue(MigInstance mig) =>
         Profile == NamingProfile.Dcgm ? mig.GpuInstance.ToString(System.Globalization.CultureInfo.InvariantCulture) : mig.Label;

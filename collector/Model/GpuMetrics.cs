@@ -86,11 +86,11 @@ public static class GpuMetrics
 
     /// <summary>PCIe transmit throughput.</summary>
     public static readonly MetricDescriptor PcieTx = new("gpu_pcie_bytes_per_second", "PCIe throughput in bytes per second over NVML's last 20 ms window.", G, "direction", "tx")
-    { Dcgm = new("DCGM_FI_PROF_PCIE_TX_BYTES", G, "The rate of data transmitted over the PCIe bus - including both protocol headers and data payloads - in bytes per second.") };
+    { Dcgm = new("DCGM_FI_DEV_PCIE_TX_THROUGHPUT", G, "PCIe TX utilization information (in KB/s).", 1.0 / 1024) };
 
     /// <summary>PCIe receive throughput.</summary>
     public static readonly MetricDescriptor PcieRx = new("gpu_pcie_bytes_per_second", "PCIe throughput in bytes per second over NVML's last 20 ms window.", G, "direction", "rx")
-    { Dcgm = new("DCGM_FI_PROF_PCIE_RX_BYTES", G, "The rate of data received over the PCIe bus - including both protocol headers and data payloads - in bytes per second.") };
+    { Dcgm = new("DCGM_FI_DEV_PCIE_RX_THROUGHPUT", G, "PCIe RX utilization information (in KB/s).", 1.0 / 1024) };
 
     /// <summary>ECC errors, one descriptor per NVML counter.</summary>
     public static readonly MetricDescriptor EccCorrectedVolatile = Ecc("corrected_volatile", "DCGM_FI_DEV_ECC_SBE_VOL_TOTAL", "Total number of single-bit volatile ECC errors.");
@@ -113,6 +113,48 @@ public static class GpuMetrics
 
     /// <summary>1 while the device answers, 0 after NVML reported it lost.</summary>
     public static readonly MetricDescriptor Up = new("gpu_up", "1 while NVML can reach the GPU, 0 once it reported the GPU lost.", G);
+
+    /// <summary>HBM/GDDR temperature.</summary>
+    public static readonly MetricDescriptor MemoryTemperature = new("gpu_memory_temperature_celsius", "Device memory temperature in degrees Celsius.", G)
+    { Dcgm = new("DCGM_FI_DEV_MEMORY_TEMP", G, "Memory temperature (in C).") };
+
+    /// <summary>Video encoder utilisation.</summary>
+    public static readonly MetricDescriptor EncoderUtilization = new("gpu_encoder_utilization_ratio", "Share of time the video encoder was busy (0-1).", G)
+    { Dcgm = new("DCGM_FI_DEV_ENC_UTIL", G, "Encoder utilization (in %).", 100) };
+
+    /// <summary>Video decoder utilisation.</summary>
+    public static readonly MetricDescriptor DecoderUtilization = new("gpu_decoder_utilization_ratio", "Share of time the video decoder was busy (0-1).", G)
+    { Dcgm = new("DCGM_FI_DEV_DEC_UTIL", G, "Decoder utilization (in %).", 100) };
+
+    /// <summary>PCIe replays (retries) since the driver loaded.</summary>
+    public static readonly MetricDescriptor PcieReplays = new("gpu_pcie_replays_total", "PCIe replays (retries) since the driver was loaded.", C)
+    { Dcgm = new("DCGM_FI_DEV_PCIE_REPLAY_COUNTER", C, "Total number of PCIe retries.") };
+
+    /// <summary>Rows remapped after correctable errors.</summary>
+    public static readonly MetricDescriptor RemappedRowsCorrectable = new("gpu_remapped_rows_total", "DRAM rows remapped by the row remapper, by the kind of error that caused it.", C, "type", "correctable")
+    { Dcgm = new("DCGM_FI_DEV_CORRECTABLE_REMAPPED_ROWS", C, "Number of remapped rows for correctable errors") };
+
+    /// <summary>Rows remapped after uncorrectable errors.</summary>
+    public static readonly MetricDescriptor RemappedRowsUncorrectable = new("gpu_remapped_rows_total", "DRAM rows remapped by the row remapper, by the kind of error that caused it.", C, "type", "uncorrectable")
+    { Dcgm = new("DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS", C, "Number of remapped rows for uncorrectable errors") };
+
+    /// <summary>1 when a row remapping has failed.</summary>
+    public static readonly MetricDescriptor RowRemapFailure = new("gpu_row_remap_failure", "1 when a DRAM row remapping has failed (the GPU needs service).", G)
+    { Dcgm = new("DCGM_FI_DEV_ROW_REMAP_FAILURE", G, "Whether remapping of rows has failed") };
+
+    /// <summary>1 while a remapping waits for a GPU reset.</summary>
+    public static readonly MetricDescriptor RowRemapPending = new("gpu_row_remap_pending", "1 while a DRAM row remapping waits for the next GPU reset.", G)
+    { Dcgm = new("DCGM_FI_DEV_ROW_REMAP_PENDING", G, "Whether remapping of rows is pending") };
+
+    /// <summary>NVLink data sent, all links.</summary>
+    public static readonly MetricDescriptor NvLinkTx = new("gpu_nvlink_data_bytes_total", "NVLink data bytes over all links since the driver was loaded, by direction.", C, "direction", "tx");
+
+    /// <summary>NVLink data received, all links.</summary>
+    public static readonly MetricDescriptor NvLinkRx = new("gpu_nvlink_data_bytes_total", "NVLink data bytes over all links since the driver was loaded, by direction.", C, "direction", "rx");
+
+    /// <summary>dcgm-exporter's single NVLink counter: transmitted plus received data, in KiB as NVML counts it.</summary>
+    public static readonly MetricDescriptor NvLinkBandwidthTotal = new(null, "NVLink data over all links, both directions, in KiB.", C)
+    { Dcgm = new("DCGM_FI_DEV_NVLINK_BANDWIDTH_TOTAL", C, "Total number of NVLink bandwidth counters for all lanes.") };
 
     /// <summary>Host memory (from /proc/meminfo), for nodes with or without GPUs.</summary>
     public static readonly MetricDescriptor HostMemoryTotal = new("host_memory_total_bytes", "Host memory in bytes (MemTotal).", G);

@@ -47,6 +47,19 @@ internal static unsafe partial class Interop
         [LibraryImport(Library)] internal static partial NvmlReturn nvmlDeviceGetGpuInstanceId(IntPtr device, uint* id);
         [LibraryImport(Library)] internal static partial NvmlReturn nvmlDeviceGetComputeInstanceId(IntPtr device, uint* id);
 
+        [LibraryImport(Library)] internal static partial NvmlReturn nvmlDeviceGetEncoderUtilization(IntPtr device, uint* utilization, uint* samplingPeriodUs);
+        [LibraryImport(Library)] internal static partial NvmlReturn nvmlDeviceGetDecoderUtilization(IntPtr device, uint* utilization, uint* samplingPeriodUs);
+        [LibraryImport(Library)] internal static partial NvmlReturn nvmlDeviceGetPcieReplayCounter(IntPtr device, uint* value);
+        [LibraryImport(Library)] internal static partial NvmlReturn nvmlDeviceGetRemappedRows(IntPtr device, uint* corrRows, uint* uncRows, uint* isPending, uint* failureOccurred);
+        [LibraryImport(Library)] internal static partial NvmlReturn nvmlDeviceGetFieldValues(IntPtr device, int valuesCount, NvmlFieldValue* values);
+
+        [LibraryImport(Library)] internal static partial NvmlReturn nvmlGpmQueryDeviceSupport(IntPtr device, NvmlGpmSupport* support);
+        [LibraryImport(Library)] internal static partial NvmlReturn nvmlGpmSampleAlloc(IntPtr* sample);
+        [LibraryImport(Library)] internal static partial NvmlReturn nvmlGpmSampleFree(IntPtr sample);
+        [LibraryImport(Library)] internal static partial NvmlReturn nvmlGpmSampleGet(IntPtr device, IntPtr sample);
+        [LibraryImport(Library)] internal static partial NvmlReturn nvmlGpmMigSampleGet(IntPtr device, uint gpuInstanceId, IntPtr sample);
+        [LibraryImport(Library)] internal static partial NvmlReturn nvmlGpmMetricsGet(NvmlGpmMetricsGet* metricsGet);
+
         [LibraryImport(Library)] internal static partial NvmlReturn nvmlDeviceGetSupportedEventTypes(IntPtr device, ulong* eventTypes);
         [LibraryImport(Library)] internal static partial NvmlReturn nvmlEventSetCreate(IntPtr* set);
         [LibraryImport(Library)] internal static partial NvmlReturn nvmlDeviceRegisterEvents(IntPtr device, ulong eventTypes, IntPtr set);

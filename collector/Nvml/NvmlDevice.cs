@@ -215,6 +215,98 @@ public readonly unsafe struct NvmlDevice(IntPtr handle) : IEquatable<NvmlDevice>
         return NvmlReturn.InsufficientSize;
     }
 
+    /// <summary><c>nvmlDeviceGetEncoderUtilization</c> or <c>...DecoderUtilization</c>, in percent.</summary>
+    public NvmlReturn TryGetCodecUtilization(bool encoder, out uint percent)
+    {
+        uint v = 0, period = 0;
+        NvmlReturn rc = encoder
+            ? Interop.Nvml.nvmlDeviceGetEncoderUtilization(Handle, &v, &period)
+            : Interop.Nvml.nvmlDeviceGetDecoderUtilization(Handle, &v, &period);
+        percent = v;
+        return rc;
+    }
+
+    /// <summary><c>nvmlDeviceGetPcieReplayCounter</c>: PCIe retries since the driver loaded.</summary>
+    public NvmlReturn TryGetPcieReplayCounter(out uint replays)
+    {
+        uint v = 0;
+        NvmlReturn rc = Interop.Nvml.nvmlDeviceGetPcieReplayCounter(Handle, &v);
+        replays = v;
+        return rc;
+    }
+
+    /// <summary><c>nvmlDeviceGetRemappedRows</c> (Ampere and newer).</summary>
+    public NvmlReturn TryGetRemappedRows(out RemappedRows rows)
+    {
+        uint corrected = 0, uncorrected = 0, pending = 0, failed = 0;
+        NvmlReturn rc = Interop.Nvml.nvmlDeviceGetRemappedRows(Handle, &corrected, &uncorrected, &pending, &failed);
+        rows = new RemappedRows(corrected, uncorrected, pending != 0, failed != 0);
+        return rc;
+    }
+
+    /// <summary>
+    /// <c>nvmlDeviceGetFieldValues</c> for one field: its value as a double, or the field's own
+    /// return code (NVML answers per field; the call as a whole may succeed with some unsupported).
+    /// </summary>
+    public NvmlReturn TryGetField(uint fieldId, uint scopeId, out double value)
+    {
+        NvmlFieldValue field = default;
+        field.FieldId = fieldId;
+        field.ScopeId = scopeId;
+        NvmlReturn rc = Interop.Nvml.nvmlDeviceGetFieldValues(Handle, 1, &field);
+        value = 0;
+        if (rc != NvmlReturn.Success)
+        {
+            return rc;
+        }
+
+        if (field.Return == NvmlReturn.Success)
+        {
+            ulong raw = field.Value;
+            value = field.ValueType switch
+            {
+                0 => BitConverter.UInt64BitsToDouble(raw),
+                1 => (uint)raw,
+                2 or 3 => raw,
+                4 => (long)raw,
+                5 => (int)(uint)raw,
+                6 => (ushort)raw,
+                _ => double.NaN,
+            };
+        }
+
+        return field.Return;
+    }
+
+    /// <summary><c>nvmlGpmQueryDeviceSupport</c>: whether the GPU Performance Monitoring API works here (Hopper and newer).</summary>
+    public NvmlReturn TryGetGpmSupport(out bool supported)
+    {
+        NvmlGpmSupport support = default;
+        support.Version = NvmlGpmSupport.Version1;
+        NvmlReturn rc;
+        try
+        {
+            rc = Interop.Nvml.nvmlGpmQueryDeviceSupport(Handle, &support);
+        }
+        catch (EntryPointNotFoundException)
+        {
+            rc = NvmlReturn.FunctionNotFound;
+        }
+
+        supported = rc == NvmlReturn.Success && support.IsSupportedDevice != 0;
+        return rc;
+    }
+
+    /// <summary>Takes a GPM sample of this GPU, or of one of its MIG GPU instances.</summary>
+    public NvmlReturn TryGpmSample(NvmlGpmSample sample, uint? gpuInstance)
+    {
+        ArgumentNullException.ThrowIfNull(sample);
+        IntPtr s = sample.DangerousGetHandle();
+        return gpuInstance is { } gi
+            ? Interop.Nvml.nvmlGpmMigSampleGet(Handle, gi, s)
+            : Interop.Nvml.nvmlGpmSampleGet(Handle, s);
+    }
+
     /// <summary><c>nvmlDeviceGetMigMode</c>: true when MIG is currently enabled.</summary>
     public NvmlReturn TryGetMigMode(out bool enabled)
     {
@@ -299,6 +391,13 @@ public enum ClockType
 
 /// <summary>Device memory in bytes, as <c>nvmlMemory_v2_t</c> reports it.</summary>
 public readonly record struct MemoryInfo(ulong Total, ulong Reserved, ulong Free, ulong Used);
+
+/// <summary>DRAM rows remapped by the row remapper (Ampere and newer).</summary>
+/// <param name="Corrected">Rows remapped after correctable errors.</param>
+/// <param name="Uncorrected">Rows remapped after uncorrectable errors.</param>
+/// <param name="Pending">A remapping waits for the next GPU reset.</param>
+/// <param name="Failed">A remapping has failed.</param>
+public readonly record struct RemappedRows(uint Corrected, uint Uncorrected, bool Pending, bool Failed);
 
 /// <summary>One process using a GPU, as NVML reports it.</summary>
 /// <param name="Pid">Process id in the host's PID namespace.</param>

@@ -61,6 +61,61 @@ internal struct NvmlEventData
     public uint ComputeInstanceId;
 }
 
+/// <summary><c>nvmlFieldValue_t</c> (40 bytes): one field of <c>nvmlDeviceGetFieldValues</c>.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct NvmlFieldValue
+{
+    public uint FieldId;
+    public uint ScopeId;
+    public long Timestamp;
+    public long LatencyUsec;
+    public uint ValueType;
+    public NvmlReturn Return;
+    /// <summary>The 8-byte <c>nvmlValue_t</c> union, read according to <see cref="ValueType"/>.</summary>
+    public ulong Value;
+}
+
+/// <summary><c>nvmlGpmSupport_t</c>.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct NvmlGpmSupport
+{
+    public const uint Version1 = 1;
+    public uint Version;
+    public uint IsSupportedDevice;
+}
+
+/// <summary><c>nvmlGpmMetric_t</c> (40 bytes).</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct NvmlGpmMetric
+{
+    public uint MetricId;
+    public NvmlReturn Return;
+    public double Value;
+    public IntPtr ShortName;
+    public IntPtr LongName;
+    public IntPtr Unit;
+}
+
+/// <summary>
+/// <c>nvmlGpmMetricsGet_t</c> with room for <see cref="Capacity"/> metrics. The header's array size
+/// (NVML_GPM_METRIC_MAX) changed between NVML versions (98, then 333), but the driver reads and
+/// writes only the first <c>numMetrics</c> entries, so a shorter array is safe.
+/// </summary>
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct NvmlGpmMetricsGet
+{
+    public const uint Version1 = 1;
+    public const int Capacity = 32;
+    public uint Version;
+    public uint NumMetrics;
+    public IntPtr Sample1;
+    public IntPtr Sample2;
+    public fixed byte Metrics[Capacity * 40];
+
+    public ref NvmlGpmMetric Metric(int index) =>
+        ref System.Runtime.CompilerServices.Unsafe.As<byte, NvmlGpmMetric>(ref Metrics[index * 40]);
+}
+
 /// <summary>Constants from nvml.h used by the collectors.</summary>
 internal static class NvmlConstants
 {
@@ -75,4 +130,9 @@ internal static class NvmlConstants
     /// <summary><c>NVML_VALUE_NOT_AVAILABLE</c> as an unsigned long long.</summary>
     public const ulong ValueNotAvailable = ulong.MaxValue;
     public const uint NoInstance = 0xFFFFFFFF;
+    public const uint FieldMemoryTemperature = 82;
+    public const uint FieldNvLinkThroughputDataTx = 138;
+    public const uint FieldNvLinkThroughputDataRx = 139;
+    /// <summary>scopeId meaning "all NVLink links together".</summary>
+    public const uint AllLinks = 0xFFFFFFFF;
 }

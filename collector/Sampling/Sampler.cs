@@ -296,6 +296,10 @@ public sealed class Sampler : IDisposable
         }
 
         ReportChange(c, slot, device, error);
+        foreach (string note in output.Notes)
+        {
+            _log($"{(device is null ? "host" : $"GPU {device.Index}")}: {note}");
+        }
     }
 
     private void ReportChange(int c, int slot, GpuDevice? device, string? error)

@@ -62,7 +62,7 @@ public sealed class SettingsLoaderTests : IDisposable
     [InlineData("listen", "example.org:80", "invalid listen 'example.org:80'")]
     [InlineData("listen", "127.0.0.1:70000", "invalid listen '127.0.0.1:70000'")]
     [InlineData("collectors", "memory,-xid", "mixes names and exclusions")]
-    [InlineData("collectors", "memory,gpm", "unknown collector 'gpm'")]
+    [InlineData("collectors", "memory,dcgm", "unknown collector 'dcgm'")]
     [InlineData("metric_names", "prometheus", "invalid metric-names 'prometheus' (from flag --metric-names): expected 'default' or 'dcgm'")]
     [InlineData("nvml_library", "/nonexistent/libnvidia-ml.so.1", "invalid nvml-library '/nonexistent/libnvidia-ml.so.1' (from flag --nvml-library): no such file")]
     public void A_bad_flag_is_named_with_its_value_and_source(string key, string value, string message)

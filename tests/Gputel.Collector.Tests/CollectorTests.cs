@@ -195,7 +195,6 @@ public sealed class CollectorTests
             Directory.CreateDirectory(Path.Combine(proc, "4242"));
             File.WriteAllText(Path.Combine(proc, "4242", "comm"), "python3\n");
             File.WriteAllText(Path.Combine(proc, "4242", "cgroup"), $"0::/system.slice/docker-{container}.scope\n");
-            File.WriteAllText(Path.Combine(proc, "4242", "stat"), "4242 (python3) S 1 4242 4242 0 -1 4194560 1 0 0 0 5 6 0 0 20 0 8 0 777 1000 10 0\n");
 
             (GpuSession session, GpuDevice d) = OpenOne(
                 $"process compute 4242 {16 * GiB}\nprocess graphics 4242 {16 * GiB}\nprocess compute 77 {GiB}\n",
@@ -210,6 +209,37 @@ public sealed class CollectorTests
                 ProcessReading trainer = Assert.Single(o.Processes, p => p.Pid == 77);
                 // Not in our /proc (another PID namespace): NVML's name is used, and there is no container.
                 Assert.Equal(("trainer", "", 1.0 * GiB), (trainer.Command, trainer.ContainerId, trainer.UsedBytes));
+            }
+        }
+        finally
+        {
+            Directory.Delete(proc, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void A_process_is_read_from_proc_once_while_it_stays_and_again_after_it_left()
+    {
+        string proc = Directory.CreateTempSubdirectory("gputel-proc-").FullName;
+        try
+        {
+            Directory.CreateDirectory(Path.Combine(proc, "4242"));
+            File.WriteAllText(Path.Combine(proc, "4242", "comm"), "python3\n");
+            (GpuSession session, GpuDevice d) = OpenOne($"process compute 4242 {GiB}\n");
+            using (session)
+            {
+                var collector = new ProcessCollector(new ProcessDescriber(proc));
+                Assert.Equal("python3", Assert.Single(Run(collector, d).Processes).Command);
+
+                // Still on the GPU: the remembered identity is used, /proc is not read again.
+                File.WriteAllText(Path.Combine(proc, "4242", "comm"), "trainer\n");
+                Assert.Equal("python3", Assert.Single(Run(collector, d).Processes).Command);
+
+                // The process leaves the GPU; a process with the same pid arrives: read afresh.
+                FakeNvml.LoadScript(Header() + Gpu(0));
+                Assert.Empty(Run(collector, d).Processes);
+                FakeNvml.LoadScript(Header() + Gpu(0, extra: $"process compute 4242 {GiB}\n"));
+                Assert.Equal("trainer", Assert.Single(Run(collector, d).Processes).Command);
             }
         }
         finally

@@ -21,6 +21,11 @@ public sealed class PromtoolTests
         "DCGM_FI_DEV_ECC_DBE_VOL_TOTAL counter metrics should have \"_total\" suffix",
         "DCGM_FI_DEV_ECC_SBE_AGG_TOTAL counter metrics should have \"_total\" suffix",
         "DCGM_FI_DEV_ECC_DBE_AGG_TOTAL counter metrics should have \"_total\" suffix",
+        "DCGM_FI_DEV_CORRECTABLE_REMAPPED_ROWS counter metrics should have \"_total\" suffix",
+        "DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS counter metrics should have \"_total\" suffix",
+        "DCGM_FI_DEV_NVLINK_BANDWIDTH_TOTAL counter metrics should have \"_total\" suffix",
+        "DCGM_FI_DEV_PCIE_REPLAY_COUNTER counter metrics should have \"_total\" suffix",
+        "DCGM_FI_DEV_PCIE_REPLAY_COUNTER metric name should not include type 'counter'",
     ];
 
     [Fact]

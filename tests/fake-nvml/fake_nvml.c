@@ -26,8 +26,9 @@ typedef unsigned long long u64;
 #define MAX_GPUS 16
 #define MAX_MIG_PER_GPU 7 /* also what nvmlDeviceGetMaxMigDeviceCount reports with MIG on */
 #define MAX_MIGS (MAX_GPUS * MAX_MIG_PER_GPU)
-#define MAX_ENTRIES 1024  /* timeline points, processes, xids, rules, process names */
+#define MAX_ENTRIES 1024  /* timeline points, processes, xids, rules, process names, GPM values */
 #define MAX_SETS 32
+#define MAX_SAMPLES 512   /* GPM samples: two per GPU and per MIG instance, with room to spare */
 #define STR_LEN 96
 #define UNSET ULLONG_MAX  /* a value the script did not set: the query is NOT_SUPPORTED */
 #define ANY_FUNCTION -1   /* rule.fn of a `lost` window */
@@ -47,7 +48,10 @@ static const char *const FUNCTIONS[] = {
     "nvmlDeviceGetMaxMigDeviceCount", "nvmlDeviceGetMigDeviceHandleByIndex",
     "nvmlDeviceIsMigDeviceHandle", "nvmlDeviceGetGpuInstanceId", "nvmlDeviceGetComputeInstanceId",
     "nvmlDeviceGetSupportedEventTypes", "nvmlEventSetCreate", "nvmlDeviceRegisterEvents",
-    "nvmlEventSetWait_v2", "nvmlEventSetFree",
+    "nvmlEventSetWait_v2", "nvmlEventSetFree", "nvmlDeviceGetEncoderUtilization",
+    "nvmlDeviceGetDecoderUtilization", "nvmlDeviceGetPcieReplayCounter", "nvmlDeviceGetRemappedRows",
+    "nvmlDeviceGetFieldValues", "nvmlGpmQueryDeviceSupport", "nvmlGpmSampleAlloc", "nvmlGpmSampleFree",
+    "nvmlGpmSampleGet", "nvmlGpmMigSampleGet", "nvmlGpmMetricsGet",
 };
 #define NFUNCTIONS (sizeof FUNCTIONS / sizeof FUNCTIONS[0])
 
@@ -61,12 +65,18 @@ struct nvmlDevice_st {
     u64 minor, mem_total, mem_reserved, mem_used, timeline_period;
     u64 util[2], power, power_limit, energy, temperature, clock[4], throttle, pcie[2], ecc[2][2];
     u64 mig_mode;
+    u64 enc_util, dec_util, pcie_replay, remapped[4], mem_temp;
+    u64 nvlinks, nvlink_kibs[2]; /* links; KiB/s per link, TX and RX */
+    u64 gpm_supported;           /* 0 by default: GPM is Hopper and later */
 };
 
 struct point { int gpu; u64 t, used; };
 struct process { int gpu, graphics; u64 pid, used, gi, ci; };
 struct xid { int gpu; u64 t, code; };
 struct process_name { u64 pid; char name[STR_LEN]; };
+/* One GPM value: from `gpm`/`gpm_mig` (t == UNSET, the value before any timeline point) or one
+ * point of `gpm_timeline`/`gpm_mig_timeline`. */
+struct gpm_value { int gpu; u64 gi; /* UNSET: the whole GPU */ u64 metric, t; double value; };
 enum rule_kind { FAIL, FAIL_EVERY, HANG };
 struct rule {
     enum rule_kind kind;
@@ -90,7 +100,8 @@ static struct {
     struct xid xids[MAX_ENTRIES];
     struct rule rules[MAX_ENTRIES];
     struct process_name pnames[MAX_ENTRIES];
-    unsigned npoints, nprocs, nxids, nrules, npnames;
+    struct gpm_value gpm[MAX_ENTRIES];
+    unsigned npoints, nprocs, nxids, nrules, npnames, ngpm;
 } S;
 
 struct nvmlEventSet_st {
@@ -99,10 +110,21 @@ struct nvmlEventSet_st {
     unsigned char delivered[MAX_ENTRIES]; /* per S.xids entry: each xid reaches a set once */
 };
 
+/* A GPM sample records only where and when it was taken: MetricsGet reads the script's value
+ * for that device or instance as of sample2's time. */
+struct nvmlGpmSample_st {
+    int in_use, taken;
+    int gpu;
+    u64 gi;                   /* UNSET: a whole-GPU sample; else a MIG GPU instance */
+    u64 t, seq;               /* elapsed_ms() and the order of taking (ms ties are common) */
+};
+
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER; /* guards everything below and S */
 static unsigned refcount;                              /* nvmlInit_v2 minus nvmlShutdown */
 static u64 calls[NFUNCTIONS];
 static struct nvmlEventSet_st sets[MAX_SETS];
+static struct nvmlGpmSample_st samples[MAX_SAMPLES];
+static u64 sample_seq;
 
 static long long mono_ms(void)
 {
@@ -197,6 +219,27 @@ static int number(char **p, u64 max, u64 *out)
     return !errno && *out <= max;
 }
 
+/* A non-negative decimal such as 42 or 42.5, parsed by hand: strtod follows LC_NUMERIC, which a
+ * host process (the .NET runtime) may have set to a locale with a decimal comma. */
+static int decimal(char *w, double *out)
+{
+    size_t whole = strspn(w, "0123456789"), frac = 0;
+    if (w[whole] == '.')
+        frac = strspn(w + whole + 1, "0123456789");
+    if (!whole && !frac)
+        return 0;
+    if (w[whole + (w[whole] == '.' ? 1 + frac : 0)] || whole + frac > 18)
+        return 0;
+    u64 mantissa = 0, scale = 1;
+    for (size_t i = 0; i < whole; i++)
+        mantissa = mantissa * 10 + (u64)(w[i] - '0');
+    for (size_t i = 0; i < frac; i++, scale *= 10)
+        mantissa = mantissa * 10 + (u64)(w[whole + 1 + i] - '0');
+    /* Both exact in a double for up to 15 digits, so the one division rounds correctly. */
+    *out = (double)mantissa / (double)scale;
+    return 1;
+}
+
 /* The rest of the line, trimmed (names may contain spaces). */
 static const char *text(char *p, char *dst)
 {
@@ -219,8 +262,10 @@ static void device_init(struct nvmlDevice_st *d, int gpu)
     d->gpu = gpu;
     d->minor = d->mem_total = d->util[0] = d->util[1] = d->power = d->power_limit = UNSET;
     d->energy = d->temperature = d->throttle = d->pcie[0] = d->pcie[1] = d->mig_mode = UNSET;
+    d->enc_util = d->dec_util = d->pcie_replay = d->mem_temp = d->nvlinks = UNSET;
+    d->nvlink_kibs[0] = d->nvlink_kibs[1] = UNSET;
     for (int i = 0; i < 4; i++)
-        d->clock[i] = d->ecc[i / 2][i % 2] = UNSET;
+        d->clock[i] = d->ecc[i / 2][i % 2] = d->remapped[i] = UNSET;
 }
 
 /* Device directives that set one number. */
@@ -238,6 +283,12 @@ static const struct { const char *name; size_t offset; u64 max; } SCALARS[] = {
     { "pcie_tx_kbs", offsetof(struct nvmlDevice_st, pcie[0]), UINT_MAX },
     { "pcie_rx_kbs", offsetof(struct nvmlDevice_st, pcie[1]), UINT_MAX },
     { "mig_mode", offsetof(struct nvmlDevice_st, mig_mode), 1 },
+    { "encoder_util", offsetof(struct nvmlDevice_st, enc_util), 100 },
+    { "decoder_util", offsetof(struct nvmlDevice_st, dec_util), 100 },
+    { "pcie_replay", offsetof(struct nvmlDevice_st, pcie_replay), UINT_MAX },
+    { "memory_temperature", offsetof(struct nvmlDevice_st, mem_temp), UINT_MAX },
+    { "nvlink_links", offsetof(struct nvmlDevice_st, nvlinks), NVML_NVLINK_MAX_LINKS },
+    { "gpm_supported", offsetof(struct nvmlDevice_st, gpm_supported), 1 },
 };
 
 /* Index of word w in a NULL-terminated list, or -1. */
@@ -247,6 +298,46 @@ static int one_of(const char *w, const char *const *list)
         if (!strcmp(w, list[i]))
             return i;
     return -1;
+}
+
+/* gpm / gpm_mig (one value) and gpm_timeline / gpm_mig_timeline (T:VALUE points). */
+static const char *parse_gpm(char *p, int gpu, int mig, int timeline)
+{
+    static const char *const usage[2][2] = {
+        { "expected: gpm METRIC_ID VALUE", "expected: gpm_timeline METRIC_ID T:VALUE ..." },
+        { "expected: gpm_mig GI METRIC_ID VALUE", "expected: gpm_mig_timeline GI METRIC_ID T:VALUE ..." },
+    };
+    const char *err = usage[mig][timeline];
+    u64 gi = UNSET, metric;
+    char *w;
+    if ((mig && !number(&p, UINT_MAX, &gi)) || !number(&p, NVML_GPM_METRIC_MAX - 1, &metric) || !metric)
+        return err;
+    if (!timeline) {
+        if (S.ngpm == MAX_ENTRIES)
+            return "too many GPM values";
+        S.gpm[S.ngpm] = (struct gpm_value){ gpu, gi, metric, UNSET, 0 };
+        if (!(w = word(&p)) || !decimal(w, &S.gpm[S.ngpm].value))
+            return err;
+        S.ngpm++;
+        return finished(p);
+    }
+    unsigned first = S.ngpm;
+    while ((w = word(&p))) {
+        struct gpm_value *v = &S.gpm[S.ngpm];
+        char *colon = strchr(w, ':'), *t = w;
+        if (S.ngpm == MAX_ENTRIES)
+            return "too many GPM values";
+        if (!colon)
+            return err;
+        *colon = 0;
+        *v = (struct gpm_value){ gpu, gi, metric, 0, 0 };
+        if (!number(&t, UNSET - 1, &v->t) || !decimal(colon + 1, &v->value))
+            return err;
+        if (S.ngpm > first && S.gpm[S.ngpm - 1].t >= v->t)
+            return "timeline times must increase";
+        S.ngpm++;
+    }
+    return S.ngpm > first ? NULL : err;
 }
 
 /* fail / fail_every / hang; gpu is the current `gpu` block or -1. */
@@ -405,6 +496,26 @@ static const char *parse_line(char *p, int *gpu)
         S.nmigs++;
         return NULL;
     }
+    if (!strcmp(cmd, "nvlink_kib_per_s")) {
+        static const char *const directions[] = { "tx", "rx", NULL };
+        if ((i = one_of(word(&p), directions)) < 0 || !number(&p, UINT_MAX, &d->nvlink_kibs[i]))
+            return "expected: nvlink_kib_per_s tx|rx KIB_PER_SECOND_PER_LINK";
+        return finished(p);
+    }
+    if (!strcmp(cmd, "remapped_rows")) {
+        if (!number(&p, UINT_MAX, &d->remapped[0]) || !number(&p, UINT_MAX, &d->remapped[1]) ||
+            !number(&p, 1, &d->remapped[2]) || !number(&p, 1, &d->remapped[3]))
+            return "expected: remapped_rows CORRECTABLE UNCORRECTABLE PENDING(0|1) FAILURE(0|1)";
+        return finished(p);
+    }
+    if (!strcmp(cmd, "gpm"))
+        return parse_gpm(p, *gpu, 0, 0);
+    if (!strcmp(cmd, "gpm_mig"))
+        return parse_gpm(p, *gpu, 1, 0);
+    if (!strcmp(cmd, "gpm_timeline"))
+        return parse_gpm(p, *gpu, 0, 1);
+    if (!strcmp(cmd, "gpm_mig_timeline"))
+        return parse_gpm(p, *gpu, 1, 1);
     if (!strcmp(cmd, "xid")) {
         if (S.nxids == MAX_ENTRIES || !number(&p, UNSET - 1, &a) || !number(&p, UNSET - 1, &b))
             return "expected: xid T CODE";
@@ -431,6 +542,10 @@ static int load_script(const char *path)
     FILE *f = fopen(path, "r");
 
     memset(&S, 0, sizeof S);
+    /* Allocated GPM samples stay allocated, but one taken under the old script and clock is void
+     * (its GPU index may not even exist any more), whether or not the new script loads. */
+    for (int i = 0; i < MAX_SAMPLES; i++)
+        samples[i].taken = 0;
     if (!f) {
         fprintf(stderr, "fake-nvml: %s: cannot open: %s\n", path, strerror(errno));
         S.state = BROKEN;
@@ -849,6 +964,35 @@ nvmlReturn_t nvmlDeviceGetCurrentClocksEventReasons(nvmlDevice_t device, unsigne
     return end(r ? r : put_u64(d->throttle, clocksEventReasons));
 }
 
+/* Encoder and decoder utilisation share everything but the value. */
+static nvmlReturn_t codec_utilization(const char *function, nvmlDevice_t device, u64 decoder,
+                                      unsigned int *utilization, unsigned int *samplingPeriodUs)
+{
+    struct nvmlDevice_st *d;
+    nvmlReturn_t r = begin(function, ON_DEVICE, device, &d);
+    if (!r && !samplingPeriodUs)
+        r = NVML_ERROR_INVALID_ARGUMENT;
+    if (!r && d->mig_mode == 1) /* nvml.h: not supported on MIG-enabled GPUs */
+        r = NVML_ERROR_NOT_SUPPORTED;
+    if (!r)
+        r = put_u32(decoder ? d->dec_util : d->enc_util, utilization);
+    if (!r)
+        *samplingPeriodUs = 167000; /* what current drivers report: a 1/6 s window */
+    return end(r);
+}
+
+nvmlReturn_t nvmlDeviceGetEncoderUtilization(nvmlDevice_t device, unsigned int *utilization,
+                                             unsigned int *samplingPeriodUs)
+{
+    return codec_utilization(__func__, device, 0, utilization, samplingPeriodUs);
+}
+
+nvmlReturn_t nvmlDeviceGetDecoderUtilization(nvmlDevice_t device, unsigned int *utilization,
+                                             unsigned int *samplingPeriodUs)
+{
+    return codec_utilization(__func__, device, 1, utilization, samplingPeriodUs);
+}
+
 /* The pre-12.2 name of the same query. */
 nvmlReturn_t nvmlDeviceGetCurrentClocksThrottleReasons(nvmlDevice_t device, unsigned long long *clocksThrottleReasons)
 {
@@ -866,6 +1010,13 @@ nvmlReturn_t nvmlDeviceGetPcieThroughput(nvmlDevice_t device, nvmlPcieUtilCounte
     return end(r ? r : put_u32(d->pcie[counter], value));
 }
 
+nvmlReturn_t nvmlDeviceGetPcieReplayCounter(nvmlDevice_t device, unsigned int *value)
+{
+    struct nvmlDevice_st *d;
+    nvmlReturn_t r = begin(__func__, ON_DEVICE, device, &d);
+    return end(r ? r : put_u32(d->pcie_replay, value));
+}
+
 nvmlReturn_t nvmlDeviceGetTotalEccErrors(nvmlDevice_t device, nvmlMemoryErrorType_t errorType,
                                          nvmlEccCounterType_t counterType, unsigned long long *eccCounts)
 {
@@ -874,6 +1025,35 @@ nvmlReturn_t nvmlDeviceGetTotalEccErrors(nvmlDevice_t device, nvmlMemoryErrorTyp
     if (!r && ((unsigned)errorType > 1 || (unsigned)counterType > 1))
         r = NVML_ERROR_INVALID_ARGUMENT;
     return end(r ? r : put_u64(d->ecc[errorType][counterType], eccCounts));
+}
+
+/* Whether the script gives GPU gpu a `mig` device in GPU instance gi (UNSET: any instance). */
+static int has_instance(int gpu, u64 gi)
+{
+    for (unsigned i = 0; i < S.nmigs; i++)
+        if (S.migs[i].gpu == gpu && (gi == UNSET || S.migs[i].gi == gi))
+            return 1;
+    return 0;
+}
+
+nvmlReturn_t nvmlDeviceGetRemappedRows(nvmlDevice_t device, unsigned int *corrRows, unsigned int *uncRows,
+                                       unsigned int *isPending, unsigned int *failureOccurred)
+{
+    struct nvmlDevice_st *d;
+    nvmlReturn_t r = begin(__func__, ON_DEVICE, device, &d);
+    if (!r && (!corrRows || !uncRows || !isPending || !failureOccurred))
+        r = NVML_ERROR_INVALID_ARGUMENT;
+    if (!r && d->mig_mode == 1 && has_instance(d->gpu, UNSET)) /* nvml.h: not with MIG instances */
+        r = NVML_ERROR_NOT_SUPPORTED;
+    if (!r && d->remapped[0] == UNSET)
+        r = NVML_ERROR_NOT_SUPPORTED;
+    if (!r) {
+        *corrRows = (unsigned int)d->remapped[0];
+        *uncRows = (unsigned int)d->remapped[1];
+        *isPending = (unsigned int)d->remapped[2];
+        *failureOccurred = (unsigned int)d->remapped[3];
+    }
+    return end(r);
 }
 
 /* ---- Processes ---- */
@@ -1082,6 +1262,196 @@ nvmlReturn_t nvmlEventSetFree(nvmlEventSet_t set)
     if (!r)
         s->in_use = 0;
     return end(r);
+}
+
+/* ---- Field values ---- */
+
+/* One field of nvmlDeviceGetFieldValues: its status, and on success its type and value. */
+static nvmlReturn_t field_value(const struct nvmlDevice_st *d, nvmlFieldValue_t *v, u64 t)
+{
+    switch (v->fieldId) {
+    case NVML_FI_DEV_MEMORY_TEMP:
+    case NVML_FI_DEV_PCIE_REPLAY_COUNTER: {
+        u64 x = v->fieldId == NVML_FI_DEV_MEMORY_TEMP ? d->mem_temp : d->pcie_replay;
+        if (x == UNSET)
+            return NVML_ERROR_NOT_SUPPORTED;
+        v->valueType = NVML_VALUE_TYPE_UNSIGNED_INT;
+        v->value.uiVal = (unsigned int)x;
+        return NVML_SUCCESS;
+    }
+    case NVML_FI_DEV_NVLINK_THROUGHPUT_DATA_TX:
+    case NVML_FI_DEV_NVLINK_THROUGHPUT_DATA_RX: {
+        u64 rate = d->nvlink_kibs[v->fieldId - NVML_FI_DEV_NVLINK_THROUGHPUT_DATA_TX];
+        if (d->nvlinks == UNSET || rate == UNSET)
+            return NVML_ERROR_NOT_SUPPORTED;
+        /* scopeId is the link, or UINT_MAX for all links summed. */
+        if (v->scopeId != UINT_MAX && v->scopeId >= d->nvlinks)
+            return NVML_ERROR_INVALID_ARGUMENT;
+        u64 links = v->scopeId == UINT_MAX ? d->nvlinks : 1;
+        /* A KiB counter from 0 at load, each link moving `rate` KiB/s: rates come from deltas. */
+        v->valueType = NVML_VALUE_TYPE_UNSIGNED_LONG_LONG;
+        v->value.ullVal = links * (rate * t / 1000);
+        return NVML_SUCCESS;
+    }
+    }
+    return NVML_ERROR_NOT_SUPPORTED;
+}
+
+nvmlReturn_t nvmlDeviceGetFieldValues(nvmlDevice_t device, int valuesCount, nvmlFieldValue_t *values)
+{
+    struct nvmlDevice_st *d;
+    nvmlReturn_t r = begin(__func__, ON_DEVICE, device, &d);
+    if (!r && (!values || valuesCount < 0))
+        r = NVML_ERROR_INVALID_ARGUMENT;
+    if (r)
+        return end(r);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    u64 t = elapsed_ms();
+    for (int i = 0; i < valuesCount; i++) {
+        values[i].timestamp = now.tv_sec * 1000000LL + now.tv_nsec / 1000;
+        values[i].latencyUsec = 0;
+        values[i].nvmlReturn = field_value(d, &values[i], t);
+    }
+    /* As in NVML: success overall, each field carries its own status. */
+    return end(NVML_SUCCESS);
+}
+
+/* ---- GPU Performance Monitoring (GPM) ---- */
+
+static struct nvmlGpmSample_st *find_sample(nvmlGpmSample_t sample)
+{
+    for (int i = 0; i < MAX_SAMPLES; i++)
+        if (sample == &samples[i] && samples[i].in_use)
+            return sample;
+    return NULL;
+}
+
+/* The scripted value of metric for a GPU (gi UNSET) or one of its GPU instances at time t: the
+ * latest timeline point due by then, else the `gpm`/`gpm_mig` value. 0 if there is neither. */
+static int gpm_value(int gpu, u64 gi, u64 metric, u64 t, double *out)
+{
+    const struct gpm_value *base = NULL, *point = NULL;
+    for (unsigned i = 0; i < S.ngpm; i++) {
+        const struct gpm_value *v = &S.gpm[i];
+        if (v->gpu != gpu || v->gi != gi || v->metric != metric)
+            continue;
+        if (v->t == UNSET)
+            base = v;
+        else if (v->t <= t && (!point || v->t >= point->t))
+            point = v;
+    }
+    if (!point && !base)
+        return 0;
+    *out = point ? point->value : base->value;
+    return 1;
+}
+
+nvmlReturn_t nvmlGpmQueryDeviceSupport(nvmlDevice_t device, nvmlGpmSupport_t *gpmSupport)
+{
+    struct nvmlDevice_st *d;
+    nvmlReturn_t r = begin(__func__, ON_DEVICE | MIG_OK, device, &d);
+    if (!r && !gpmSupport)
+        r = NVML_ERROR_INVALID_ARGUMENT;
+    if (!r && gpmSupport->version != NVML_GPM_SUPPORT_VERSION)
+        r = NVML_ERROR_ARGUMENT_VERSION_MISMATCH;
+    if (!r) /* a MIG device has its GPU's support */
+        gpmSupport->isSupportedDevice = (unsigned int)S.gpus[d->gpu].gpm_supported;
+    return end(r);
+}
+
+nvmlReturn_t nvmlGpmSampleAlloc(nvmlGpmSample_t *gpmSample)
+{
+    nvmlReturn_t r = begin(__func__, 0, NULL, NULL);
+    if (!r && !gpmSample)
+        r = NVML_ERROR_INVALID_ARGUMENT;
+    for (int i = 0; !r && i < MAX_SAMPLES; i++) {
+        if (!samples[i].in_use) {
+            memset(&samples[i], 0, sizeof samples[i]);
+            samples[i].in_use = 1;
+            *gpmSample = &samples[i];
+            return end(NVML_SUCCESS);
+        }
+    }
+    return end(r ? r : NVML_ERROR_MEMORY);
+}
+
+nvmlReturn_t nvmlGpmSampleFree(nvmlGpmSample_t gpmSample)
+{
+    nvmlReturn_t r = begin(__func__, 0, NULL, NULL);
+    struct nvmlGpmSample_st *s = r ? NULL : find_sample(gpmSample);
+    if (!r && !s) /* never allocated, or freed already */
+        r = NVML_ERROR_INVALID_ARGUMENT;
+    if (!r)
+        s->in_use = s->taken = 0;
+    return end(r);
+}
+
+/* nvmlGpmSampleGet (on_instance 0: the GPU, or the instance of a MIG handle) and
+ * nvmlGpmMigSampleGet (GPU instance gi of a full GPU). */
+static nvmlReturn_t take_sample(const char *function, nvmlDevice_t device, int on_instance, unsigned gi,
+                                nvmlGpmSample_t gpmSample)
+{
+    struct nvmlDevice_st *d;
+    nvmlReturn_t r = begin(function, on_instance ? ON_DEVICE : ON_DEVICE | MIG_OK, device, &d);
+    struct nvmlGpmSample_st *s = r ? NULL : find_sample(gpmSample);
+    if (!r && !s)
+        r = NVML_ERROR_INVALID_ARGUMENT;
+    if (!r && !S.gpus[d->gpu].gpm_supported)
+        r = NVML_ERROR_NOT_SUPPORTED;
+    if (!r && on_instance && !has_instance(d->gpu, gi))
+        r = NVML_ERROR_INVALID_ARGUMENT;
+    if (!r)
+        *s = (struct nvmlGpmSample_st){ .in_use = 1, .taken = 1, .gpu = d->gpu,
+                                        .gi = on_instance ? gi : d->is_mig ? d->gi : UNSET,
+                                        .t = elapsed_ms(), .seq = ++sample_seq };
+    return end(r);
+}
+
+nvmlReturn_t nvmlGpmSampleGet(nvmlDevice_t device, nvmlGpmSample_t gpmSample)
+{
+    return take_sample(__func__, device, 0, 0, gpmSample);
+}
+
+nvmlReturn_t nvmlGpmMigSampleGet(nvmlDevice_t device, unsigned int gpuInstanceId, nvmlGpmSample_t gpmSample)
+{
+    return take_sample(__func__, device, 1, gpuInstanceId, gpmSample);
+}
+
+nvmlReturn_t nvmlGpmMetricsGet(nvmlGpmMetricsGet_t *metricsGet)
+{
+    /* The call concerns the GPU its samples were taken on, so that GPU's rules (lost, fail, hang)
+     * apply: find it first. An untaken or unknown sample1 leaves no GPU, and begin() answers 2. */
+    nvmlDevice_t gpu = NULL;
+    pthread_mutex_lock(&mu);
+    struct nvmlGpmSample_st *s1 = metricsGet ? find_sample(metricsGet->sample1) : NULL, *s2;
+    if (s1 && s1->taken)
+        gpu = &S.gpus[s1->gpu];
+    pthread_mutex_unlock(&mu);
+
+    nvmlReturn_t r = begin(__func__, ON_DEVICE, gpu, NULL);
+    if (r)
+        return end(r);
+    if (metricsGet->version != NVML_GPM_METRICS_GET_VERSION)
+        return end(NVML_ERROR_ARGUMENT_VERSION_MISMATCH);
+    /* Looked up again: another thread may have retaken or freed them while the lock was free. */
+    s1 = find_sample(metricsGet->sample1);
+    s2 = find_sample(metricsGet->sample2);
+    /* Two samples of one GPU or instance, sample2 taken after sample1. numMetrics is bounded by
+     * API 13's array (333); a caller built against API 12 has 98 entries, so only [0, numMetrics)
+     * is ever touched. */
+    if (!s1 || !s2 || !s1->taken || !s2->taken || s1->gpu != s2->gpu || s1->gi != s2->gi ||
+        s2->seq <= s1->seq || metricsGet->numMetrics > NVML_GPM_METRIC_MAX)
+        return end(NVML_ERROR_INVALID_ARGUMENT);
+    for (unsigned i = 0; i < metricsGet->numMetrics; i++) {
+        nvmlGpmMetric_t *m = &metricsGet->metrics[i];
+        double value = 0;
+        m->nvmlReturn = gpm_value(s1->gpu, s1->gi, m->metricId, s2->t, &value) ? NVML_SUCCESS
+                                                                                : NVML_ERROR_NOT_SUPPORTED;
+        m->value = value;
+        m->metricInfo = (nvmlGpmMetricMetricInfo_t){ NULL, NULL, NULL }; /* allowed by nvml.h */
+    }
+    return end(NVML_SUCCESS);
 }
 
 /* ---- Test-only exports ---- */

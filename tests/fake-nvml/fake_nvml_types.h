@@ -91,4 +91,83 @@ typedef struct {
 
 #define nvmlEventTypeXidCriticalError 0x0000000000000008LL
 
+/* ---- Field values (nvmlDeviceGetFieldValues) ---- */
+
+typedef enum {
+    NVML_VALUE_TYPE_DOUBLE = 0,
+    NVML_VALUE_TYPE_UNSIGNED_INT = 1,
+    NVML_VALUE_TYPE_UNSIGNED_LONG = 2,
+    NVML_VALUE_TYPE_UNSIGNED_LONG_LONG = 3,
+    NVML_VALUE_TYPE_SIGNED_LONG_LONG = 4,
+    NVML_VALUE_TYPE_SIGNED_INT = 5
+} nvmlValueType_t;
+
+typedef union {
+    double dVal;
+    int siVal;
+    unsigned int uiVal;
+    unsigned long ulVal;
+    unsigned long long ullVal;
+    signed long long sllVal;
+    unsigned short usVal;
+} nvmlValue_t;
+
+typedef struct {
+    unsigned int fieldId;      /* IN: an NVML_FI_* id */
+    unsigned int scopeId;      /* IN: e.g. the NVLink id; UINT_MAX sums all links */
+    long long timestamp;       /* microseconds since 1970 */
+    long long latencyUsec;
+    nvmlValueType_t valueType;
+    nvmlReturn_t nvmlReturn;   /* per field: value is valid only when 0 */
+    nvmlValue_t value;
+} nvmlFieldValue_t;
+
+#define NVML_FI_DEV_MEMORY_TEMP 82
+#define NVML_FI_DEV_PCIE_REPLAY_COUNTER 94
+#define NVML_FI_DEV_NVLINK_THROUGHPUT_DATA_TX 138 /* KiB since an arbitrary start */
+#define NVML_FI_DEV_NVLINK_THROUGHPUT_DATA_RX 139
+#define NVML_NVLINK_MAX_LINKS 36                  /* 18 before API 13 */
+
+/* ---- GPU Performance Monitoring (GPM) ---- */
+
+/* A pointer in API 12, a one-member struct around it in 13: ABI-identical, as with nvmlDevice_t. */
+typedef struct nvmlGpmSample_st *nvmlGpmSample_t;
+
+typedef struct {
+    char *shortName;
+    char *longName;
+    char *unit;
+} nvmlGpmMetricMetricInfo_t;
+
+typedef struct {
+    unsigned int metricId;    /* IN: an nvmlGpmMetricId_t, e.g. 5 ANY_TENSOR_UTIL */
+    nvmlReturn_t nvmlReturn;  /* OUT: value is valid only when 0 */
+    double value;
+    nvmlGpmMetricMetricInfo_t metricInfo; /* OUT: may be NULLs */
+} nvmlGpmMetric_t;
+
+/*
+ * The size of metrics[] is NVML_GPM_METRIC_MAX, which was 98 in API 12 and is 333 in 13, so a
+ * caller built against either header may pass this struct: the fake touches only
+ * metrics[0..numMetrics-1] and refuses numMetrics above the larger bound.
+ */
+#define NVML_GPM_METRIC_MAX 333
+
+typedef struct {
+    unsigned int version;     /* IN: NVML_GPM_METRICS_GET_VERSION */
+    unsigned int numMetrics;  /* IN */
+    nvmlGpmSample_t sample1;  /* IN: the earlier sample */
+    nvmlGpmSample_t sample2;  /* IN: the later sample */
+    nvmlGpmMetric_t metrics[NVML_GPM_METRIC_MAX];
+} nvmlGpmMetricsGet_t;
+
+#define NVML_GPM_METRICS_GET_VERSION 1
+
+typedef struct {
+    unsigned int version;           /* IN: NVML_GPM_SUPPORT_VERSION */
+    unsigned int isSupportedDevice; /* OUT */
+} nvmlGpmSupport_t;
+
+#define NVML_GPM_SUPPORT_VERSION 1
+
 #endif

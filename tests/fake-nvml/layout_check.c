@@ -69,6 +69,37 @@ int main(void)
     FIELD(nvmlEventData_t, gpuInstanceId);
     FIELD(nvmlEventData_t, computeInstanceId);
 
+    SIZE(nvmlValueType_t);
+    SIZE(nvmlValue_t);
+    SIZE(nvmlFieldValue_t);
+    FIELD(nvmlFieldValue_t, fieldId);
+    FIELD(nvmlFieldValue_t, scopeId);
+    FIELD(nvmlFieldValue_t, timestamp);
+    FIELD(nvmlFieldValue_t, latencyUsec);
+    FIELD(nvmlFieldValue_t, valueType);
+    FIELD(nvmlFieldValue_t, nvmlReturn);
+    FIELD(nvmlFieldValue_t, value);
+
+    SIZE(nvmlGpmSample_t);
+    SIZE(nvmlGpmMetricMetricInfo_t);
+    FIELD(nvmlGpmMetricMetricInfo_t, shortName);
+    FIELD(nvmlGpmMetricMetricInfo_t, longName);
+    FIELD(nvmlGpmMetricMetricInfo_t, unit);
+    SIZE(nvmlGpmMetric_t);
+    FIELD(nvmlGpmMetric_t, metricId);
+    FIELD(nvmlGpmMetric_t, nvmlReturn);
+    FIELD(nvmlGpmMetric_t, value);
+    FIELD(nvmlGpmMetric_t, metricInfo);
+    SIZE(nvmlGpmMetricsGet_t); /* differs between API 12 and 13 (NVML_GPM_METRIC_MAX) */
+    FIELD(nvmlGpmMetricsGet_t, version);
+    FIELD(nvmlGpmMetricsGet_t, numMetrics);
+    FIELD(nvmlGpmMetricsGet_t, sample1);
+    FIELD(nvmlGpmMetricsGet_t, sample2);
+    FIELD(nvmlGpmMetricsGet_t, metrics);
+    SIZE(nvmlGpmSupport_t);
+    FIELD(nvmlGpmSupport_t, version);
+    FIELD(nvmlGpmSupport_t, isSupportedDevice);
+
     CONST(nvmlMemory_v2);
     CONST(nvmlEventTypeXidCriticalError);
     CONST(NVML_DEVICE_PCI_BUS_ID_BUFFER_SIZE);
@@ -84,6 +115,20 @@ int main(void)
     CONST(NVML_MEMORY_ERROR_TYPE_UNCORRECTED);
     CONST(NVML_VOLATILE_ECC);
     CONST(NVML_AGGREGATE_ECC);
+    CONST(NVML_VALUE_TYPE_DOUBLE);
+    CONST(NVML_VALUE_TYPE_UNSIGNED_INT);
+    CONST(NVML_VALUE_TYPE_UNSIGNED_LONG);
+    CONST(NVML_VALUE_TYPE_UNSIGNED_LONG_LONG);
+    CONST(NVML_VALUE_TYPE_SIGNED_LONG_LONG);
+    CONST(NVML_VALUE_TYPE_SIGNED_INT);
+    CONST(NVML_FI_DEV_MEMORY_TEMP);
+    CONST(NVML_FI_DEV_PCIE_REPLAY_COUNTER);
+    CONST(NVML_FI_DEV_NVLINK_THROUGHPUT_DATA_TX);
+    CONST(NVML_FI_DEV_NVLINK_THROUGHPUT_DATA_RX);
+    CONST(NVML_NVLINK_MAX_LINKS);
+    CONST(NVML_GPM_METRIC_MAX);
+    CONST(NVML_GPM_METRICS_GET_VERSION);
+    CONST(NVML_GPM_SUPPORT_VERSION);
     CONST(NVML_SUCCESS);
     CONST(NVML_ERROR_UNINITIALIZED);
     CONST(NVML_ERROR_INVALID_ARGUMENT);

@@ -70,6 +70,13 @@ internal sealed class PrometheusServer : IDisposable
             .ToList();
     }
 
+    /// <summary>The type Prometheus recorded for a metric from its exposition (<c>counter</c>, <c>gauge</c>, ...).</summary>
+    public string MetricType(string metric)
+    {
+        using JsonDocument doc = Get($"api/v1/metadata?metric={Uri.EscapeDataString(metric)}");
+        return doc.RootElement.GetProperty("data").GetProperty(metric)[0].GetProperty("type").GetString()!;
+    }
+
     /// <summary>Polls a query until it returns at least one series (or fails after a while).</summary>
     public IReadOnlyList<(Dictionary<string, string> Labels, double Value)> WaitFor(string promql, int seconds = 30)
     {

@@ -37,6 +37,27 @@ internal static class Scripts
         s.AppendLine("ecc uncorrected volatile 0");
         s.AppendLine("ecc corrected aggregate 12");
         s.AppendLine("ecc uncorrected aggregate 1");
+        s.AppendLine("memory_temperature 71");
+        s.AppendLine("encoder_util 12");
+        s.AppendLine("decoder_util 34");
+        s.AppendLine("pcie_replay 7");
+        s.AppendLine("remapped_rows 2 1 0 0");
+        s.AppendLine("nvlink_links 18");
+        s.AppendLine("nvlink_kib_per_s tx 1000");
+        s.AppendLine("nvlink_kib_per_s rx 2000");
+        // GPM, in NVML's units (percent, MiB/s): graphics, SM, occupancy, any tensor, DRAM, HMMA, FP32, PCIe, NVLink.
+        s.AppendLine("gpm_supported 1");
+        s.AppendLine("gpm 1 50");
+        s.AppendLine("gpm 2 40");
+        s.AppendLine("gpm 3 30");
+        s.AppendLine("gpm 5 42.5");
+        s.AppendLine("gpm 10 20");
+        s.AppendLine("gpm 7 10");
+        s.AppendLine("gpm 12 5");
+        s.AppendLine("gpm 20 100");
+        s.AppendLine("gpm 21 200");
+        s.AppendLine("gpm 60 300");
+        s.AppendLine("gpm 61 400");
         s.Append(extra);
         if (extra.Length > 0 && !extra.EndsWith('\n'))
         {
