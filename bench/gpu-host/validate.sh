@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Real-hardware validation of the agent, for a GPU host with the NVIDIA driver, nvidia-smi, Python
 # with PyTorch and pynvml, and no .NET: run from a checkout that carries a self-contained publish
-#   dotnet publish agent -c Release -r linux-x64 --self-contained -o publish/gputel
+#   dotnet publish agent -c Release -r linux-x64 --self-contained -p:PublishSingleFile=true -p:EnableCompressionInSingleFile=true -p:DebugType=none -o publish/gputel
 # Writes its findings (Markdown) to $OUT/gpu-host.md, or to stdout without $OUT.
 #   bench/gpu-host/validate.sh [path/to/gputel]
 set -uo pipefail
@@ -10,6 +10,7 @@ gputel=${1:-publish/gputel/gputel}
 out=${OUT:-}
 report=$( [ -n "$out" ] && echo "$out/gpu-host.md" || echo /dev/stdout )
 work=$(mktemp -d)
+holder=
 trap 'kill $holder 2>/dev/null; rm -rf "$work"' EXIT
 
 {
@@ -56,3 +57,27 @@ if [ -n "$header" ] && command -v gcc >/dev/null; then
 else
   echo "- struct layouts: not checked (no nvml.h or no gcc on this host)" >> "$report"
 fi
+
+# GPM activity, idle then under a bf16 matmul loop, next to nvidia-smi dmon from the same run.
+"$gputel" agent --listen 127.0.0.1:9446 > "$work/agent.log" 2>&1 &
+agent=$!
+nvidia-smi dmon -s u -d 1 -c 30 > "$work/dmon.txt" 2>&1 &
+sleep 8
+scrape() { curl -s 127.0.0.1:9446/metrics | grep -E '^gpu_(tensor_active|graphics_engine_active|sm_active|dram_active)_ratio\{gpu="0"' | sed 's/{[^}]*}//'; }
+{ echo; echo "GPM on GPU 0, idle:"; echo '```'; scrape; echo '```'; } >> "$report"
+python3 - <<'PY' &
+import time, torch
+a = torch.randn(8192, 8192, dtype=torch.bfloat16, device="cuda"); b = torch.randn_like(a)
+end = time.time() + 15
+while time.time() < end:
+    for _ in range(20): c = a @ b
+    torch.cuda.synchronize()
+PY
+load=$!
+sleep 8
+{ echo "GPM on GPU 0, during a bf16 8192x8192 matmul loop:"; echo '```'; scrape; echo '```'; } >> "$report"
+wait $load
+sleep 3
+kill $agent 2>/dev/null
+wait
+{ echo "nvidia-smi dmon -s u over the same 30 s:"; echo '```'; cat "$work/dmon.txt"; echo '```'; } >> "$report"
