@@ -84,8 +84,11 @@ public sealed class XidWatcher : IDisposable
     public void Dispose()
     {
         _stop.Cancel();
-        _thread?.Join(TimeSpan.FromSeconds(2));
-        _set?.Dispose();
-        _stop.Dispose();
+        // A wait stuck in the driver keeps using the set and the token: free them only once it ended.
+        if (_thread is null || _thread.Join(TimeSpan.FromSeconds(2)))
+        {
+            _set?.Dispose();
+            _stop.Dispose();
+        }
     }
 }

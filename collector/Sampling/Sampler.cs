@@ -116,7 +116,11 @@ public sealed class Sampler : IDisposable
     private void StartThread(string name, ThreadStart body)
     {
         var thread = new Thread(body) { IsBackground = true, Name = name };
-        _threads.Add(thread);
+        lock (_threads)
+        {
+            _threads.Add(thread);
+        }
+
         thread.Start();
     }
 
@@ -186,7 +190,7 @@ public sealed class Sampler : IDisposable
         {
             lock (_fastGate)
             {
-                if (_fastSlot >= 0 && Stopwatch.GetTimestamp() - _fastCallStarted > threshold)
+                if (_fastSlot >= 0 && Stopwatch.GetTimestamp() - _fastCallStarted > threshold && !_stop.IsCancellationRequested)
                 {
                     GpuDevice device = _store.Devices[_fastSlot];
                     _setAside[_fastSlot] = true;
@@ -339,12 +343,23 @@ public sealed class Sampler : IDisposable
     public void Dispose()
     {
         _stop.Cancel();
-        foreach (Thread thread in _threads)
+        bool allStopped = true;
+        Thread[] threads;
+        lock (_threads)
         {
-            // A thread stuck in a hung driver call is a background thread: it does not keep the process alive.
-            thread.Join(TimeSpan.FromSeconds(2));
+            threads = [.. _threads];
         }
 
-        _stop.Dispose();
+        foreach (Thread thread in threads)
+        {
+            // A thread stuck in a hung driver call is a background thread: it does not keep the process alive.
+            allStopped &= thread.Join(TimeSpan.FromSeconds(2));
+        }
+
+        // A thread still inside a hung call will look at the token when the call returns; keep it alive then.
+        if (allStopped)
+        {
+            _stop.Dispose();
+        }
     }
 }

@@ -111,6 +111,21 @@ public sealed class SamplerTests
     }
 
     [Fact]
+    public void Stopping_while_a_driver_call_hangs_is_safe_when_the_call_returns_later()
+    {
+        using GpuSession session = FakeNvml.Open(Header() + Gpu(0, extra: "hang nvmlDeviceGetMemoryInfo_v2 2500\nhang nvmlDeviceGetTemperature 2500\n"));
+        (SampleStore store, Sampler sampler, _) = Start(session, "memory", "temperature");
+        Thread.Sleep(200);
+        sampler.Dispose();
+
+        // The hung calls return after the sampler stopped; the threads must end quietly, not crash the process.
+        Thread.Sleep(3000);
+        long? memory = store.Get(0, 0)?.CompletedAt, temperature = store.Get(1, 0)?.CompletedAt;
+        Thread.Sleep(300);
+        Assert.Equal((memory, temperature), (store.Get(0, 0)?.CompletedAt, store.Get(1, 0)?.CompletedAt));
+    }
+
+    [Fact]
     public void One_shot_sample_fills_every_collector_for_every_device()
     {
         using GpuSession session = FakeNvml.Open(Header() + Gpu(0) + Gpu(1));
