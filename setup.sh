@@ -30,6 +30,20 @@ else
   say "Debian packages present: ${packages[*]}"
 fi
 
+# TorchSharp 0.107's native library (profiler-hooks) was built with GCC 15 and needs GLIBCXX_3.4.32;
+# Debian 12 ships libstdc++ 12 (GLIBCXX_3.4.30) and the load then fails with a misleading message.
+# Take libstdc++6 alone from Debian 13 at low priority, only where the check fails.
+libstdcxx=$(ldconfig -p | awk '/libstdc\+\+\.so\.6 .*x86-64/ {print $NF; exit}')
+if [ -n "$libstdcxx" ] && ! grep -q GLIBCXX_3.4.32 "$libstdcxx"; then
+  say "installing libstdc++6 from Debian 13 (TorchSharp needs GLIBCXX_3.4.32; $libstdcxx lacks it)"
+  echo 'deb http://deb.debian.org/debian trixie main' | as_root tee /etc/apt/sources.list.d/trixie.list >/dev/null
+  printf 'Package: *\nPin: release n=trixie\nPin-Priority: 100\n' | as_root tee /etc/apt/preferences.d/trixie >/dev/null
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -t trixie libstdc++6 >/dev/null
+else
+  say "libstdc++ has GLIBCXX_3.4.32"
+fi
+
 command -v dotnet >/dev/null || { echo "setup: the .NET 10 SDK is required (dotnet not on PATH)" >&2; exit 1; }
 
 say "building the fake NVML driver (tests/fake-nvml)"
