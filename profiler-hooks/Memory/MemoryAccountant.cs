@@ -1,0 +1,166 @@
+using System.Diagnostics;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Gputel.Profiler.Memory;
+
+/// <summary>
+/// Accounts a training loop's memory by category. Attach it to the model and optimizer, wrap each
+/// phase in <see cref="Phase"/>, and read a <see cref="MemorySnapshot"/> at the end of every phase.
+/// Weights, gradients, optimizer state and inputs are known from the tensors (each storage counted
+/// once, in that order of precedence); activations are what the allocator holds at the end of the
+/// forward pass beyond those; temporary memory is a phase's peak above its start; the rest is
+/// unattributed. CPU runs read glibc's allocator (<see cref="CpuAllocator"/>).
+/// </summary>
+public sealed class MemoryAccountant : IDisposable
+{
+    private readonly nn.Module _model;
+    private readonly Func<IEnumerable<Tensor>> _optimizerState;
+    private readonly Func<long?> _allocator;
+    private readonly long _baseline;
+    private readonly PeakSampler _peak;
+    private long _runtime;
+    private bool _runtimeSettled;
+    private Tensor[] _inputs = [];
+    private long _activations;
+
+    /// <summary>
+    /// Attaches to <paramref name="model"/>. <paramref name="optimizerState"/> lists the optimizer's
+    /// state tensors on demand (they appear on the first step). The allocator baseline is taken now:
+    /// attach before the model allocates anything the run should count, or pass <paramref name="baselineBytes"/>.
+    /// <paramref name="runtimeBytes"/> is libtorch's own one-time memory within that baseline's growth
+    /// (<see cref="LibtorchRuntime.Prime"/>), reported as <see cref="MemoryCategory.Runtime"/>.
+    /// </summary>
+    public MemoryAccountant(nn.Module model, Func<IEnumerable<Tensor>> optimizerState, long? baselineBytes = null, long runtimeBytes = 0, Func<long?>? allocator = null)
+    {
+        _runtime = runtimeBytes;
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(optimizerState);
+        _model = model;
+        _optimizerState = optimizerState;
+        _allocator = allocator ?? CpuAllocator.InUseBytes;
+        _baseline = baselineBytes ?? _allocator() ?? 0;
+        _peak = new PeakSampler(_allocator);
+    }
+
+    /// <summary>Snapshots taken so far, in order.</summary>
+    public List<MemorySnapshot> Snapshots { get; } = [];
+
+    /// <summary>The allocator in-use bytes the figures are measured from.</summary>
+    public long BaselineBytes => _baseline;
+
+    /// <summary>
+    /// Ends the first step: whatever the allocator still holds that no tensor owns is libtorch's
+    /// per-shape state (kernel caches, thread buffers) set up by the first pass over these shapes,
+    /// and counts as runtime from now on. Called once, after the first step's last phase; later
+    /// steps show as unattributed only what grows beyond it.
+    /// </summary>
+    public void SettleRuntime()
+    {
+        if (_runtimeSettled || Snapshots.Count == 0)
+        {
+            return;
+        }
+
+        _runtimeSettled = true;
+        _runtime += Math.Max(0, Snapshots[^1][MemoryCategory.Unattributed]);
+    }
+
+    /// <summary>Declares the current batch's tensors (token ids, masks, labels).</summary>
+    public void SetInputs(params Tensor[] inputs) => _inputs = inputs ?? [];
+
+    /// <summary>
+    /// Starts a phase; disposing the returned scope ends it and records its snapshot.
+    /// Phases do not nest.
+    /// </summary>
+    public PhaseScope Phase(int step, string phase) => new(this, step, phase);
+
+    /// <summary>Bytes per category right now (no allocator peak), with activations as last measured.</summary>
+    internal long[] Categorize(long allocatorBytes, bool endOfForward)
+    {
+        var bytes = new long[MemoryCategoryNames.All.Count];
+        var seen = new StorageSet();
+        bytes[(int)MemoryCategory.Weights] = seen.ClaimAll(_model.parameters()) + seen.ClaimAll(_model.buffers());
+        bytes[(int)MemoryCategory.Gradients] = ClaimGradients(seen);
+        bytes[(int)MemoryCategory.OptimizerState] = seen.ClaimAll(_optimizerState());
+        bytes[(int)MemoryCategory.Inputs] = seen.ClaimAll(_inputs);
+        bytes[(int)MemoryCategory.Runtime] = _runtime;
+        long known = seen.Bytes + _runtime;
+        if (endOfForward)
+        {
+            // What forward left alive beyond the named tensors is what backward will consume.
+            _activations = Math.Max(0, allocatorBytes - known);
+        }
+
+        bytes[(int)MemoryCategory.Activations] = endOfForward ? _activations : 0;
+        bytes[(int)MemoryCategory.Unattributed] = allocatorBytes - known - bytes[(int)MemoryCategory.Activations];
+        return bytes;
+    }
+
+    /// <summary>
+    /// <c>p.grad</c> hands out a new native reference each time; one left to the garbage collector
+    /// would keep a gradient alive after <c>zero_grad</c> and the accounting would change what it
+    /// measures, so each is released at once.
+    /// </summary>
+    private long ClaimGradients(StorageSet seen)
+    {
+        long bytes = 0;
+        foreach (var parameter in _model.parameters())
+        {
+            using Tensor? grad = parameter.grad;
+            bytes += seen.Claim(grad);
+        }
+
+        return bytes;
+    }
+
+    internal long AllocatorNow() => (_allocator() ?? _baseline) - _baseline;
+
+    internal void Start() => _peak.Start();
+
+    internal long StopPeak() => _peak.Stop() - _baseline;
+
+    /// <inheritdoc />
+    public void Dispose() => _peak.Dispose();
+
+    /// <summary>One phase of one step; disposing it records the snapshot.</summary>
+    public sealed class PhaseScope : IDisposable
+    {
+        private readonly MemoryAccountant _owner;
+        private readonly int _step;
+        private readonly string _phase;
+        private readonly long _start;
+        private readonly long _startBytes;
+        private bool _ended;
+
+        internal PhaseScope(MemoryAccountant owner, int step, string phase)
+        {
+            _owner = owner;
+            _step = step;
+            _phase = phase;
+            _startBytes = owner.AllocatorNow();
+            _start = Stopwatch.GetTimestamp();
+            owner.Start();
+        }
+
+        /// <summary>Ends the phase and records its snapshot.</summary>
+        public void Dispose()
+        {
+            if (_ended)
+            {
+                return;
+            }
+
+            _ended = true;
+            double seconds = Stopwatch.GetElapsedTime(_start).TotalSeconds;
+            long peak = Math.Max(_owner.StopPeak(), _startBytes);
+            long now = _owner.AllocatorNow();
+            peak = Math.Max(peak, now);
+            long[] bytes = _owner.Categorize(now, endOfForward: _phase == "forward");
+            bytes[(int)MemoryCategory.Temporary] = peak - Math.Max(_startBytes, now);
+            // Temporary memory was freed by the end of the phase: it is part of the peak, not of the
+            // end-of-phase total, so the categories still add up to the allocator's figure.
+            _owner.Snapshots.Add(new MemorySnapshot(_step, _phase, bytes, now, peak, seconds));
+        }
+    }
+}

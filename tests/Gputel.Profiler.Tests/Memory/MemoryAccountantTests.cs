@@ -1,0 +1,103 @@
+using Gputel.Profiler.Memory;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Gputel.Profiler.Tests.Memory;
+
+/// <summary>Category accounting on a small real training loop on the CPU.</summary>
+public sealed class MemoryAccountantTests
+{
+    private const int Width = 512;
+
+    private static (long Params, List<MemorySnapshot> Snapshots) Train(bool freezeFirst, int steps = 3)
+    {
+        long baseline = CpuAllocator.InUseBytes()!.Value;
+        long runtime = LibtorchRuntime.Prime();
+        var model = nn.Sequential(
+            ("l1", nn.Linear(Width, Width)), ("act", nn.GELU()), ("l2", nn.Linear(Width, Width)), ("act2", nn.GELU()), ("l3", nn.Linear(Width, 1)));
+        if (freezeFirst)
+        {
+            foreach (var p in model.named_parameters().Where(p => p.name.StartsWith("l1", StringComparison.Ordinal)))
+            {
+                p.parameter.requires_grad = false;
+            }
+        }
+
+        var trainable = model.parameters().Where(p => p.requires_grad).ToList();
+        var optimizer = optim.AdamW(trainable, lr: 1e-3);
+        using var accountant = new MemoryAccountant(model, () => OptimizerStateTensors.Of(optimizer), baselineBytes: baseline, runtimeBytes: runtime);
+        for (int step = 0; step < steps; step++)
+        {
+            using var scope = NewDisposeScope();
+            Tensor x = randn(256, Width), y = randn(256, 1);
+            accountant.SetInputs(x, y);
+            Tensor loss;
+            using (accountant.Phase(step, "forward"))
+            {
+                loss = nn.functional.mse_loss(model.call(x), y);
+            }
+
+            using (accountant.Phase(step, "backward"))
+            {
+                loss.backward();
+            }
+
+            using (accountant.Phase(step, "optimizer_step"))
+            {
+                optimizer.step();
+            }
+
+            using (accountant.Phase(step, "zero_grad"))
+            {
+                model.zero_grad(set_to_none: true);
+            }
+
+            accountant.SettleRuntime();
+        }
+
+        return (trainable.Sum(p => p.numel()), accountant.Snapshots);
+    }
+
+    private static long ParameterCount => (Width * Width + Width) * 2 + Width + 1;
+
+    [Fact]
+    public void Weights_are_the_parameter_count_times_four_bytes()
+    {
+        (_, List<MemorySnapshot> snapshots) = Train(freezeFirst: false, steps: 1);
+        Assert.All(snapshots, s => Assert.Equal(ParameterCount * 4, s[MemoryCategory.Weights]));
+    }
+
+    [Fact]
+    public void Gradients_and_adamw_state_cover_only_trainable_parameters()
+    {
+        (long trainable, List<MemorySnapshot> snapshots) = Train(freezeFirst: true, steps: 2);
+        Assert.Equal(ParameterCount - (Width * Width) - Width, trainable);
+
+        MemorySnapshot backward = snapshots.Single(s => s.Step == 1 && s.Phase == "backward");
+        Assert.Equal(trainable * 4, backward[MemoryCategory.Gradients]);
+        // AdamW: two fp32 moments per trainable parameter.
+        Assert.Equal(2 * 4 * trainable, backward[MemoryCategory.OptimizerState]);
+        Assert.Equal(0, snapshots.Single(s => s.Step == 1 && s.Phase == "zero_grad")[MemoryCategory.Gradients]);
+    }
+
+    [Fact]
+    public void Categories_add_up_to_the_allocator_and_little_is_unattributed()
+    {
+        (_, List<MemorySnapshot> snapshots) = Train(freezeFirst: false);
+        long peak = snapshots.Max(s => s.PeakBytes);
+        // Step 0 sets up libtorch's per-shape state, which becomes runtime at its end.
+        foreach (MemorySnapshot s in snapshots.Where(s => s.Step > 0))
+        {
+            long sum = s.Bytes.Sum() - s[MemoryCategory.Temporary];
+            Assert.Equal(s.AllocatorBytes, sum);
+            string table = string.Join(" / ", snapshots.Select(x => $"{x.Step}{x.Phase[0]} u={x[MemoryCategory.Unattributed]} a={x.AllocatorBytes} act={x[MemoryCategory.Activations]} g={x[MemoryCategory.Gradients]} o={x[MemoryCategory.OptimizerState]}"));
+            Assert.True(Math.Abs(s[MemoryCategory.Unattributed]) < peak / 20, $"{s.Phase} step {s.Step}: unattributed {s[MemoryCategory.Unattributed]} of peak {peak}: {table}");
+            Assert.True(s.PeakBytes >= s.AllocatorBytes);
+        }
+
+        // Forward keeps activations for backward: 256 x 512 floats per saved layer input and GELU output.
+        MemorySnapshot forward = snapshots.Single(s => s.Step == 1 && s.Phase == "forward");
+        Assert.InRange(forward[MemoryCategory.Activations], 3L * 256 * Width * 4, 8L * 256 * Width * 4);
+        Assert.Equal(256L * (Width + 1) * 4, forward[MemoryCategory.Inputs]);
+    }
+}
