@@ -1,0 +1,34 @@
+namespace Gputel.Profiler.Data;
+
+/// <summary>Turns text into token ids for the reference workload.</summary>
+public interface ITextTokenizer
+{
+    /// <summary>Size of the id space (ids are below it).</summary>
+    int VocabularySize { get; }
+
+    /// <summary>Token ids of <paramref name="text"/>.</summary>
+    IReadOnlyList<int> Encode(string text);
+}
+
+/// <summary>
+/// The fallback when no vocabulary is at hand: one token per UTF-8 byte, with ids offset past a
+/// few special ids. Token counts differ from a real tokenizer's (about 3-4 times more tokens), which
+/// is what matters for memory only through the sequence length, and that is capped by the cutoff.
+/// </summary>
+public sealed class ByteTokenizer : ITextTokenizer
+{
+    /// <summary>Id used for padding.</summary>
+    public const int Pad = 0;
+
+    /// <summary>Id that ends a sequence.</summary>
+    public const int EndOfText = 1;
+
+    private const int Offset = 2;
+
+    /// <inheritdoc />
+    public int VocabularySize => 256 + Offset;
+
+    /// <inheritdoc />
+    public IReadOnlyList<int> Encode(string text) =>
+        System.Text.Encoding.UTF8.GetBytes(text ?? string.Empty).Select(b => b + Offset).ToArray();
+}
