@@ -1,0 +1,90 @@
+using System.Diagnostics.CodeAnalysis;
+using TorchSharp;
+
+namespace Gputel.Profiler.Checkpoints;
+
+/// <summary>Sizes, header names and TorchSharp equivalents of <see cref="SafetensorsDType"/>.</summary>
+public static class SafetensorsDTypeExtensions
+{
+    /// <summary>Bytes one element of <paramref name="dtype"/> occupies.</summary>
+    public static int ElementSize(this SafetensorsDType dtype) => dtype switch
+    {
+        SafetensorsDType.F64 or SafetensorsDType.I64 => 8,
+        SafetensorsDType.F32 or SafetensorsDType.I32 => 4,
+        SafetensorsDType.F16 or SafetensorsDType.BF16 or SafetensorsDType.I16 => 2,
+        SafetensorsDType.I8 or SafetensorsDType.U8 or SafetensorsDType.BOOL
+            or SafetensorsDType.F8_E4M3 or SafetensorsDType.F8_E5M2 => 1,
+        _ => throw new ArgumentOutOfRangeException(nameof(dtype), dtype, "Not a safetensors dtype"),
+    };
+
+    /// <summary>The <c>dtype</c> string the header uses for <paramref name="dtype"/>.</summary>
+    public static string HeaderName(this SafetensorsDType dtype) =>
+        Enum.IsDefined(dtype)
+            ? dtype.ToString()
+            : throw new ArgumentOutOfRangeException(nameof(dtype), dtype, "Not a safetensors dtype");
+
+    /// <summary>
+    /// Parses a header <c>dtype</c> string. Exact and case-sensitive, as the format is; numeric
+    /// strings such as "0" are refused although <see cref="Enum.TryParse{TEnum}(string, out TEnum)"/> would take them.
+    /// </summary>
+    public static bool TryParseHeaderName(string name, out SafetensorsDType dtype)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        foreach (SafetensorsDType candidate in Enum.GetValues<SafetensorsDType>())
+        {
+            if (string.Equals(candidate.ToString(), name, StringComparison.Ordinal))
+            {
+                dtype = candidate;
+                return true;
+            }
+        }
+        dtype = default;
+        return false;
+    }
+
+    /// <summary>
+    /// The TorchSharp element type for <paramref name="dtype"/>, or false for the 8-bit floats,
+    /// which TorchSharp 0.107's <see cref="torch.ScalarType"/> cannot name.
+    /// </summary>
+    public static bool TryToScalarType(this SafetensorsDType dtype, out torch.ScalarType scalarType)
+    {
+        (bool known, scalarType) = dtype switch
+        {
+            SafetensorsDType.F32 => (true, torch.ScalarType.Float32),
+            SafetensorsDType.F16 => (true, torch.ScalarType.Float16),
+            SafetensorsDType.BF16 => (true, torch.ScalarType.BFloat16),
+            SafetensorsDType.F64 => (true, torch.ScalarType.Float64),
+            SafetensorsDType.I64 => (true, torch.ScalarType.Int64),
+            SafetensorsDType.I32 => (true, torch.ScalarType.Int32),
+            SafetensorsDType.I16 => (true, torch.ScalarType.Int16),
+            SafetensorsDType.I8 => (true, torch.ScalarType.Int8),
+            SafetensorsDType.U8 => (true, torch.ScalarType.Byte),
+            SafetensorsDType.BOOL => (true, torch.ScalarType.Bool),
+            _ => (false, default(torch.ScalarType)),
+        };
+        return known;
+    }
+
+    /// <summary>
+    /// The safetensors dtype for a TorchSharp element type, or false for the complex and quantized
+    /// types, which safetensors cannot hold.
+    /// </summary>
+    public static bool TryFromScalarType(torch.ScalarType scalarType, [NotNullWhen(true)] out SafetensorsDType? dtype)
+    {
+        dtype = scalarType switch
+        {
+            torch.ScalarType.Float32 => SafetensorsDType.F32,
+            torch.ScalarType.Float16 => SafetensorsDType.F16,
+            torch.ScalarType.BFloat16 => SafetensorsDType.BF16,
+            torch.ScalarType.Float64 => SafetensorsDType.F64,
+            torch.ScalarType.Int64 => SafetensorsDType.I64,
+            torch.ScalarType.Int32 => SafetensorsDType.I32,
+            torch.ScalarType.Int16 => SafetensorsDType.I16,
+            torch.ScalarType.Int8 => SafetensorsDType.I8,
+            torch.ScalarType.Byte => SafetensorsDType.U8,
+            torch.ScalarType.Bool => SafetensorsDType.BOOL,
+            _ => null,
+        };
+        return dtype is not null;
+    }
+}
