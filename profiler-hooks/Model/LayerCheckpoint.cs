@@ -1,0 +1,74 @@
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Gputel.Profiler.Model;
+
+/// <summary>
+/// Gradient checkpointing of one decoder layer: the forward keeps only the layer's input, the
+/// backward re-runs the layer with autograd on and differentiates it. The layer's trainable
+/// parameters are inputs of the autograd node, so their gradients flow even when the layer input
+/// does not require grad (LoRA on a frozen embedding), which PyTorch's re-entrant variant misses.
+/// Hooks on the layer's modules fire again during the recomputation, as in PyTorch. Unlike PyTorch,
+/// the RNG state is not replayed: with dropout (LoRA dropout &gt; 0) the recomputation draws a new mask.
+/// </summary>
+internal sealed class LayerCheckpoint : autograd.SingleTensorFunction<LayerCheckpoint>
+{
+    private const string LayerKey = "layer";
+    private const string TrainableKey = "trainable";
+    private const string InputRequiresGradKey = "inputRequiresGrad";
+
+    // Argument order of apply: the layer, then the tensors; backward returns one gradient per argument.
+    private const int FirstParameterArgument = 4;
+
+    /// <inheritdoc/>
+    public override string Name => nameof(LayerCheckpoint);
+
+    /// <summary>Runs <paramref name="layer"/> on <paramref name="hidden"/> without keeping its activations for backward.</summary>
+    public static Tensor Run(DecoderLayer layer, Tensor hidden, RotaryAngles angles)
+    {
+        Parameter[] trainable = [.. layer.parameters().Where(p => p.requires_grad)];
+        object[] arguments = [layer, hidden, angles.Cos, angles.Sin, .. trainable];
+        return apply(arguments);
+    }
+
+    /// <inheritdoc/>
+    public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
+    {
+        var layer = (DecoderLayer)vars[0];
+        var hidden = (Tensor)vars[1];
+        var angles = new RotaryAngles((Tensor)vars[2], (Tensor)vars[3]);
+        ctx.save_for_backward([hidden, angles.Cos, angles.Sin]);
+        ctx.save_data(LayerKey, layer);
+        ctx.save_data(TrainableKey, vars[FirstParameterArgument..].Cast<Parameter>().ToArray());
+        ctx.save_data(InputRequiresGradKey, hidden.requires_grad);
+        // TorchSharp runs this with autograd off, so no activations of the layer are kept.
+        return layer.call(hidden, angles);
+    }
+
+    /// <inheritdoc/>
+    public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor grad_output)
+    {
+        var saved = ctx.get_saved_variables();
+        var layer = (DecoderLayer)ctx.get_data(LayerKey);
+        var trainable = (Parameter[])ctx.get_data(TrainableKey);
+        bool inputRequiresGrad = (bool)ctx.get_data(InputRequiresGradKey);
+
+        using var scope = NewDisposeScope();
+        // The autograd engine calls backward with grad mode off.
+        using var gradMode = enable_grad();
+        var input = saved[0].detach().requires_grad_(inputRequiresGrad);
+        var output = layer.call(input, new RotaryAngles(saved[1], saved[2]));
+        List<Tensor> differentiateBy = inputRequiresGrad ? [input, .. trainable] : [.. trainable];
+        var grads = autograd.grad([output], differentiateBy, [grad_output]);
+        foreach (var grad in grads)
+        {
+            // The native side copies the returned tensors after this method returns.
+            grad.MoveToOuterDisposeScope();
+        }
+
+        Tensor? inputGrad = inputRequiresGrad ? grads[0] : null;
+        List<Tensor> result = [null!, inputGrad!, null!, null!];
+        result.AddRange(grads.Skip(inputRequiresGrad ? 1 : 0));
+        return result;
+    }
+}

@@ -1,0 +1,102 @@
+using Gputel.Profiler.Model;
+using static TorchSharp.torch;
+
+namespace Gputel.Profiler.Tests.Model;
+
+/// <summary>Forward pass, Hugging Face names, hooks and weight loading of the tiny decoder.</summary>
+public sealed class DecoderModelTests
+{
+    [Theory]
+    [InlineData(ScalarType.Float32)]
+    [InlineData(ScalarType.BFloat16)]
+    public void Forward_gives_logits_batch_seq_vocab_and_a_finite_loss(ScalarType dtype)
+    {
+        using var scope = NewDisposeScope();
+        using var model = new DecoderModel(ModelShape.Tiny, dtype);
+        var tokens = TinyBatch.Tokens();
+
+        var output = model.call(tokens, tokens);
+
+        Assert.Equal([TinyBatch.Batch, TinyBatch.Length, ModelShape.Tiny.VocabSize], output.Logits.shape);
+        Assert.Equal(dtype, output.Logits.dtype);
+        Assert.All(model.parameters(), p => Assert.Equal(dtype, p.dtype));
+        float loss = output.Loss!.item<float>();
+        // A fresh model with std 0.02 weights predicts nearly uniformly: loss ≈ ln(vocab).
+        Assert.InRange(loss, Math.Log(256) - 0.5, Math.Log(256) + 0.5);
+    }
+
+    [Fact]
+    public void Ignored_labels_do_not_count_and_no_labels_give_no_loss()
+    {
+        using var scope = NewDisposeScope();
+        using var model = new DecoderModel(ModelShape.Tiny);
+        var tokens = TinyBatch.Tokens();
+        var allIgnored = full_like(tokens, DecoderModel.IgnoreIndex);
+        var onlyLast = allIgnored.clone();
+        onlyLast[.., ^1] = tokens[.., ^1];
+
+        Assert.Null(model.call(tokens, null).Loss);
+        Assert.True(float.IsNaN(model.call(tokens, allIgnored).Loss!.item<float>()));
+        var logits = model.call(tokens, null).Logits;
+        var expected = nn.functional.cross_entropy(logits[.., ^2], tokens[.., ^1]).item<float>();
+        Assert.Equal(expected, model.call(tokens, onlyLast).Loss!.item<float>(), 5);
+    }
+
+    [Fact]
+    public void Parameter_names_are_hugging_faces()
+    {
+        using var untied = new DecoderModel(ModelShape.Tiny);
+        using var tied = new DecoderModel(ModelShape.Tiny with { TiedEmbeddings = true });
+
+        var names = untied.named_parameters().Select(entry => entry.name).ToList();
+
+        Assert.Equal("model.embed_tokens.weight", names[0]);
+        Assert.Contains("model.layers.1.self_attn.q_proj.bias", names);
+        Assert.Contains("model.layers.0.self_attn.o_proj.weight", names);
+        Assert.Contains("model.layers.0.mlp.down_proj.weight", names);
+        Assert.Contains("model.layers.0.input_layernorm.weight", names);
+        Assert.Contains("model.layers.0.post_attention_layernorm.weight", names);
+        Assert.Contains("model.norm.weight", names);
+        Assert.Equal("lm_head.weight", names[^1]);
+        Assert.DoesNotContain(tied.named_parameters(), entry => entry.name.StartsWith("lm_head", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Forward_hooks_on_sub_modules_fire()
+    {
+        using var scope = NewDisposeScope();
+        using var model = new DecoderModel(ModelShape.Tiny);
+        int layerCalls = 0;
+        var removers = model.Layers.Select(layer => layer.register_forward_hook(_ => layerCalls++)).ToList();
+
+        model.call(TinyBatch.Tokens(), null);
+
+        Assert.Equal(ModelShape.Tiny.Layers, layerCalls);
+        removers.ForEach(remover => remover.remove());
+    }
+
+    [Fact]
+    public void LoadWeights_copies_by_name_and_names_a_bad_tensor()
+    {
+        using var scope = NewDisposeScope();
+        using var source = new DecoderModel(ModelShape.Tiny);
+        using var target = new DecoderModel(ModelShape.Tiny);
+        var checkpoint = source.named_parameters().ToDictionary(entry => entry.name, entry => (Tensor)entry.parameter);
+        var tokens = TinyBatch.Tokens();
+
+        int copied = target.LoadWeights(name => checkpoint.GetValueOrDefault(name));
+
+        Assert.Equal(checkpoint.Count, copied);
+        Assert.True(source.call(tokens, null).Logits.allclose(target.call(tokens, null).Logits));
+
+        const string Name = "model.layers.1.mlp.up_proj.weight";
+        var wrongShape = new Dictionary<string, Tensor>(checkpoint) { [Name] = zeros(3, 3) };
+        var wrongDtype = new Dictionary<string, Tensor>(checkpoint) { [Name] = checkpoint[Name].to(ScalarType.BFloat16) };
+        var shapeError = Assert.Throws<InvalidDataException>(() => target.LoadWeights(name => wrongShape.GetValueOrDefault(name)));
+        var dtypeError = Assert.Throws<InvalidDataException>(() => target.LoadWeights(name => wrongDtype.GetValueOrDefault(name)));
+        var missingError = Assert.Throws<InvalidDataException>(() => target.LoadWeights(name => name == Name ? null : checkpoint[name]));
+        Assert.Contains($"'{Name}' has shape [3, 3]", shapeError.Message, StringComparison.Ordinal);
+        Assert.Contains($"'{Name}' is BFloat16", dtypeError.Message, StringComparison.Ordinal);
+        Assert.Contains($"no tensor '{Name}'", missingError.Message, StringComparison.Ordinal);
+    }
+}
