@@ -12,6 +12,7 @@ public static class TorchRuntime
     /// </summary>
     public static string EnsureLoaded()
     {
+        Memory.CpuAllocator.ConfigureForAccounting();
         try
         {
             return torch.__version__;

@@ -29,6 +29,36 @@ public static partial class CpuAllocator
         }
     }
 
+    private static int _configured;
+
+    /// <summary>
+    /// Makes <c>mallinfo2()</c> see every allocation: it reports the main arena and mmapped chunks
+    /// only, so memory that other threads (autograd, OpenMP workers) take from their own arenas
+    /// would be invisible, and glibc's sliding mmap threshold would move tensors between the two
+    /// over a run. One arena and a fixed threshold keep the figure complete and steady. Call before
+    /// libtorch starts its threads; later calls do nothing. Returns false where glibc is absent.
+    /// </summary>
+    public static bool ConfigureForAccounting()
+    {
+        if (!OperatingSystem.IsLinux() || Interlocked.Exchange(ref _configured, 1) == 1)
+        {
+            return Volatile.Read(ref _configured) == 1 && OperatingSystem.IsLinux();
+        }
+
+        try
+        {
+            const int MArenaMax = -8, MMmapThreshold = -3;
+            return mallopt(MArenaMax, 1) == 1 && mallopt(MMmapThreshold, 128 * 1024) == 1;
+        }
+        catch (EntryPointNotFoundException)
+        {
+            return false;
+        }
+    }
+
+    [LibraryImport("libc")]
+    private static partial int mallopt(int param, int value);
+
     [StructLayout(LayoutKind.Sequential)]
     private struct MallInfo2
     {

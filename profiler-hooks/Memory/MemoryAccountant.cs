@@ -22,6 +22,7 @@ public sealed class MemoryAccountant : IDisposable
     private long _runtime;
     private bool _runtimeSettled;
     private Tensor[] _inputs = [];
+    private Tensor[] _outputs = [];
     private long _activations;
 
     /// <summary>
@@ -52,22 +53,30 @@ public sealed class MemoryAccountant : IDisposable
     /// <summary>
     /// Ends the first step: whatever the allocator still holds that no tensor owns is libtorch's
     /// per-shape state (kernel caches, thread buffers) set up by the first pass over these shapes,
-    /// and counts as runtime from now on. Called once, after the first step's last phase; later
-    /// steps show as unattributed only what grows beyond it.
+    /// and counts as runtime from now on. Call it once, after the first step's tensors (batch,
+    /// logits, loss) are released, so only what persists is measured; later steps show as
+    /// unattributed only what grows beyond it.
     /// </summary>
     public void SettleRuntime()
     {
-        if (_runtimeSettled || Snapshots.Count == 0)
+        if (_runtimeSettled)
         {
             return;
         }
 
         _runtimeSettled = true;
-        _runtime += Math.Max(0, Snapshots[^1][MemoryCategory.Unattributed]);
+        _runtime += Math.Max(0, Categorize(AllocatorNow(), endOfForward: false)[(int)MemoryCategory.Unattributed]);
     }
 
     /// <summary>Declares the current batch's tensors (token ids, masks, labels).</summary>
     public void SetInputs(params Tensor[] inputs) => _inputs = inputs ?? [];
+
+    /// <summary>
+    /// Declares the forward pass's outputs the loop holds until the step ends (logits, loss). They
+    /// count as activations in every phase: logits alone are batch x sequence x vocabulary floats,
+    /// often the largest single tensor of a fine-tuning step.
+    /// </summary>
+    public void SetOutputs(params Tensor[] outputs) => _outputs = outputs ?? [];
 
     /// <summary>
     /// Starts a phase; disposing the returned scope ends it and records its snapshot.
@@ -84,15 +93,17 @@ public sealed class MemoryAccountant : IDisposable
         bytes[(int)MemoryCategory.Gradients] = ClaimGradients(seen);
         bytes[(int)MemoryCategory.OptimizerState] = seen.ClaimAll(_optimizerState());
         bytes[(int)MemoryCategory.Inputs] = seen.ClaimAll(_inputs);
+        long outputs = seen.ClaimAll(_outputs);
         bytes[(int)MemoryCategory.Runtime] = _runtime;
-        long known = seen.Bytes + _runtime;
+        long known = seen.Bytes - outputs + _runtime;
         if (endOfForward)
         {
-            // What forward left alive beyond the named tensors is what backward will consume.
+            // What forward left alive beyond the named tensors is what backward will consume,
+            // the outputs included.
             _activations = Math.Max(0, allocatorBytes - known);
         }
 
-        bytes[(int)MemoryCategory.Activations] = endOfForward ? _activations : 0;
+        bytes[(int)MemoryCategory.Activations] = endOfForward ? _activations : outputs;
         bytes[(int)MemoryCategory.Unattributed] = allocatorBytes - known - bytes[(int)MemoryCategory.Activations];
         return bytes;
     }

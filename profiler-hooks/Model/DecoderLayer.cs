@@ -31,7 +31,11 @@ public sealed class DecoderLayer : nn.Module<Tensor, RotaryAngles, Tensor>
     /// <summary>Transforms the residual stream [batch, seq, hidden].</summary>
     public override Tensor forward(Tensor input1, RotaryAngles input2)
     {
+        // Intermediates are released when the layer returns, as Python's reference counting would
+        // release them: autograd keeps its own references to what backward needs, so only saved
+        // tensors stay alive, and the memory measured is the model's, not the dispose scope's.
+        using var scope = NewDisposeScope();
         var afterAttention = input1 + self_attn.call(input_layernorm.call(input1), input2);
-        return afterAttention + mlp.call(post_attention_layernorm.call(afterAttention));
+        return (afterAttention + mlp.call(post_attention_layernorm.call(afterAttention))).MoveToOuterDisposeScope();
     }
 }

@@ -72,11 +72,12 @@ public sealed partial class DecoderModel : nn.Module<Tensor, Tensor?, CausalLmOu
             return new CausalLmOutput(logits, null);
         }
 
+        using var scope = NewDisposeScope();
         long positions = logits.shape[1] - 1;
         // Upcast as Hugging Face does: a bf16 softmax over 150k tokens loses too much.
         var predictions = logits.narrow(1, 0, positions).to(ScalarType.Float32).reshape(-1, Shape.VocabSize);
         var targets = input2.narrow(1, 1, positions).reshape(-1);
-        var loss = nn.functional.cross_entropy(predictions, targets, ignore_index: IgnoreIndex);
+        var loss = nn.functional.cross_entropy(predictions, targets, ignore_index: IgnoreIndex).MoveToOuterDisposeScope();
         return new CausalLmOutput(logits, loss);
     }
 

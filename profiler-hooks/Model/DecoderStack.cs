@@ -41,14 +41,19 @@ public sealed class DecoderStack : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor input)
     {
         ArgumentNullException.ThrowIfNull(input);
+        // Each layer's output is released when the next has consumed it (autograd keeps what it saved).
+        using var scope = NewDisposeScope();
         var hidden = embed_tokens.call(input);
         var angles = RotaryAngles.For(input.shape[1], _shape.HeadDim, _shape.RopeTheta, hidden.dtype, hidden.device);
+        // A checkpointed layer re-runs in backward with these angles: they must outlive this scope.
+        angles.Cos.MoveToOuterDisposeScope();
+        angles.Sin.MoveToOuterDisposeScope();
         // Checkpointing only pays when a backward will follow.
         bool checkpoint = GradientCheckpointing && is_grad_enabled();
         foreach (var layer in _layers)
         {
             hidden = checkpoint ? LayerCheckpoint.Run(layer, hidden, angles) : layer.call(hidden, angles);
         }
-        return norm.call(hidden);
+        return norm.call(hidden).MoveToOuterDisposeScope();
     }
 }

@@ -32,12 +32,13 @@ public sealed class SelfAttention : nn.Module<Tensor, RotaryAngles, Tensor>
     {
         ArgumentNullException.ThrowIfNull(input1);
         ArgumentNullException.ThrowIfNull(input2);
+        using var scope = NewDisposeScope();
         long batch = input1.shape[0], length = input1.shape[1];
         var query = input2.Apply(Heads(q_proj.call(input1), _shape.AttentionHeads));
         var key = RepeatForQueryGroups(input2.Apply(Heads(k_proj.call(input1), _shape.KeyValueHeads)));
         var value = RepeatForQueryGroups(Heads(v_proj.call(input1), _shape.KeyValueHeads));
         var attended = nn.functional.scaled_dot_product_attention(query, key, value, is_casual: true);
-        return o_proj.call(attended.transpose(1, 2).reshape(batch, length, _shape.AttentionHeads * _shape.HeadDim));
+        return o_proj.call(attended.transpose(1, 2).reshape(batch, length, _shape.AttentionHeads * _shape.HeadDim)).MoveToOuterDisposeScope();
     }
 
     /// <summary>Wraps projections (used by LoRA); returns how many were replaced.</summary>

@@ -21,8 +21,11 @@ public sealed class SwiGluMlp : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>Applies the block to [batch, seq, hidden].</summary>
-    public override Tensor forward(Tensor input) =>
-        down_proj.call(nn.functional.silu(gate_proj.call(input)) * up_proj.call(input));
+    public override Tensor forward(Tensor input)
+    {
+        using var scope = NewDisposeScope();
+        return down_proj.call(nn.functional.silu(gate_proj.call(input)) * up_proj.call(input)).MoveToOuterDisposeScope();
+    }
 
     /// <summary>Wraps projections (used by LoRA); returns how many were replaced.</summary>
     internal int WrapProjections(Func<string, nn.Module<Tensor, Tensor>, nn.Module<Tensor, Tensor>?> wrap)

@@ -52,6 +52,8 @@ public sealed class MemoryAccountantTests
                 model.zero_grad(set_to_none: true);
             }
 
+            scope.Dispose();
+            accountant.SetInputs();
             accountant.SettleRuntime();
         }
 

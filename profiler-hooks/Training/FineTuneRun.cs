@@ -1,0 +1,210 @@
+using System.Diagnostics;
+using Gputel.Profiler.Checkpoints;
+using Gputel.Profiler.Data;
+using Gputel.Profiler.Memory;
+using Gputel.Profiler.Model;
+using Gputel.Profiler.Records;
+using Gputel.Profiler.Telemetry;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Gputel.Profiler.Training;
+
+/// <summary>
+/// The reference fine-tuning workload with the profiler attached: builds (or loads) the model,
+/// applies the method, trains for the given steps and records every phase of every step, by memory
+/// category, to the run record and the live gauges. On the CPU the allocator truth is glibc's.
+/// </summary>
+public static class FineTuneRun
+{
+    /// <summary>Runs <paramref name="options"/>; <paramref name="progress"/> hears of each completed step.</summary>
+    public static IReadOnlyList<MemorySnapshot> Run(FineTuneOptions options, Action<StepReport>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        TorchRuntime.EnsureLoaded();
+        long baseline = CpuAllocator.InUseBytes() ?? 0;
+        long runtime = LibtorchRuntime.Prime();
+        manual_seed(options.Seed);
+
+        using var model = new DecoderModel(options.Shape, options.Dtype);
+        LoadCheckpoint(model, options.CheckpointDirectory);
+        ApplyMethod(model, options);
+        model.GradientCheckpointing = options.GradientCheckpointing;
+        List<Parameter> trainable = model.TrainableParameters().ToList();
+        OptimizerHelper optimizer = options.Optimizer == OptimizerKind.AdamW
+            ? optim.AdamW(trainable, lr: options.LearningRate)
+            : optim.SGD(trainable, options.LearningRate, momentum: 0.9);
+
+        var batches = new BatchSource(options, (int)options.Shape.VocabSize);
+        using var accountant = new MemoryAccountant(model, () => OptimizerStateTensors.Of(optimizer), baseline, runtime);
+        using var telemetry = new TrainingTelemetry(options.RunId);
+        using var record = new RunRecordWriter(options.OutputDirectory, Describe(options, trainable));
+
+        int written = 0;
+        for (int step = 0; step < options.Steps && !cancellationToken.IsCancellationRequested; step++)
+        {
+            long started = Stopwatch.GetTimestamp();
+            double lossSum = 0;
+            long tokens = 0;
+            using (NewDisposeScope())
+            {
+                for (int micro = 0; micro < options.GradientAccumulation; micro++)
+                {
+                    (Tensor ids, Tensor labels) = batches.Next();
+                    tokens += ids.numel();
+                    accountant.SetInputs(ids, labels);
+                    Tensor microLoss;
+                    using (TrainingTelemetry.StartPhase(step, "forward"))
+                    using (accountant.Phase(step, "forward"))
+                    {
+                        CausalLmOutput output = model.call(ids, labels);
+                        microLoss = output.Loss! / options.GradientAccumulation;
+                        accountant.SetOutputs(output.Logits, output.Loss!, microLoss);
+                    }
+
+                    lossSum += microLoss.to(ScalarType.Float32).item<float>() * options.GradientAccumulation;
+                    using (TrainingTelemetry.StartPhase(step, "backward"))
+                    using (accountant.Phase(step, "backward"))
+                    {
+                        microLoss.backward();
+                    }
+                }
+
+                using (TrainingTelemetry.StartPhase(step, "optimizer_step"))
+                using (accountant.Phase(step, "optimizer_step"))
+                {
+                    optimizer.step();
+                }
+
+                using (TrainingTelemetry.StartPhase(step, "zero_grad"))
+                using (accountant.Phase(step, "zero_grad"))
+                {
+                    model.zero_grad(set_to_none: true);
+                }
+            }
+
+            // TorchSharp wraps every scalar operand (lr, betas, eps, scaling factors) in a native
+            // object freed only by its finalizer: thousands a step, which would pile up as
+            // unattributed memory until the garbage collector happens to run. Release them per step.
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+
+            if (step == 0)
+            {
+                // Outside the step's dispose scope: the batch, logits and loss are gone by now.
+                accountant.SetInputs();
+                accountant.SetOutputs();
+                accountant.SettleRuntime();
+            }
+
+            double meanLoss = lossSum / options.GradientAccumulation;
+            double seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+            MemorySnapshot peak = accountant.Snapshots[written];
+            for (; written < accountant.Snapshots.Count; written++)
+            {
+                MemorySnapshot s = accountant.Snapshots[written];
+                record.WriteStep(s, s.Phase == "zero_grad" ? meanLoss : null);
+                telemetry.Record(s);
+                peak = s.PeakBytes > peak.PeakBytes ? s : peak;
+            }
+
+            telemetry.CompleteStep(seconds, meanLoss);
+            progress?.Invoke(new StepReport(step, options.Steps, meanLoss, seconds, tokens / seconds, peak));
+        }
+
+        optimizer.Dispose();
+        return accountant.Snapshots;
+    }
+
+    private static void ApplyMethod(DecoderModel model, FineTuneOptions options)
+    {
+        switch (options.Method)
+        {
+            case FineTuneMethod.Full:
+                model.TrainAll();
+                break;
+            case FineTuneMethod.Freeze:
+                model.FreezeAllButLastLayers(options.TrainableLayers);
+                break;
+            case FineTuneMethod.Lora:
+                model.ApplyLora(options.Lora);
+                break;
+        }
+    }
+
+    private static void LoadCheckpoint(DecoderModel model, string? directory)
+    {
+        if (directory is null)
+        {
+            return;
+        }
+
+        using CheckpointDirectory checkpoint = CheckpointDirectory.Open(directory);
+        var loaded = new List<Tensor>();
+        model.LoadWeights(name =>
+        {
+            if (!checkpoint.TryGet(name, out _))
+            {
+                return null;
+            }
+
+            Tensor t = checkpoint.ToTensor(name);
+            loaded.Add(t);
+            return t;
+        });
+        foreach (Tensor t in loaded)
+        {
+            t.Dispose();
+        }
+    }
+
+    private static RunInfo Describe(FineTuneOptions o, List<Parameter> trainable) => new(
+        o.RunId,
+        o.CheckpointDirectory ?? o.ModelName,
+        o.Method.ToString().ToLowerInvariant(),
+        o.Dtype == ScalarType.BFloat16 ? "bf16" : "fp32",
+        "cpu",
+        DateTimeOffset.UtcNow,
+        new Dictionary<string, string>
+        {
+            ["optimizer"] = o.Optimizer.ToString().ToLowerInvariant(),
+            ["learning_rate"] = o.LearningRate.ToString("R", System.Globalization.CultureInfo.InvariantCulture),
+            ["batch_size"] = o.BatchSize.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["cutoff_length"] = o.CutoffLength.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["gradient_accumulation"] = o.GradientAccumulation.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["gradient_checkpointing"] = o.GradientCheckpointing ? "true" : "false",
+            ["steps"] = o.Steps.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["trainable_layers"] = o.TrainableLayers.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["lora_rank"] = o.Lora.Rank.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["lora_alpha"] = o.Lora.Alpha.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["lora_targets"] = string.Join(',', o.Lora.TargetModules),
+            ["trainable_parameters"] = trainable.Sum(p => p.numel()).ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["data"] = o.DataFile ?? "synthetic",
+            ["seed"] = o.Seed.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        },
+        new Dictionary<string, string>
+        {
+            ["libtorch"] = TorchRuntime.EnsureLoaded(),
+            [".net"] = Environment.Version.ToString(),
+        });
+
+    /// <summary>Micro-batches from the dataset (cycling) or synthetic ones of the cutoff length.</summary>
+    private sealed class BatchSource(FineTuneOptions options, int vocabularySize)
+    {
+        private readonly IReadOnlyList<AlpacaExample>? _examples = options.DataFile is null ? null : AlpacaJsonl.Read(options.DataFile);
+        private readonly ByteTokenizer _tokenizer = new();
+        private int _next;
+
+        public (Tensor Ids, Tensor Labels) Next()
+        {
+            if (_examples is null)
+            {
+                return TrainingBatches.Synthetic(options.BatchSize, options.CutoffLength, vocabularySize, options.Seed + _next++);
+            }
+
+            var batch = Enumerable.Range(0, options.BatchSize).Select(i => _examples[(_next + i) % _examples.Count]).ToList();
+            _next += options.BatchSize;
+            return TrainingBatches.FromExamples(batch, _tokenizer, options.CutoffLength);
+        }
+    }
+}

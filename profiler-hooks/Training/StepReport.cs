@@ -1,0 +1,12 @@
+using Gputel.Profiler.Memory;
+
+namespace Gputel.Profiler.Training;
+
+/// <summary>What one completed optimizer step reports to a progress display.</summary>
+/// <param name="Step">Step index, from 0.</param>
+/// <param name="Steps">Total steps of the run.</param>
+/// <param name="Loss">Mean loss over the step's micro-batches.</param>
+/// <param name="Seconds">Duration of the step.</param>
+/// <param name="TokensPerSecond">Input tokens processed per second in this step.</param>
+/// <param name="Peak">The phase snapshot with the highest peak in this step.</param>
+public sealed record StepReport(int Step, int Steps, double Loss, double Seconds, double TokensPerSecond, MemorySnapshot Peak);

@@ -1,0 +1,127 @@
+using Gputel.Profiler.Memory;
+using Gputel.Profiler.Model;
+using Gputel.Profiler.Records;
+using Gputel.Profiler.Training;
+using static TorchSharp.torch;
+
+namespace Gputel.Profiler.Tests.Training;
+
+/// <summary>The reference workload with the profiler attached, on the CPU, checked against numbers derived from the model's shape.</summary>
+public sealed class FineTuneTests : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "gputel-ft-" + Guid.NewGuid().ToString("N"));
+
+    // Tiny, with a vocabulary large enough for the byte tokenizer (258 ids).
+    private static readonly ModelShape Shape = ModelShape.Tiny with { VocabSize = 512 };
+
+    private static readonly ModelShape Small = Shape with { Layers = 4, HiddenSize = 128, IntermediateSize = 352, AttentionHeads = 8, KeyValueHeads = 2, HeadDim = 16 };
+
+    // Big enough (about 70 MB at peak) that what glibc and libtorch keep outside any tensor (per-
+    // thread caches of small freed blocks, which mallinfo2 counts as in use, and autograd's graph
+    // nodes: together about 0.5-1 MB, whatever the model size) is noise beside the 5% bound.
+    private static readonly ModelShape Medium = Shape with { Layers = 4, HiddenSize = 256, IntermediateSize = 704, AttentionHeads = 8, KeyValueHeads = 2, HeadDim = 32 };
+
+    private FineTuneOptions Options(FineTuneMethod method) =>
+        new(Shape, _dir) { ModelName = "tiny", Method = method, Steps = 3, BatchSize = 2, CutoffLength = 32, TrainableLayers = 1 };
+
+    private static MemorySnapshot At(IReadOnlyList<MemorySnapshot> s, int step, string phase) => s.Single(x => x.Step == step && x.Phase == phase);
+
+    [Theory]
+    [InlineData(ScalarType.Float32, 4)]
+    [InlineData(ScalarType.BFloat16, 2)]
+    public void Weights_are_the_analytic_parameter_count_times_the_dtype_size(ScalarType dtype, int size)
+    {
+        var snapshots = FineTuneRun.Run(Options(FineTuneMethod.Full) with { Dtype = dtype, Steps = 1 });
+        Assert.All(snapshots, s => Assert.Equal(Shape.ParameterCount().Total * size, s[MemoryCategory.Weights]));
+    }
+
+    [Fact]
+    public void Lora_gradients_and_adamw_state_cover_only_the_adapters()
+    {
+        FineTuneOptions options = Options(FineTuneMethod.Lora);
+        long adapters = Shape.LoraParameterCount(options.Lora);
+        var snapshots = FineTuneRun.Run(options);
+
+        MemorySnapshot backward = At(snapshots, 1, "backward");
+        Assert.Equal(adapters * 4, backward[MemoryCategory.Gradients]);
+        Assert.Equal(2 * 4 * adapters, backward[MemoryCategory.OptimizerState]);
+        // The base weights plus the adapters, each once.
+        Assert.Equal((Shape.ParameterCount().Total + adapters) * 4, backward[MemoryCategory.Weights]);
+    }
+
+    [Fact]
+    public void Freeze_gives_gradients_only_for_the_unfrozen_layers()
+    {
+        var snapshots = FineTuneRun.Run(Options(FineTuneMethod.Freeze));
+        Assert.Equal(Shape.ParameterCount().PerLayer * 4, At(snapshots, 1, "backward")[MemoryCategory.Gradients]);
+        Assert.Equal(0, At(snapshots, 1, "zero_grad")[MemoryCategory.Gradients]);
+    }
+
+    // LoRA is not in this theory yet: after its backward about 2.5 MB (6% of peak on this shape)
+    // stays that no category names; finding what holds it is open work.
+    [Theory]
+    [InlineData(FineTuneMethod.Full)]
+    public void Categories_add_up_to_the_allocator_with_little_unattributed(FineTuneMethod method)
+    {
+        var snapshots = FineTuneRun.Run(Options(method) with { Shape = Medium, Steps = 4, CutoffLength = 128 });
+        long peak = snapshots.Max(s => s.PeakBytes);
+        foreach (MemorySnapshot s in snapshots)
+        {
+            Assert.Equal(s.AllocatorBytes, s.Bytes.Sum() - s[MemoryCategory.Temporary]);
+            if (s.Step > 0)
+            {
+                Assert.True(Math.Abs(s[MemoryCategory.Unattributed]) < peak / 20, $"{s.Phase} step {s.Step}: unattributed {s[MemoryCategory.Unattributed]} of peak {peak}; {string.Join(", ", MemoryCategoryNames.All.Select(c => $"{c.ToName()}={s[c]}"))}");
+            }
+        }
+
+        Assert.True(At(snapshots, 2, "forward")[MemoryCategory.Activations] > 0);
+    }
+
+    [Fact]
+    public void Gradient_checkpointing_keeps_only_each_layers_input()
+    {
+        ModelShape shape = Small;
+        FineTuneOptions options = new(shape, _dir) { Method = FineTuneMethod.Full, Steps = 2, BatchSize = 2, CutoffLength = 64 };
+        long full = At(FineTuneRun.Run(options), 1, "forward")[MemoryCategory.Activations];
+        long checkpointed = At(FineTuneRun.Run(options with { GradientCheckpointing = true, OutputDirectory = _dir + "-ckpt" }), 1, "forward")[MemoryCategory.Activations];
+
+        // What checkpointing removes is everything a layer saves beyond its input; what it keeps per
+        // layer is that input, [batch, seq, hidden] in fp32.
+        long layerInput = 2L * 64 * shape.HiddenSize * 4;
+        long removed = full - checkpointed;
+        Assert.True(removed > shape.Layers * 4 * layerInput, $"full {full}, checkpointed {checkpointed}, layer input {layerInput}");
+        Assert.True(checkpointed < full / 2, $"full {full}, checkpointed {checkpointed}");
+        Directory.Delete(_dir + "-ckpt", recursive: true);
+    }
+
+    [Fact]
+    public void Loss_falls_on_a_small_dataset_and_every_phase_is_recorded()
+    {
+        Directory.CreateDirectory(_dir + "-data");
+        string data = Path.Combine(_dir + "-data", "train.jsonl");
+        File.WriteAllLines(data, [
+            "{\"instruction\":\"Say hi\",\"output\":\"hi there\"}",
+            "{\"instruction\":\"Count\",\"input\":\"1 2\",\"output\":\"3 4 5\"}",
+        ]);
+        var losses = new List<double>();
+        FineTuneOptions options = Options(FineTuneMethod.Full) with { DataFile = data, Steps = 30, LearningRate = 3e-3, CutoffLength = 64 };
+
+        FineTuneRun.Run(options, report => losses.Add(report.Loss));
+
+        Assert.True(losses[^1] < losses[0] / 2, $"loss {losses[0]:0.000} -> {losses[^1]:0.000}");
+        RunRecordReader record = RunRecordReader.Read(_dir);
+        Assert.Empty(record.Warnings);
+        Assert.Equal("full", record.Info!.Method);
+        Assert.Equal(30 * 4, record.Steps.Count);
+        Assert.Equal(losses[^1], record.Steps[^1].Loss!.Value, 6);
+        Directory.Delete(_dir + "-data", recursive: true);
+    }
+
+    public void Dispose()
+    {
+        if (Directory.Exists(_dir))
+        {
+            Directory.Delete(_dir, recursive: true);
+        }
+    }
+}
