@@ -16,6 +16,9 @@ internal static class Program
             AgentCommand.Create(),
             DevicesCommand.Create(),
         };
+#if FINETUNE
+        root.Add(FinetuneCommand.Create());
+#endif
 
         ParseResult parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)

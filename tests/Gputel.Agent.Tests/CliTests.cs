@@ -93,5 +93,31 @@ public sealed class CliTests : IDisposable
         Assert.Contains("could not be loaded", output, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData(new[] { "finetune", "--model", "qwen9-999b" }, "qwen9-999b")]
+    [InlineData(new[] { "finetune", "--method", "prune" }, "invalid method 'prune'")]
+    [InlineData(new[] { "finetune", "--dtype", "fp8" }, "invalid dtype 'fp8'")]
+    [InlineData(new[] { "finetune", "--steps", "0" }, "invalid steps '0'")]
+    public void Bad_finetune_settings_exit_2_and_name_the_value(string[] args, string message)
+    {
+        (int exit, string output) = AgentProcess.Run(args);
+
+        Assert.Equal(2, exit);
+        Assert.Contains(message, output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Finetune_runs_the_reference_workload_and_writes_a_run_record()
+    {
+        string run = Path.Combine(_dir.Path, "run");
+        (int exit, string output) = AgentProcess.Run(["finetune", "--model", "tiny", "--method", "lora", "--steps", "3", "--out", run], seconds: 120);
+
+        Assert.Equal(0, exit);
+        Assert.Contains("3/3", output, StringComparison.Ordinal);
+        Assert.Contains("run record written", output, StringComparison.Ordinal);
+        Assert.Equal(3 * 4, File.ReadAllLines(Path.Combine(run, "steps.jsonl")).Length);
+        Assert.Contains("\"method\":\"lora\"", File.ReadAllText(Path.Combine(run, "run.json")), StringComparison.Ordinal);
+    }
+
     public void Dispose() => _dir.Dispose();
 }

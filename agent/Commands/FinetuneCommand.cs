@@ -1,0 +1,140 @@
+using System.CommandLine;
+using System.Globalization;
+using Gputel.Profiler.Memory;
+using Gputel.Profiler.Model;
+using Gputel.Profiler.Training;
+using Spectre.Console;
+using static TorchSharp.torch;
+
+namespace Gputel.Agent.Commands;
+
+/// <summary><c>gputel finetune</c>: the reference fine-tuning workload with the memory profiler attached.</summary>
+internal static class FinetuneCommand
+{
+    private const double MiB = 1024 * 1024;
+
+    public static Command Create()
+    {
+        var model = new Option<string>("--model") { Description = $"Built-in shape: {string.Join(", ", ModelShape.BuiltInNames)} (default tiny). Ignored with --checkpoint.", DefaultValueFactory = _ => "tiny" };
+        var checkpoint = new Option<string>("--checkpoint") { Description = "Hugging Face checkpoint directory (config.json + *.safetensors) to load instead of fresh weights." };
+        var method = new Option<string>("--method") { Description = "full, freeze or lora (default lora).", DefaultValueFactory = _ => "lora" };
+        var steps = new Option<int>("--steps") { Description = "Optimizer steps (default 10).", DefaultValueFactory = _ => 10 };
+        var output = new Option<string>("--out") { Description = "Run record directory (default runs/<time>)." };
+        var data = new Option<string>("--data") { Description = "Alpaca JSONL dataset; default: synthetic batches of --cutoff-len tokens." };
+        var dtype = new Option<string>("--dtype") { Description = "fp32 or bf16 (default fp32).", DefaultValueFactory = _ => "fp32" };
+        var optimizer = new Option<string>("--optimizer") { Description = "adamw or sgd (default adamw).", DefaultValueFactory = _ => "adamw" };
+        var learningRate = new Option<double>("--lr") { Description = "Learning rate (default 1e-4).", DefaultValueFactory = _ => 1e-4 };
+        var batchSize = new Option<int>("--batch-size") { Description = "Sequences per micro-batch (default 1).", DefaultValueFactory = _ => 1 };
+        var cutoff = new Option<int>("--cutoff-len") { Description = "Longest sequence in tokens (default 128).", DefaultValueFactory = _ => 128 };
+        var accumulation = new Option<int>("--gradient-accumulation") { Description = "Micro-batches per step (default 1).", DefaultValueFactory = _ => 1 };
+        var checkpointing = new Option<bool>("--gradient-checkpointing") { Description = "Recompute each layer in backward instead of keeping its activations." };
+        var loraRank = new Option<int>("--lora-rank") { Description = "LoRA rank (default 8).", DefaultValueFactory = _ => 8 };
+        var loraAlpha = new Option<double>("--lora-alpha") { Description = "LoRA alpha (default 16).", DefaultValueFactory = _ => 16 };
+        var loraDropout = new Option<double>("--lora-dropout") { Description = "LoRA dropout (default 0).", DefaultValueFactory = _ => 0 };
+        var loraTargets = new Option<string>("--lora-targets") { Description = "Comma-separated projections (default all: q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj)." };
+        var trainableLayers = new Option<int>("--trainable-layers") { Description = "For --method freeze: how many last layers train (default 2).", DefaultValueFactory = _ => 2 };
+        var seed = new Option<long>("--seed") { Description = "Seed (default 42).", DefaultValueFactory = _ => 42 };
+
+        var command = new Command("finetune", "Fine-tune the reference Llama/Qwen2 model on the CPU with the memory profiler attached; writes a run record.")
+        {
+            model, checkpoint, method, steps, output, data, dtype, optimizer, learningRate, batchSize, cutoff, accumulation, checkpointing,
+            loraRank, loraAlpha, loraDropout, loraTargets, trainableLayers, seed,
+        };
+
+        command.SetAction((parse, cancellationToken) =>
+        {
+            FineTuneOptions options;
+            try
+            {
+                string? checkpointDir = parse.GetValue(checkpoint);
+                ModelShape shape = checkpointDir is null
+                    ? ModelShape.Named(parse.GetValue(model)!)
+                    : ModelShape.FromConfigJson(Path.Combine(checkpointDir, "config.json"));
+                options = new FineTuneOptions(shape, parse.GetValue(output) ?? Path.Combine("runs", DateTime.UtcNow.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)))
+                {
+                    ModelName = checkpointDir ?? parse.GetValue(model)!,
+                    CheckpointDirectory = checkpointDir,
+                    Method = Parse<FineTuneMethod>("method", parse.GetValue(method)!),
+                    Steps = Positive("steps", parse.GetValue(steps)),
+                    DataFile = parse.GetValue(data),
+                    Dtype = parse.GetValue(dtype) switch
+                    {
+                        "fp32" => ScalarType.Float32,
+                        "bf16" => ScalarType.BFloat16,
+                        var other => throw new ArgumentException($"invalid dtype '{other}': expected fp32 or bf16"),
+                    },
+                    Optimizer = Parse<OptimizerKind>("optimizer", parse.GetValue(optimizer)!),
+                    LearningRate = parse.GetValue(learningRate),
+                    BatchSize = Positive("batch-size", parse.GetValue(batchSize)),
+                    CutoffLength = Positive("cutoff-len", parse.GetValue(cutoff)),
+                    GradientAccumulation = Positive("gradient-accumulation", parse.GetValue(accumulation)),
+                    GradientCheckpointing = parse.GetValue(checkpointing),
+                    Lora = parse.GetValue(loraTargets) is { } targets
+                        ? new LoraSettings(Positive("lora-rank", parse.GetValue(loraRank)), parse.GetValue(loraAlpha), parse.GetValue(loraDropout), targets.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+                        : new LoraSettings(Positive("lora-rank", parse.GetValue(loraRank)), parse.GetValue(loraAlpha), parse.GetValue(loraDropout)),
+                    TrainableLayers = Positive("trainable-layers", parse.GetValue(trainableLayers)),
+                    Seed = parse.GetValue(seed),
+                };
+            }
+            catch (Exception e) when (e is ArgumentException or InvalidDataException or KeyNotFoundException or FileNotFoundException or DirectoryNotFoundException)
+            {
+                Console.Error.WriteLine($"gputel finetune: {e.Message}");
+                return Task.FromResult(Program.UsageError);
+            }
+
+            return Task.FromResult(Run(options, cancellationToken));
+        });
+        return command;
+    }
+
+    private static int Run(FineTuneOptions options, CancellationToken cancellationToken)
+    {
+        AnsiConsole.MarkupLine($"fine-tuning [bold]{Markup.Escape(options.ModelName)}[/] ({options.Method.ToString().ToLowerInvariant()}, {options.Steps} steps) on the CPU; run record: [bold]{Markup.Escape(options.OutputDirectory)}[/]");
+        IReadOnlyList<MemorySnapshot> snapshots;
+        try
+        {
+            snapshots = FineTuneRun.Run(options, report => AnsiConsole.MarkupLine(string.Create(CultureInfo.InvariantCulture,
+                $"step {report.Step + 1,4}/{report.Steps}  loss {report.Loss,8:0.0000}  {report.TokensPerSecond,9:0} tokens/s  peak {report.Peak.PeakBytes / MiB,8:0.0} MiB ({report.Peak.Phase})  "
+                + $"weights {report.Peak[MemoryCategory.Weights] / MiB:0.0}  grads {report.Peak[MemoryCategory.Gradients] / MiB:0.0}  optimizer {report.Peak[MemoryCategory.OptimizerState] / MiB:0.0}  activations {report.Peak[MemoryCategory.Activations] / MiB:0.0} MiB")), cancellationToken);
+        }
+        catch (Exception e) when (e is InvalidDataException or ArgumentException or Gputel.Profiler.Checkpoints.SafetensorsException)
+        {
+            Console.Error.WriteLine($"gputel finetune: {e.Message}");
+            return Program.UsageError;
+        }
+
+        PrintPeakTable(snapshots);
+        AnsiConsole.MarkupLine($"run record written to [bold]{Markup.Escape(Path.GetFullPath(options.OutputDirectory))}[/]");
+        return 0;
+    }
+
+    private static void PrintPeakTable(IReadOnlyList<MemorySnapshot> snapshots)
+    {
+        var table = new Table().Border(TableBorder.Rounded).AddColumn("category");
+        string[] phases = snapshots.Select(s => s.Phase).Distinct().ToArray();
+        foreach (string phase in phases)
+        {
+            table.AddColumn(new TableColumn($"{phase} (MiB)").RightAligned());
+        }
+
+        // The last step: steady state, with step 0's one-time set-up settled.
+        int last = snapshots.Max(s => s.Step);
+        foreach (MemoryCategory category in MemoryCategoryNames.All)
+        {
+            table.AddRow([category.ToName(), .. phases.Select(p => (snapshots.Last(s => s.Step == last && s.Phase == p)[category] / MiB).ToString("0.00", CultureInfo.InvariantCulture))]);
+        }
+
+        table.AddRow(["[bold]allocator total[/]", .. phases.Select(p => (snapshots.Last(s => s.Step == last && s.Phase == p).AllocatorBytes / MiB).ToString("0.00", CultureInfo.InvariantCulture))]);
+        table.AddRow(["[bold]peak in phase[/]", .. phases.Select(p => (snapshots.Last(s => s.Step == last && s.Phase == p).PeakBytes / MiB).ToString("0.00", CultureInfo.InvariantCulture))]);
+        AnsiConsole.Write(table);
+    }
+
+    private static T Parse<T>(string name, string value)
+        where T : struct, Enum =>
+        Enum.TryParse(value, ignoreCase: true, out T parsed) && Enum.IsDefined(parsed)
+            ? parsed
+            : throw new ArgumentException($"invalid {name} '{value}': expected {string.Join(", ", Enum.GetNames<T>().Select(n => n.ToLowerInvariant()))}");
+
+    private static int Positive(string name, int value) =>
+        value > 0 ? value : throw new ArgumentException($"invalid {name} '{value}': must be a positive number");
+}
