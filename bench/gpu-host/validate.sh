@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Real-hardware validation of the agent, for a GPU host with the NVIDIA driver, nvidia-smi, Python
 # with PyTorch and pynvml, and no .NET: run from a checkout that carries a self-contained publish
-#   dotnet publish agent -c Release -r linux-x64 --self-contained -p:PublishSingleFile=true -p:EnableCompressionInSingleFile=true -p:DebugType=none -o publish/gputel
+#   dotnet publish agent -c Release -r linux-x64 --self-contained -p:AgentOnly=true -p:PublishSingleFile=true -p:EnableCompressionInSingleFile=true -p:DebugType=none -o publish/gputel
 # Writes its findings (Markdown) to $OUT/gpu-host.md, or to stdout without $OUT.
 #   bench/gpu-host/validate.sh [path/to/gputel]
 set -uo pipefail
