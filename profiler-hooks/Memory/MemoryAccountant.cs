@@ -65,7 +65,7 @@ public sealed class MemoryAccountant : IDisposable
         }
 
         _runtimeSettled = true;
-        _runtime += Math.Max(0, Categorize(AllocatorNow(), endOfForward: false)[(int)MemoryCategory.Unattributed]);
+        _runtime += Math.Max(0, Categorize(AllocatorNow(), forwardGrowth: null)[(int)MemoryCategory.Unattributed]);
     }
 
     /// <summary>Declares the current batch's tensors (token ids, masks, labels).</summary>
@@ -85,7 +85,7 @@ public sealed class MemoryAccountant : IDisposable
     public PhaseScope Phase(int step, string phase) => new(this, step, phase);
 
     /// <summary>Bytes per category right now (no allocator peak), with activations as last measured.</summary>
-    internal long[] Categorize(long allocatorBytes, bool endOfForward)
+    internal long[] Categorize(long allocatorBytes, long? forwardGrowth)
     {
         var bytes = new long[MemoryCategoryNames.All.Count];
         var seen = new StorageSet();
@@ -96,14 +96,15 @@ public sealed class MemoryAccountant : IDisposable
         long outputs = seen.ClaimAll(_outputs);
         bytes[(int)MemoryCategory.Runtime] = _runtime;
         long known = seen.Bytes - outputs + _runtime;
-        if (endOfForward)
+        if (forwardGrowth is { } growth)
         {
-            // What forward left alive beyond the named tensors is what backward will consume,
-            // the outputs included.
-            _activations = Math.Max(0, allocatorBytes - known);
+            // What the forward pass allocated and left alive (saved tensors and outputs) is what
+            // backward will consume. Measured as the phase's own growth, so an error in any other
+            // figure shows as unattributed instead of hiding inside the activations.
+            _activations = Math.Max(0, growth);
         }
 
-        bytes[(int)MemoryCategory.Activations] = endOfForward ? _activations : outputs;
+        bytes[(int)MemoryCategory.Activations] = forwardGrowth is null ? outputs : _activations;
         bytes[(int)MemoryCategory.Unattributed] = allocatorBytes - known - bytes[(int)MemoryCategory.Activations];
         return bytes;
     }
@@ -167,7 +168,7 @@ public sealed class MemoryAccountant : IDisposable
             long peak = Math.Max(_owner.StopPeak(), _startBytes);
             long now = _owner.AllocatorNow();
             peak = Math.Max(peak, now);
-            long[] bytes = _owner.Categorize(now, endOfForward: _phase == "forward");
+            long[] bytes = _owner.Categorize(now, _phase == "forward" ? now - _startBytes : null);
             bytes[(int)MemoryCategory.Temporary] = peak - Math.Max(_startBytes, now);
             // Temporary memory was freed by the end of the phase: it is part of the peak, not of the
             // end-of-phase total, so the categories still add up to the allocator's figure.

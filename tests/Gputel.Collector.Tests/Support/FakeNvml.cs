@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Gputel.Collector.Nvml;
 using Gputel.Collector.Sampling;
@@ -12,10 +11,9 @@ namespace Gputel.Tests.Support;
 /// </summary>
 internal static unsafe class FakeNvml
 {
-    private static readonly Lazy<string> Built = new(Build);
     private static delegate* unmanaged<byte*, int> _loadScript;
 
-    public static string LibraryPath => Built.Value;
+    public static string LibraryPath => FakeNvmlBuild.LibraryPath;
 
     /// <summary>Loads <paramref name="script"/> into the fake driver and opens a session on it.</summary>
     public static GpuSession Open(string script)
@@ -52,22 +50,6 @@ internal static unsafe class FakeNvml
             Marshal.FreeCoTaskMem(utf8);
             File.Delete(path);
         }
-    }
-
-    private static string Build()
-    {
-        string script = Repo.Path("tests", "fake-nvml", "build.sh");
-        var psi = new ProcessStartInfo("bash", [script]) { RedirectStandardOutput = true, RedirectStandardError = true };
-        using Process process = Process.Start(psi)!;
-        string stdout = process.StandardOutput.ReadToEnd();
-        string stderr = process.StandardError.ReadToEnd();
-        process.WaitForExit();
-        if (process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"building the fake NVML driver failed: {stderr}");
-        }
-
-        return stdout.Trim().Split('\n')[^1];
     }
 }
 
