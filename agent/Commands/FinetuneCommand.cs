@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using Gputel.Agent.Hosting;
 using Gputel.Profiler.Memory;
 using Gputel.Profiler.Model;
 using Gputel.Profiler.Training;
@@ -34,11 +35,12 @@ internal static class FinetuneCommand
         var loraTargets = new Option<string>("--lora-targets") { Description = "Comma-separated projections (default all: q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj)." };
         var trainableLayers = new Option<int>("--trainable-layers") { Description = "For --method freeze: how many last layers train (default 2).", DefaultValueFactory = _ => 2 };
         var seed = new Option<long>("--seed") { Description = "Seed (default 42).", DefaultValueFactory = _ => 42 };
+        var metricsListen = new Option<string>("--metrics-listen") { Description = "Serve the live training gauges (training_memory_bytes{category,phase}, ...) on http://HOST:PORT/metrics while the run lasts." };
 
         var command = new Command("finetune", "Fine-tune the reference Llama/Qwen2 model on the CPU with the memory profiler attached; writes a run record.")
         {
             model, checkpoint, method, steps, output, data, dtype, optimizer, learningRate, batchSize, cutoff, accumulation, checkpointing,
-            loraRank, loraAlpha, loraDropout, loraTargets, trainableLayers, seed,
+            loraRank, loraAlpha, loraDropout, loraTargets, trainableLayers, seed, metricsListen,
         };
 
         command.SetAction((parse, cancellationToken) =>
@@ -82,6 +84,14 @@ internal static class FinetuneCommand
                 return Task.FromResult(Program.UsageError);
             }
 
+            Configuration.ListenAddress? listen = null;
+            if (parse.GetValue(metricsListen) is { } listenText && !Configuration.ListenAddress.TryParse(listenText, out listen))
+            {
+                Console.Error.WriteLine($"gputel finetune: invalid metrics-listen '{listenText}': expected HOST:PORT");
+                return Task.FromResult(Program.UsageError);
+            }
+
+            using IDisposable? server = listen is null ? null : TrainingMetricsServer.Start(listen);
             return Task.FromResult(Run(options, cancellationToken));
         });
         return command;

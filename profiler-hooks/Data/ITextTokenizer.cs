@@ -8,6 +8,12 @@ public interface ITextTokenizer
 
     /// <summary>Token ids of <paramref name="text"/>.</summary>
     IReadOnlyList<int> Encode(string text);
+
+    /// <summary>Id used for padding (masked out of the loss).</summary>
+    int PadId => ByteTokenizer.Pad;
+
+    /// <summary>Id that ends a sequence.</summary>
+    int EndId => ByteTokenizer.EndOfText;
 }
 
 /// <summary>
@@ -27,6 +33,12 @@ public sealed class ByteTokenizer : ITextTokenizer
 
     /// <inheritdoc />
     public int VocabularySize => 256 + Offset;
+
+    /// <inheritdoc />
+    public int PadId => Pad;
+
+    /// <inheritdoc />
+    public int EndId => EndOfText;
 
     /// <inheritdoc />
     public IReadOnlyList<int> Encode(string text) =>

@@ -31,7 +31,7 @@ public sealed partial record ModelShape(
     bool AttentionBias)
 {
     /// <summary>A two-layer model small enough for unit tests (Qwen2 layout, untied, with q/k/v bias).</summary>
-    public static ModelShape Tiny { get; } = new(256, 64, 176, 2, 4, 2, 16, 128, 10_000, 1e-6, false, true);
+    public static ModelShape Tiny { get; } = new(512, 64, 176, 2, 4, 2, 16, 128, 10_000, 1e-6, false, true);
 
     /// <summary>Qwen2.5-0.5B: 494,032,768 parameters with tied embeddings.</summary>
     public static ModelShape Qwen25_0_5B { get; } = new(151_936, 896, 4864, 24, 14, 2, 64, 32_768, 1_000_000, 1e-6, true, true);

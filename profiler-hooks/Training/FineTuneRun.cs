@@ -192,7 +192,7 @@ public static class FineTuneRun
     private sealed class BatchSource(FineTuneOptions options, int vocabularySize)
     {
         private readonly IReadOnlyList<AlpacaExample>? _examples = options.DataFile is null ? null : AlpacaJsonl.Read(options.DataFile);
-        private readonly ByteTokenizer _tokenizer = new();
+        private readonly ITextTokenizer _tokenizer = Tokenizer(options, vocabularySize);
         private int _next;
 
         public (Tensor Ids, Tensor Labels) Next()
@@ -204,7 +204,21 @@ public static class FineTuneRun
 
             var batch = Enumerable.Range(0, options.BatchSize).Select(i => _examples[(_next + i) % _examples.Count]).ToList();
             _next += options.BatchSize;
-            return TrainingBatches.FromExamples(batch, _tokenizer, options.CutoffLength);
+            return TrainingBatches.FromExamples(batch, _tokenizer, options.CutoffLength, _tokenizer.PadId, _tokenizer.EndId);
+        }
+
+        // The checkpoint's own vocabulary where it ships one, else bytes; either way every id must
+        // exist in the model's embedding.
+        private static ITextTokenizer Tokenizer(FineTuneOptions options, int vocabularySize)
+        {
+            ITextTokenizer tokenizer = HuggingFaceTokenizer.ForCheckpoint(options.CheckpointDirectory);
+            if (options.DataFile is not null && tokenizer.VocabularySize > vocabularySize)
+            {
+                throw new InvalidDataException(
+                    $"the tokenizer has {tokenizer.VocabularySize} ids but the model's vocabulary only {vocabularySize}: use a shape with a larger vocabulary (the byte tokenizer needs 258) or a checkpoint with its tokenizer");
+            }
+
+            return tokenizer;
         }
     }
 }

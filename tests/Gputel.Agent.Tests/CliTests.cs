@@ -119,5 +119,31 @@ public sealed class CliTests : IDisposable
         Assert.Contains("\"method\":\"lora\"", File.ReadAllText(Path.Combine(run, "run.json")), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Finetune_serves_live_training_gauges_while_it_runs()
+    {
+        int port;
+        using (var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0))
+        {
+            probe.Start();
+            port = ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
+        }
+
+        using AgentProcess run = AgentProcess.Start(["finetune", "--model", "tiny", "--steps", "100000", "--out", Path.Combine(_dir.Path, "live"), "--metrics-listen", $"127.0.0.1:{port}"]);
+        run.WaitForLine("training gauges on");
+        using var http = new HttpClient();
+        IReadOnlyList<Sample> samples = [];
+        Wait.Until(() => (samples = ExpositionText.Parse(http.GetStringAsync($"http://127.0.0.1:{port}/metrics").GetAwaiter().GetResult()))
+            .Any(s => s.Name == "training_steps_total" && s.Value >= 2), "two steps on /metrics", seconds: 60);
+
+        Sample weights = samples.Single("training_memory_bytes", ("category", "weights"), ("phase", "forward"));
+        Assert.True(weights.Value > 0);
+        Assert.Equal(run.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture), weights.Labels["pid"]);
+        Assert.Equal(9, samples.Count(s => s.Name == "training_memory_bytes" && s.Labels["phase"] == "backward"));
+        Assert.Contains(samples, s => s.Name == "training_loss");
+        Assert.Contains(samples, s => s.Name == "training_step_seconds");
+        await Task.CompletedTask;
+    }
+
     public void Dispose() => _dir.Dispose();
 }
