@@ -16,9 +16,8 @@ public sealed class MemoryAccountant : IDisposable
 {
     private readonly nn.Module _model;
     private readonly Func<IEnumerable<Tensor>> _optimizerState;
-    private readonly Func<long?> _allocator;
+    private readonly IMemoryTruth _truth;
     private readonly long _baseline;
-    private readonly PeakSampler _peak;
     private long _runtime;
     private bool _runtimeSettled;
     private Tensor[] _inputs = [];
@@ -32,16 +31,15 @@ public sealed class MemoryAccountant : IDisposable
     /// <paramref name="runtimeBytes"/> is libtorch's own one-time memory within that baseline's growth
     /// (<see cref="LibtorchRuntime.Prime"/>), reported as <see cref="MemoryCategory.Runtime"/>.
     /// </summary>
-    public MemoryAccountant(nn.Module model, Func<IEnumerable<Tensor>> optimizerState, long? baselineBytes = null, long runtimeBytes = 0, Func<long?>? allocator = null)
+    public MemoryAccountant(nn.Module model, Func<IEnumerable<Tensor>> optimizerState, long? baselineBytes = null, long runtimeBytes = 0, IMemoryTruth? truth = null)
     {
         _runtime = runtimeBytes;
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(optimizerState);
         _model = model;
         _optimizerState = optimizerState;
-        _allocator = allocator ?? CpuAllocator.InUseBytes;
-        _baseline = baselineBytes ?? _allocator() ?? 0;
-        _peak = new PeakSampler(_allocator);
+        _truth = truth ?? new CpuMemoryTruth();
+        _baseline = baselineBytes ?? _truth.InUse() ?? 0;
     }
 
     /// <summary>Snapshots taken so far, in order.</summary>
@@ -94,7 +92,13 @@ public sealed class MemoryAccountant : IDisposable
         bytes[(int)MemoryCategory.OptimizerState] = seen.ClaimAll(_optimizerState());
         bytes[(int)MemoryCategory.Inputs] = seen.ClaimAll(_inputs);
         long outputs = seen.ClaimAll(_outputs);
-        bytes[(int)MemoryCategory.Runtime] = _runtime;
+        // A caching allocator's reserve beyond what is in use, and what the device holds for the
+        // process beyond the allocator's reserve (CUDA context, library workspaces), where known.
+        long? reserved = _truth.Reserved() - _baseline;
+        long cache = reserved is { } r ? Math.Max(0, r - allocatorBytes) : 0;
+        long deviceRuntime = _truth.ProcessDevice() is { } device && reserved is { } r2 ? Math.Max(0, device - r2 - _baseline) : 0;
+        bytes[(int)MemoryCategory.AllocatorCache] = cache;
+        bytes[(int)MemoryCategory.Runtime] = _runtime + deviceRuntime;
         long known = seen.Bytes - outputs + _runtime;
         if (forwardGrowth is { } growth)
         {
@@ -126,14 +130,14 @@ public sealed class MemoryAccountant : IDisposable
         return bytes;
     }
 
-    internal long AllocatorNow() => (_allocator() ?? _baseline) - _baseline;
+    internal long AllocatorNow() => (_truth.InUse() ?? _baseline) - _baseline;
 
-    internal void Start() => _peak.Start();
+    internal void Start() => _truth.BeginPhase();
 
-    internal long StopPeak() => _peak.Stop() - _baseline;
+    internal long StopPeak() => (_truth.EndPhasePeak() ?? _truth.InUse() ?? _baseline) - _baseline;
 
     /// <inheritdoc />
-    public void Dispose() => _peak.Dispose();
+    public void Dispose() => _truth.Dispose();
 
     /// <summary>One phase of one step; disposing it records the snapshot.</summary>
     public sealed class PhaseScope : IDisposable

@@ -1,8 +1,10 @@
 namespace Gputel.Profiler.Memory;
 
 /// <summary>
-/// Memory by category at the end of one phase of one step, and the peak inside the phase. The
-/// categories add up to <see cref="AllocatorBytes"/>: what the accounting cannot name is
+/// Memory by category at the end of one phase of one step, and the peak inside the phase. Leaving
+/// out <see cref="MemoryCategory.Temporary"/> (freed by the phase's end), the categories add up to
+/// <see cref="AllocatorBytes"/> plus, on a GPU, the allocator's cache and the device's runtime share
+/// (so to NVML's figure for the process): what the accounting cannot name is
 /// <see cref="MemoryCategory.Unattributed"/>, which may be negative when the allocator reports less
 /// than the tensors hold (never hidden either way).
 /// </summary>

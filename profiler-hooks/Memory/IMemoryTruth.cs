@@ -1,0 +1,48 @@
+namespace Gputel.Profiler.Memory;
+
+/// <summary>
+/// What the allocator (and, on a GPU, the device) says about memory: the totals the categories are
+/// reconciled with. <see cref="CpuMemoryTruth"/> reads glibc; <see cref="CudaMemoryTruth"/> reads the
+/// CUDA default memory pool and NVML.
+/// </summary>
+public interface IMemoryTruth : IDisposable
+{
+    /// <summary>Bytes in use by the allocator now, or null when unknown.</summary>
+    long? InUse();
+
+    /// <summary>Bytes the allocator holds from the system (in use plus cached), or null where it keeps no cache.</summary>
+    long? Reserved();
+
+    /// <summary>Bytes the device reports for this process (NVML), or null on the CPU.</summary>
+    long? ProcessDevice();
+
+    /// <summary>Starts measuring a phase's high-water mark.</summary>
+    void BeginPhase();
+
+    /// <summary>The highest in-use figure since <see cref="BeginPhase"/>, or null when unknown.</summary>
+    long? EndPhasePeak();
+}
+
+/// <summary>The CPU truth: glibc's in-use bytes, with a 1 ms sampler for the phase peak.</summary>
+public sealed class CpuMemoryTruth : IMemoryTruth
+{
+    private readonly PeakSampler _peak = new(CpuAllocator.InUseBytes);
+
+    /// <inheritdoc />
+    public long? InUse() => CpuAllocator.InUseBytes();
+
+    /// <inheritdoc />
+    public long? Reserved() => null;
+
+    /// <inheritdoc />
+    public long? ProcessDevice() => null;
+
+    /// <inheritdoc />
+    public void BeginPhase() => _peak.Start();
+
+    /// <inheritdoc />
+    public long? EndPhasePeak() => _peak.Stop();
+
+    /// <inheritdoc />
+    public void Dispose() => _peak.Dispose();
+}

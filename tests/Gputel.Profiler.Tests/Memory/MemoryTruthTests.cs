@@ -1,0 +1,61 @@
+using System.Runtime.InteropServices;
+using Gputel.Profiler.Memory;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Gputel.Profiler.Tests.Memory;
+
+public sealed class MemoryTruthTests
+{
+    /// <summary>A device whose allocator figures the test sets.</summary>
+    private sealed class ScriptedTruth : IMemoryTruth
+    {
+        public long InUseBytes { get; set; }
+        public long? ReservedBytes { get; set; }
+        public long? DeviceBytes { get; set; }
+        public long PeakBytes { get; set; }
+
+        public long? InUse() => InUseBytes;
+        public long? Reserved() => ReservedBytes;
+        public long? ProcessDevice() => DeviceBytes;
+        public void BeginPhase() { }
+        public long? EndPhasePeak() => PeakBytes;
+        public void Dispose() { }
+    }
+
+    [Fact]
+    public void A_caching_allocator_and_the_device_figure_give_allocator_cache_and_runtime()
+    {
+        using var model = nn.Linear(100, 10); // 1010 fp32 parameters
+        long weights = 1010 * 4;
+        var truth = new ScriptedTruth { InUseBytes = 1_000_000 };
+        using var accountant = new MemoryAccountant(model, () => [], truth: truth);
+
+        // The allocator holds the weights plus 1000 bytes nobody claims, has 5000 cached on top, and
+        // the device sees 70000 more for the process (context, workspaces).
+        truth.InUseBytes = 1_000_000 + weights + 1000;
+        truth.ReservedBytes = truth.InUseBytes + 5000;
+        truth.DeviceBytes = truth.ReservedBytes + 70_000;
+        truth.PeakBytes = truth.InUseBytes + 2000;
+        using (accountant.Phase(0, "optimizer_step"))
+        {
+        }
+
+        MemorySnapshot s = Assert.Single(accountant.Snapshots);
+        Assert.Equal(weights, s[MemoryCategory.Weights]);
+        Assert.Equal(5000, s[MemoryCategory.AllocatorCache]);
+        Assert.Equal(70_000, s[MemoryCategory.Runtime]);
+        Assert.Equal(1000, s[MemoryCategory.Unattributed]);
+        Assert.Equal(2000, s[MemoryCategory.Temporary]);
+        Assert.Equal(weights + 1000, s.AllocatorBytes);
+    }
+
+    [Fact]
+    public void Without_a_cuda_driver_the_gpu_truth_says_why()
+    {
+        Assert.SkipWhen(NativeLibrary.TryLoad("libcuda.so.1", out _), "a CUDA driver is present: this test covers machines without one");
+
+        Assert.Null(CudaMemoryTruth.TryOpen(0, null, out string? reason));
+        Assert.Contains("libcuda.so.1", reason, StringComparison.Ordinal);
+    }
+}
