@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
-# Builds the agent, the benchmarks and the fake NVML driver in Release, then runs the three
+# Builds the agent, the benchmarks and the fake NVML driver in Release, then runs the four
 # benchmark modes (see README.md), saving each one's output under bench/results/<UTC time>/.
-#   bench/run.sh           full run: BenchmarkDotNet's default job, 5000 GETs, 60 s of CPU
-#   bench/run.sh --quick   smoke run: BenchmarkDotNet's short job, 500 GETs, 10 s of CPU (rough numbers)
+#   bench/run.sh           full run: BenchmarkDotNet's default job, 5000 GETs, 60 s of CPU, 10 profiler block pairs
+#   bench/run.sh --quick   smoke run: BenchmarkDotNet's short job, 500 GETs, 10 s of CPU, 3 profiler block pairs (rough numbers)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-micro_job=() requests=5000 seconds=60
+micro_job=() requests=5000 seconds=60 blocks=10
 if [ "${1:-}" = --quick ]; then
-    micro_job=(--job short) requests=500 seconds=10
+    micro_job=(--job short) requests=500 seconds=10 blocks=3
 elif [ $# -gt 0 ]; then
     echo "usage: bench/run.sh [--quick]" >&2
     exit 2
@@ -28,4 +28,5 @@ bench=(dotnet bench/Gputel.Bench/bin/Release/net10.0/Gputel.Bench.dll)
 "${bench[@]}" micro --filter '*' "${micro_job[@]}" --artifacts "$out/micro" | tee "$out/micro.txt"
 "${bench[@]}" scrape --requests "$requests" | tee "$out/scrape.md"
 "${bench[@]}" cpu --seconds "$seconds" | tee "$out/cpu.md"
+"${bench[@]}" profiler --blocks "$blocks" | tee "$out/profiler.md"
 echo "results in $out"

@@ -1,11 +1,16 @@
 using System.Globalization;
 using BenchmarkDotNet.Running;
 using Gputel.Bench.Agent;
+using Gputel.Bench.Profiler;
 
 // Modes (see bench/README.md):
 //   [micro] [BenchmarkDotNet args]   in-process benchmarks of one sample and one exposition
 //   scrape [--requests N]            /metrics latency of the real agent (default 5000 GETs)
 //   cpu [--seconds D]                CPU and RSS of the real agent over D seconds (default 60)
+//   profiler [--blocks B] [--steps S] [--warmup W] [--threads T]
+//                                    fine-tuning step time with the memory profiler's hooks on and off
+//                                    (default 10 pairs of 6-step blocks after 5 warm-up steps each way;
+//                                    T libtorch intra-op threads, 0 = libtorch's default)
 bool modeGiven = args.Length > 0 && !args[0].StartsWith('-');
 string mode = modeGiven ? args[0] : "micro";
 string[] rest = modeGiven ? args[1..] : args;
@@ -23,8 +28,11 @@ try
         case "cpu":
             await CpuMode.RunAsync(IntOption(rest, "--seconds", 60)).ConfigureAwait(false);
             return 0;
+        case "profiler":
+            ProfilerMode.Run(IntOption(rest, "--blocks", 10), IntOption(rest, "--steps", 6), IntOption(rest, "--warmup", 5), IntOption(rest, "--threads", 0, allowZero: true));
+            return 0;
         default:
-            throw new ArgumentException($"unknown mode '{mode}': use micro, scrape or cpu");
+            throw new ArgumentException($"unknown mode '{mode}': use micro, scrape, cpu or profiler");
     }
 }
 catch (ArgumentException e)
@@ -33,7 +41,7 @@ catch (ArgumentException e)
     return 2;
 }
 
-static int IntOption(string[] args, string name, int fallback)
+static int IntOption(string[] args, string name, int fallback, bool allowZero = false)
 {
     int at = Array.IndexOf(args, name);
     if (at < 0)
@@ -41,7 +49,7 @@ static int IntOption(string[] args, string name, int fallback)
         return fallback;
     }
 
-    if (at + 1 < args.Length && int.TryParse(args[at + 1], NumberStyles.None, CultureInfo.InvariantCulture, out int value) && value > 0)
+    if (at + 1 < args.Length && int.TryParse(args[at + 1], NumberStyles.None, CultureInfo.InvariantCulture, out int value) && (value > 0 || (allowZero && value == 0)))
     {
         return value;
     }

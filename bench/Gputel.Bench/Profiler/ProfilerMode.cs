@@ -1,0 +1,253 @@
+using System.Diagnostics;
+using System.Globalization;
+using Gputel.Bench.Agent;
+using Gputel.Profiler;
+using Gputel.Profiler.Memory;
+using Gputel.Profiler.Model;
+using TorchSharp;
+
+namespace Gputel.Bench.Profiler;
+
+/// <summary>
+/// What the training-memory profiler's hooks cost a fine-tuning step on the CPU: the same AdamW
+/// full fine-tuning loop with a <see cref="MemoryAccountant"/> attached ("on") and without ("off"),
+/// in one process, in alternating blocks so that drift (other load, thermal, allocator state) falls
+/// on both alike. Then where the "on" time goes: the phase scopes timed inside the loop, the peak
+/// sampler thread's CPU, and each piece of the accounting timed on its own.
+/// </summary>
+internal static class ProfilerMode
+{
+    private const long Seed = 42;
+
+    private static readonly BenchShape[] Shapes =
+    [
+        new("tiny", ModelShape.Tiny with { VocabSize = 512 }, 2, 32),
+        new("small", ModelShape.Tiny with { VocabSize = 512, Layers = 4, HiddenSize = 384, IntermediateSize = 1056, AttentionHeads = 8, KeyValueHeads = 2, HeadDim = 48 }, 2, 128),
+    ];
+
+    public static void Run(int blocks, int stepsPerBlock, int warmUp, int threads)
+    {
+        if (blocks < 2)
+        {
+            throw new ArgumentException("--blocks needs at least 2 (the interval comes from the spread between block pairs)");
+        }
+
+        string libtorch = TorchRuntime.EnsureLoaded();
+        if (threads > 0)
+        {
+            torch.set_num_threads(threads);
+        }
+
+        long runtime = LibtorchRuntime.Prime();
+        Console.WriteLine(MachineInfo.Describe());
+        Console.WriteLine(Invariant($"libtorch {libtorch} (CPU), {torch.get_num_threads()} intra-op threads; AdamW (lr 1e-4) full fine-tuning, fp32, seed {Seed}, synthetic batches; per shape {warmUp} warm-up steps each way, then {blocks} pairs of {stepsPerBlock}-step blocks, hooks on and off alternating (on first in even pairs, off first in odd)"));
+
+        var results = new List<ShapeResult>();
+        foreach (BenchShape shape in Shapes)
+        {
+            Console.Error.WriteLine($"profiler: {shape.Name} ...");
+            results.Add(Measure(shape, runtime, blocks, stepsPerBlock, warmUp));
+        }
+
+        Console.WriteLine();
+        Console.WriteLine("| shape | parameters | batch x seq | steps each way | off: mean / median ms | on: mean / median ms | overhead: mean over block pairs of on/off block medians [95% CI] | overhead of medians |");
+        Console.WriteLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        foreach (ShapeResult r in results)
+        {
+            Console.WriteLine(Invariant(
+                $"| {r.Shape.Name} | {r.Parameters:N0} | {r.Shape.BatchSize} x {r.Shape.SequenceLength} | {r.Off.Count} | {Mean(r.Off) * 1e3:0.00} / {Median(r.Off) * 1e3:0.00} | {Mean(r.On) * 1e3:0.00} / {Median(r.On) * 1e3:0.00} | {Mean(r.PairOverhead):+0.00;-0.00} % [{r.IntervalLow:+0.00;-0.00}, {r.IntervalHigh:+0.00;-0.00}] | {100 * (Median(r.On) / Median(r.Off) - 1):+0.00;-0.00} % |"));
+        }
+
+        Console.WriteLine();
+        Console.WriteLine("Where the \"on\" time goes, per step (phase scopes timed inside the loop: opening, which starts the peak sampler, plus closing, which categorizes):");
+        Console.WriteLine();
+        Console.WriteLine("| shape | 4 phase scopes, µs/step | % of off mean step | forward | backward | optimizer_step | zero_grad | peak sampler thread CPU, µs/step | process CPU off / on, ms/step |");
+        Console.WriteLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        foreach (ShapeResult r in results)
+        {
+            double[] perPhase = r.ScopeTicks.Select(t => Micros(t) / r.On.Count).ToArray();
+            Console.WriteLine(Invariant(
+                $"| {r.Shape.Name} | {perPhase.Sum():0} | {perPhase.Sum() / (Mean(r.Off) * 1e6) * 100:0.00} % | {perPhase[0]:0} | {perPhase[1]:0} | {perPhase[2]:0} | {perPhase[3]:0} | {r.SamplerNs / 1e3 / r.On.Count:0} | {r.ProcessOffNs / 1e6 / r.Off.Count:0.00} / {r.ProcessOnNs / 1e6 / r.On.Count:0.00} |"));
+        }
+
+        Console.WriteLine();
+        Console.WriteLine("The accounting's pieces, each timed alone, µs per call (after a backward and optimizer step, gradients and AdamW state present):");
+        Console.WriteLine();
+        Console.WriteLine("| shape | mallinfo2 (one read) | weights: dedup of parameters + buffers | gradients: p.grad + dedup | optimizer state: state_dict + reflection + dedup | of which listing only | idle phase scope (open + close, no work) |");
+        Console.WriteLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+        foreach (ShapeResult r in results)
+        {
+            Pieces p = r.Pieces;
+            Console.WriteLine(Invariant(
+                $"| {r.Shape.Name} | {p.Mallinfo:0.0} | {p.Weights:0} | {p.Gradients:0} | {p.OptimizerState:0} | {p.OptimizerListing:0} | {p.IdleScope:0} |"));
+        }
+    }
+
+    private static ShapeResult Measure(BenchShape shape, long runtime, int blocks, int stepsPerBlock, int warmUp)
+    {
+        using var loop = new TrainingLoop(shape, Seed);
+        long parameters = loop.Trainable.Sum(p => p.numel());
+
+        // Warm-up both ways: JIT (including the accountant's paths), libtorch's kernels, AdamW state.
+        for (int i = 0; i < warmUp; i++)
+        {
+            loop.Step(null, null);
+        }
+
+        using (MemoryAccountant accountant = loop.Attach(runtime))
+        {
+            for (int i = 0; i < warmUp; i++)
+            {
+                loop.Step(accountant, new long[4]);
+            }
+        }
+
+        var on = new List<double>();
+        var off = new List<double>();
+        var pairOverhead = new double[blocks];
+        long[] scopeTicks = new long[4];
+        long samplerNs = 0, processOnNs = 0, processOffNs = 0;
+        for (int b = 0; b < blocks; b++)
+        {
+            bool onFirst = b % 2 == 0;
+            double onMedian = 0, offMedian = 0;
+            for (int half = 0; half < 2; half++)
+            {
+                if ((half == 0) == onFirst)
+                {
+                    // A fresh accountant per block, made outside the timed steps, as a run makes one.
+                    using MemoryAccountant accountant = loop.Attach(runtime);
+                    long sampler0 = ThreadCpu.Nanoseconds(ThreadCpu.PeakSamplerName);
+                    long process0 = ThreadCpu.Nanoseconds();
+                    var times = new double[stepsPerBlock];
+                    for (int i = 0; i < stepsPerBlock; i++)
+                    {
+                        times[i] = loop.Step(accountant, scopeTicks);
+                    }
+
+                    processOnNs += ThreadCpu.Nanoseconds() - process0;
+                    samplerNs += ThreadCpu.Nanoseconds(ThreadCpu.PeakSamplerName) - sampler0;
+                    on.AddRange(times);
+                    onMedian = Median(times);
+                }
+                else
+                {
+                    long process0 = ThreadCpu.Nanoseconds();
+                    var times = new double[stepsPerBlock];
+                    for (int i = 0; i < stepsPerBlock; i++)
+                    {
+                        times[i] = loop.Step(null, null);
+                    }
+
+                    processOffNs += ThreadCpu.Nanoseconds() - process0;
+                    off.AddRange(times);
+                    offMedian = Median(times);
+                }
+            }
+
+            // Block medians: on a shared machine single steps stall for seconds now and then.
+            pairOverhead[b] = 100 * (onMedian / offMedian - 1);
+        }
+
+        double half95 = TQuantile975(blocks - 1) * StandardDeviation(pairOverhead) / Math.Sqrt(blocks);
+        double mean = pairOverhead.Average();
+        return new ShapeResult(shape, parameters, on, off, pairOverhead, mean - half95, mean + half95, scopeTicks, samplerNs, processOnNs, processOffNs, MeasurePieces(loop, runtime));
+    }
+
+    /// <summary>Each part of what a phase end does, timed alone on the trained model.</summary>
+    private static Pieces MeasurePieces(TrainingLoop loop, long runtime)
+    {
+        const int Calls = 50;
+        using MemoryAccountant accountant = loop.Attach(runtime);
+
+        // Idle scopes: nothing runs inside, so this is opening (sampler start) plus closing (categorize).
+        // zero_grad has run, so there are no gradients, as at the start of a forward phase.
+        double idle = Time(Calls, () =>
+        {
+            using (accountant.Phase(0, "idle"))
+            {
+            }
+        });
+
+        loop.Step(null, null, keepGradients: true);
+        double mallinfo = Time(Calls * 20, () => CpuAllocator.InUseBytes());
+        double weights = Time(Calls, () =>
+        {
+            var seen = new StorageSet();
+            seen.ClaimAll(loop.Model.parameters());
+            seen.ClaimAll(loop.Model.buffers());
+        });
+        double gradients = Time(Calls, () =>
+        {
+            var seen = new StorageSet();
+            foreach (var parameter in loop.Model.parameters())
+            {
+                using TorchSharp.torch.Tensor? grad = parameter.grad;
+                seen.Claim(grad);
+            }
+        });
+        double optimizerState = Time(Calls, () => new StorageSet().ClaimAll(OptimizerStateTensors.Of(loop.Optimizer)));
+        double optimizerListing = Time(Calls, () => OptimizerStateTensors.Of(loop.Optimizer).Count());
+        loop.ZeroGrad();
+        return new Pieces(mallinfo, weights, gradients, optimizerState, optimizerListing, idle);
+    }
+
+    /// <summary>Mean µs per call of <paramref name="action"/> over <paramref name="calls"/> calls, after a few untimed ones.</summary>
+    private static double Time(int calls, Action action)
+    {
+        for (int i = 0; i < 5; i++)
+        {
+            action();
+        }
+
+        long start = Stopwatch.GetTimestamp();
+        for (int i = 0; i < calls; i++)
+        {
+            action();
+        }
+
+        return Stopwatch.GetElapsedTime(start).TotalMicroseconds / calls;
+    }
+
+    private static double Micros(long ticks) => ticks * 1e6 / Stopwatch.Frequency;
+
+    private static double Mean(IReadOnlyList<double> values) => values.Average();
+
+    private static double Median(IReadOnlyList<double> values)
+    {
+        double[] sorted = [.. values.Order()];
+        int mid = sorted.Length / 2;
+        return sorted.Length % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+    }
+
+    private static double StandardDeviation(double[] values)
+    {
+        double mean = values.Average();
+        return Math.Sqrt(values.Sum(v => (v - mean) * (v - mean)) / (values.Length - 1));
+    }
+
+    /// <summary>Student's t 97.5 % quantile for <paramref name="df"/> degrees of freedom (two-sided 95 %).</summary>
+    private static double TQuantile975(int df)
+    {
+        double[] table = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042];
+        return df <= table.Length ? table[df - 1] : 1.96;
+    }
+
+    private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
+
+    private sealed record Pieces(double Mallinfo, double Weights, double Gradients, double OptimizerState, double OptimizerListing, double IdleScope);
+
+    private sealed record ShapeResult(
+        BenchShape Shape,
+        long Parameters,
+        List<double> On,
+        List<double> Off,
+        double[] PairOverhead,
+        double IntervalLow,
+        double IntervalHigh,
+        long[] ScopeTicks,
+        long SamplerNs,
+        long ProcessOnNs,
+        long ProcessOffNs,
+        Pieces Pieces);
+}
