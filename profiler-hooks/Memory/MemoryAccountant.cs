@@ -19,6 +19,7 @@ public sealed class MemoryAccountant : IDisposable
     private readonly IMemoryTruth _truth;
     private readonly long _baseline;
     private long _runtime;
+    private (HashSet<IntPtr> Storages, long Bytes)? _weights;
     private bool _runtimeSettled;
     private Tensor[] _inputs = [];
     private Tensor[] _outputs = [];
@@ -86,8 +87,11 @@ public sealed class MemoryAccountant : IDisposable
     internal long[] Categorize(long allocatorBytes, long? forwardGrowth)
     {
         var bytes = new long[MemoryCategoryNames.All.Count];
-        var seen = new StorageSet();
-        bytes[(int)MemoryCategory.Weights] = seen.ClaimAll(_model.parameters()) + seen.ClaimAll(_model.buffers());
+        // Parameters and buffers keep their storages for the whole run (a method is applied before
+        // the accountant attaches): counted once, then each phase starts from that set.
+        _weights ??= CountWeights();
+        var seen = new StorageSet(_weights.Value.Storages, _weights.Value.Bytes);
+        bytes[(int)MemoryCategory.Weights] = _weights.Value.Bytes;
         bytes[(int)MemoryCategory.Gradients] = ClaimGradients(seen);
         bytes[(int)MemoryCategory.OptimizerState] = seen.ClaimAll(_optimizerState());
         bytes[(int)MemoryCategory.Inputs] = seen.ClaimAll(_inputs);
@@ -128,6 +132,14 @@ public sealed class MemoryAccountant : IDisposable
         }
 
         return bytes;
+    }
+
+    private (HashSet<IntPtr> Storages, long Bytes) CountWeights()
+    {
+        var set = new StorageSet();
+        set.ClaimAll(_model.parameters());
+        set.ClaimAll(_model.buffers());
+        return (set.Storages, set.Bytes);
     }
 
     internal long AllocatorNow() => (_truth.InUse() ?? _baseline) - _baseline;

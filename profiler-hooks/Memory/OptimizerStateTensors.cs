@@ -28,7 +28,11 @@ public static class OptimizerStateTensors
         }
     }
 
-    private static IEnumerable<FieldInfo> TensorFields(Type type) =>
-        type.GetFields(BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Instance)
-            .Where(f => typeof(Tensor).IsAssignableFrom(f.FieldType) && !typeof(Parameter).IsAssignableFrom(f.FieldType));
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<Type, FieldInfo[]> Fields = new();
+
+    // Reflection once per state type: listing fields on every phase end cost more than counting.
+    private static FieldInfo[] TensorFields(Type type) => Fields.GetOrAdd(type, static t =>
+        t.GetFields(BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Instance)
+            .Where(f => typeof(Tensor).IsAssignableFrom(f.FieldType) && !typeof(Parameter).IsAssignableFrom(f.FieldType))
+            .ToArray());
 }

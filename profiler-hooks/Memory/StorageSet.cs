@@ -9,7 +9,20 @@ namespace Gputel.Profiler.Memory;
 /// </summary>
 public sealed class StorageSet
 {
-    private readonly HashSet<IntPtr> _seen = [];
+    private readonly HashSet<IntPtr> _seen;
+
+    /// <summary>An empty set.</summary>
+    public StorageSet() => _seen = [];
+
+    /// <summary>A set that starts with <paramref name="claimed"/> already counted (their bytes are not counted again).</summary>
+    public StorageSet(IEnumerable<IntPtr> claimed, long claimedBytes)
+    {
+        _seen = [.. claimed];
+        Bytes = claimedBytes;
+    }
+
+    /// <summary>Storages claimed so far.</summary>
+    internal HashSet<IntPtr> Storages => _seen;
 
     /// <summary>Bytes counted so far.</summary>
     public long Bytes { get; private set; }
