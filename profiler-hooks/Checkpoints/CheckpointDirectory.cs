@@ -130,28 +130,10 @@ public sealed class CheckpointDirectory : IDisposable
     private static (Dictionary<string, string> Metadata, List<(string Tensor, string Shard)> WeightMap) ReadIndex(string indexPath)
     {
         byte[] json = File.ReadAllBytes(indexPath);
-        // JsonDocument checks the UTF-8 of strings only when they are read, and then throws InvalidOperationException.
-        if (!Utf8.IsValid(json))
-        {
-            throw new SafetensorsException(indexPath, "the index is not valid UTF-8");
-        }
-        JsonDocument document;
-        try
-        {
-            document = JsonDocument.Parse(json);
-        }
-        catch (JsonException e)
-        {
-            throw new SafetensorsException(indexPath, $"the index is not valid JSON: {e.Message}", e);
-        }
-
+        JsonDocument document = JsonObjectFile.Parse(json, indexPath, "the index");
         using (document)
         {
             JsonElement root = document.RootElement;
-            if (root.ValueKind != JsonValueKind.Object)
-            {
-                throw new SafetensorsException(indexPath, $"the index is a JSON {root.ValueKind}, not an object");
-            }
 
             var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
             if (root.TryGetProperty("metadata", out JsonElement metadataElement) && metadataElement.ValueKind != JsonValueKind.Null)

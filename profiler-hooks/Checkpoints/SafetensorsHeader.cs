@@ -39,28 +39,10 @@ internal sealed class SafetensorsHeader
     /// </summary>
     internal static SafetensorsHeader Parse(ReadOnlyMemory<byte> json, long dataLength, string path)
     {
-        // JsonDocument checks the UTF-8 of strings only when they are read, and then throws InvalidOperationException.
-        if (!Utf8.IsValid(json.Span))
-        {
-            throw new SafetensorsException(path, "the header is not valid UTF-8");
-        }
-        JsonDocument document;
-        try
-        {
-            document = JsonDocument.Parse(json);
-        }
-        catch (JsonException e)
-        {
-            throw new SafetensorsException(path, $"the header is not valid JSON: {e.Message}", e);
-        }
-
+        JsonDocument document = JsonObjectFile.Parse(json, path, "the header");
         using (document)
         {
             JsonElement root = document.RootElement;
-            if (root.ValueKind != JsonValueKind.Object)
-            {
-                throw new SafetensorsException(path, $"the header is a JSON {Describe(root.ValueKind)}, not an object");
-            }
 
             var entries = new List<TensorEntry>();
             var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -91,14 +73,14 @@ internal sealed class SafetensorsHeader
     {
         if (value.ValueKind != JsonValueKind.Object)
         {
-            throw new SafetensorsException(path, $"'{MetadataKey}' is a JSON {Describe(value.ValueKind)}, not an object of strings");
+            throw new SafetensorsException(path, $"'{MetadataKey}' is a JSON {JsonObjectFile.Describe(value.ValueKind)}, not an object of strings");
         }
         foreach (JsonProperty item in value.EnumerateObject())
         {
             if (item.Value.ValueKind != JsonValueKind.String)
             {
                 throw new SafetensorsException(
-                    path, $"'{MetadataKey}' value for '{item.Name}' is a JSON {Describe(item.Value.ValueKind)}, not a string");
+                    path, $"'{MetadataKey}' value for '{item.Name}' is a JSON {JsonObjectFile.Describe(item.Value.ValueKind)}, not a string");
             }
             if (!metadata.TryAdd(item.Name, item.Value.GetString()!))
             {
@@ -111,7 +93,7 @@ internal sealed class SafetensorsHeader
     {
         if (value.ValueKind != JsonValueKind.Object)
         {
-            throw new SafetensorsException(path, $"tensor '{name}' is a JSON {Describe(value.ValueKind)}, not an object");
+            throw new SafetensorsException(path, $"tensor '{name}' is a JSON {JsonObjectFile.Describe(value.ValueKind)}, not an object");
         }
         foreach (JsonProperty field in value.EnumerateObject())
         {
@@ -166,7 +148,7 @@ internal sealed class SafetensorsHeader
         if (value.ValueKind != kind)
         {
             throw new SafetensorsException(
-                path, $"tensor '{name}' field '{field}' is a JSON {Describe(value.ValueKind)}, not {Describe(kind)}");
+                path, $"tensor '{name}' field '{field}' is a JSON {JsonObjectFile.Describe(value.ValueKind)}, not {JsonObjectFile.Describe(kind)}");
         }
         return value;
     }
@@ -233,15 +215,4 @@ internal sealed class SafetensorsHeader
     }
 
     private static string Range(TensorEntry entry) => $"[{entry.DataOffset}, {entry.DataOffset + entry.ByteLength}]";
-
-    private static string Describe(JsonValueKind kind) => kind switch
-    {
-        JsonValueKind.Object => "object",
-        JsonValueKind.Array => "array",
-        JsonValueKind.String => "string",
-        JsonValueKind.Number => "number",
-        JsonValueKind.True or JsonValueKind.False => "boolean",
-        JsonValueKind.Null => "null",
-        _ => kind.ToString(),
-    };
 }
