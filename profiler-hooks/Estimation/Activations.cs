@@ -1,0 +1,117 @@
+using System.Text;
+using Gputel.Profiler.Training;
+
+namespace Gputel.Profiler.Estimation;
+
+/// <summary>
+/// What the forward pass leaves alive for backward, tensor by tensor, as the reference model
+/// computes it (the same graph Hugging Face's Qwen2/Llama builds). t = batch x sequence tokens.
+/// </summary>
+internal sealed class Activations
+{
+    private Activations(long total, long outputs, long lossGradients, long forwardTransient, string formula, string forwardTransientFormula)
+    {
+        Total = total;
+        Outputs = outputs;
+        LossGradients = lossGradients;
+        ForwardTransient = forwardTransient;
+        Formula = formula;
+        ForwardTransientFormula = forwardTransientFormula;
+    }
+
+    /// <summary>Everything alive at the end of forward that the forward created (saved tensors, logits, loss).</summary>
+    public long Total { get; }
+
+    /// <summary>Logits and loss, which the training loop holds until the step ends.</summary>
+    public long Outputs { get; }
+
+    /// <summary>The loss's gradient over the vocabulary at the start of backward.</summary>
+    public long LossGradients { get; }
+
+    /// <summary>The largest short-lived buffer of forward.</summary>
+    public long ForwardTransient { get; }
+
+    /// <summary>How <see cref="Total"/> was computed.</summary>
+    public string Formula { get; }
+
+    /// <summary>How <see cref="ForwardTransient"/> was computed.</summary>
+    public string ForwardTransientFormula { get; }
+
+    public static Activations Of(EstimateRequest r)
+    {
+        var shape = r.Shape;
+        long b = r.BatchSize, s = r.CutoffLength, t = b * s, h = shape.HiddenSize, i = shape.IntermediateSize, v = shape.VocabSize;
+        long q = shape.AttentionHeads * shape.HeadDim, kv = shape.KeyValueHeads * shape.HeadDim;
+        int p = r.DtypeBytes, layers = shape.Layers;
+        var targets = r.Method == FineTuneMethod.Lora ? r.Lora.TargetModules.ToHashSet(StringComparer.Ordinal) : [];
+        bool full = r.Method == FineTuneMethod.Full;
+
+        // Which layers record a graph, and whether their input already requires grad.
+        int first = r.Method == FineTuneMethod.Freeze ? layers - r.TrainableLayers : 0;
+        int recorded = layers - first;
+        bool Trains(string projection) => r.Method != FineTuneMethod.Lora || targets.Contains(projection);
+        bool normsTrain = r.Method != FineTuneMethod.Lora;
+
+        var text = new StringBuilder();
+        long PerLayer(bool inputGrad)
+        {
+            long bytes = 0;
+            // RMSNorm upcasts to fp32: pow and the scaling multiply keep x (fp32) when x requires grad;
+            // the weight multiply keeps the normalised tensor when the weight trains.
+            bytes += (inputGrad ? t * h * 4 : 0) + (normsTrain ? t * h * p : 0);
+            bool qkv = Trains("q_proj") || Trains("k_proj") || Trains("v_proj");
+            bytes += qkv ? t * h * p : 0; // the normalised input, kept by the q/k/v weight gradients
+            bool attentionGrad = inputGrad || qkv;
+            if (attentionGrad)
+            {
+                long keyValue = shape.QueryGroupSize > 1 ? t * q * p : t * kv * p; // repeated for GQA before attention
+                bytes += t * q * p + 2 * keyValue + t * q * p; // query, key, value, output
+                bytes += r.Attention == "sdpa"
+                    ? b * shape.AttentionHeads * s * 4 // log-sum-exp
+                    : b * shape.AttentionHeads * s * s * (4 + p); // softmax in fp32 and its cast
+            }
+
+            bool streamGrad = attentionGrad || Trains("o_proj");
+            bytes += streamGrad ? t * h * 4 : 0; // post-attention norm input (fp32)
+            bytes += normsTrain ? t * h * p : 0;
+            bytes += Trains("gate_proj") || Trains("up_proj") ? t * h * p : 0;
+            bytes += streamGrad ? 3 * t * i * p : 0; // gate output (SiLU), SiLU output, up output
+            bytes += Trains("down_proj") ? t * i * p : 0; // the product, kept by down_proj's weight gradient
+            bytes += targets.Count * t * r.Lora.Rank * p; // each adapter's A output
+            return bytes;
+        }
+
+        long firstLayer = PerLayer(inputGrad: full);
+        long otherLayer = PerLayer(inputGrad: true);
+        long layerBytes;
+        if (r.GradientCheckpointing)
+        {
+            layerBytes = recorded * t * h * p;
+            text.Append($"checkpointing: each of {recorded} recorded layers keeps its input t x h x {p} B = {MemoryEstimator.Format(t * h * p)}");
+        }
+        else
+        {
+            layerBytes = recorded == 0 ? 0 : firstLayer + (recorded - 1) * otherLayer;
+            text.Append($"{recorded} recorded layers: first {MemoryEstimator.Format(firstLayer)}, others {MemoryEstimator.Format(otherLayer)} each (norm inputs in fp32, q/k/v/output of attention{(shape.QueryGroupSize > 1 ? " with K/V repeated for GQA" : string.Empty)}, {(r.Attention == "sdpa" ? "log-sum-exp" : "score and probability matrices")}, SwiGLU gate/SiLU/up{(Trains("down_proj") ? "/product" : string.Empty)}{(targets.Count > 0 ? $", {targets.Count} LoRA A outputs" : string.Empty)})");
+        }
+
+        // Final norm, LM head input, logits, and the fp32 log-softmax the loss keeps.
+        long positions = b * (s - 1);
+        long head = (recorded > 0 ? t * h * 4 : 0) + (full ? 2 * t * h * p : 0);
+        long logits = t * v * p;
+        long logSoftmax = positions * v * 4;
+        long rotary = 2 * s * shape.HeadDim * p;
+        long outputs = logits;
+        long total = layerBytes + head + logits + logSoftmax + rotary + positions * 8;
+        text.Append($"; head {MemoryEstimator.Format(head)}; logits t x V x {p} B = {MemoryEstimator.Format(logits)}; log-softmax b x (s-1) x V x 4 B = {MemoryEstimator.Format(logSoftmax)}");
+
+        long lossCopy = r.DtypeBytes != 4 || b > 1 ? positions * v * 4 : 0;
+        return new Activations(
+            total,
+            outputs,
+            2 * positions * v * 4,
+            lossCopy,
+            text.ToString(),
+            lossCopy > 0 ? $"the fp32 copy of the logits the loss reads: b x (s-1) x V x 4 B = {MemoryEstimator.Format(lossCopy)}" : "none beyond a layer's own buffers");
+    }
+}

@@ -1,0 +1,95 @@
+using System.Globalization;
+using Gputel.Profiler.Model;
+using Gputel.Profiler.Training;
+
+namespace Gputel.Profiler.Estimation;
+
+/// <summary>Model state of a configuration: parameters, what trains, and the optimizer's share, per GPU.</summary>
+internal sealed class Terms
+{
+    public Terms(EstimateRequest r)
+    {
+        ParameterCounts counts = r.Shape.ParameterCount();
+        int p = r.DtypeBytes;
+        long adapters = r.Method == FineTuneMethod.Lora ? r.Shape.LoraParameterCount(r.Lora) : 0;
+        Parameters = counts.Total + adapters;
+        Trainable = r.Method switch
+        {
+            FineTuneMethod.Full => counts.Total,
+            FineTuneMethod.Freeze => counts.PerLayer * r.TrainableLayers,
+            _ => adapters,
+        };
+        LargestTrainable = r.Method switch
+        {
+            FineTuneMethod.Full => Math.Max(counts.Embedding, Math.Max(r.Shape.HiddenSize * r.Shape.IntermediateSize, r.Shape.HiddenSize * r.Shape.AttentionHeads * r.Shape.HeadDim)),
+            FineTuneMethod.Freeze => r.TrainableLayers == 0 ? 0 : Math.Max(r.Shape.HiddenSize * r.Shape.IntermediateSize, r.Shape.HiddenSize * r.Shape.AttentionHeads * r.Shape.HeadDim),
+            _ => r.Lora.TargetModules.Max(t => { var (i, o) = r.Shape.ProjectionSize(t); return (long)r.Lora.Rank * Math.Max(i, o); }),
+        };
+
+        int gpus = r.Gpus;
+        long Shard(long bytes, int fromStage) => r.ZeroStage >= fromStage ? (bytes + gpus - 1) / gpus : bytes;
+        string ShardNote(int fromStage) => r.ZeroStage >= fromStage && gpus > 1 ? $" / {gpus} GPUs (ZeRO-{r.ZeroStage})" : string.Empty;
+
+        Weights = Shard(Parameters * p, 3);
+        WeightsFormula = (adapters > 0
+            ? $"({N(counts.Total)} base + {N(adapters)} LoRA parameters) x {p} B"
+            : $"{N(counts.Total)} parameters x {p} B") + ShardNote(3);
+        Gradients = Shard(Trainable * p, 2);
+        GradientsFormula = $"{N(Trainable)} trainable parameters x {p} B ({Describe(r)})" + ShardNote(2);
+        int perParameter = r.Optimizer == OptimizerKind.AdamW ? 2 : 1;
+        OptimizerState = Shard(Trainable * perParameter * p, 1);
+        OptimizerFormula = (r.Optimizer == OptimizerKind.AdamW
+            ? $"AdamW: 2 moments x {N(Trainable)} trainable x {p} B (state in the parameters' dtype)"
+            : $"SGD momentum: 1 buffer x {N(Trainable)} trainable x {p} B") + ShardNote(1);
+
+        // AdamW (single-tensor) allocates sqrt(v) and its bias-corrected copy for one parameter at a time.
+        OptimizerTransient = r.Optimizer == OptimizerKind.AdamW ? 2 * LargestTrainable * p : LargestTrainable * p;
+        OptimizerTransientFormula = $"{(r.Optimizer == OptimizerKind.AdamW ? 2 : 1)} x the largest trainable tensor ({N(LargestTrainable)} x {p} B) while the optimizer updates it";
+
+        Inputs = 2L * r.BatchSize * r.CutoffLength * sizeof(long);
+
+        // The tables people trust: LLaMA-Factory's README counts 18 B per parameter for full
+        // (mixed precision) fine-tuning and 2 B per parameter (the 16-bit weights) for freeze and LoRA.
+        ModelStateOnly = r.Method == FineTuneMethod.Full ? 18 * counts.Total : 2 * counts.Total;
+        ModelStateOnlyFormula = r.Method == FineTuneMethod.Full
+            ? $"18 B x {N(counts.Total)} parameters (the usual table for full fine-tuning, mixed precision)"
+            : $"2 B x {N(counts.Total)} parameters (the usual table for {Describe(r)}: 16-bit weights only)";
+    }
+
+    public long Parameters { get; }
+
+    public long Trainable { get; }
+
+    public long LargestTrainable { get; }
+
+    public long Weights { get; }
+
+    public string WeightsFormula { get; }
+
+    public long Gradients { get; }
+
+    public string GradientsFormula { get; }
+
+    public long OptimizerState { get; }
+
+    public string OptimizerFormula { get; }
+
+    public long OptimizerTransient { get; }
+
+    public string OptimizerTransientFormula { get; }
+
+    public long Inputs { get; }
+
+    public long ModelStateOnly { get; }
+
+    public string ModelStateOnlyFormula { get; }
+
+    internal static string Describe(EstimateRequest r) => r.Method switch
+    {
+        FineTuneMethod.Full => "full",
+        FineTuneMethod.Freeze => $"freeze, last {r.TrainableLayers} layers train",
+        _ => $"LoRA r={r.Lora.Rank} on {string.Join(",", r.Lora.TargetModules)}",
+    };
+
+    internal static string N(long count) => count.ToString("#,0", CultureInfo.InvariantCulture);
+}
