@@ -16,7 +16,7 @@ internal static class FinetuneCommand
 
     public static Command Create()
     {
-        var model = new Option<string>("--model") { Description = $"Built-in shape: {string.Join(", ", ModelShape.BuiltInNames)} (default tiny). Ignored with --checkpoint.", DefaultValueFactory = _ => "tiny" };
+        var model = new Option<string>("--model") { Description = $"Built-in shape: {string.Join(", ", ModelShape.BuiltInNames)} (default tiny), or a Hugging Face config.json whose shape is built with fresh weights. Ignored with --checkpoint.", DefaultValueFactory = _ => "tiny" };
         var checkpoint = new Option<string>("--checkpoint") { Description = "Hugging Face checkpoint directory (config.json + *.safetensors) to load instead of fresh weights." };
         var method = new Option<string>("--method") { Description = "full, freeze or lora (default lora).", DefaultValueFactory = _ => "lora" };
         var steps = new Option<int>("--steps") { Description = "Optimizer steps (default 10).", DefaultValueFactory = _ => 10 };
@@ -49,12 +49,14 @@ internal static class FinetuneCommand
             try
             {
                 string? checkpointDir = parse.GetValue(checkpoint);
-                ModelShape shape = checkpointDir is null
-                    ? ModelShape.Named(parse.GetValue(model)!)
-                    : ModelShape.FromConfigJson(Path.Combine(checkpointDir, "config.json"));
+                string modelName = parse.GetValue(model)!;
+                ModelShape shape = checkpointDir is not null ? ModelShape.FromConfigJson(Path.Combine(checkpointDir, "config.json"))
+                    : modelName.EndsWith(".json", StringComparison.OrdinalIgnoreCase) ? ModelShape.FromConfigJson(modelName)
+                    : ModelShape.Named(modelName);
                 options = new FineTuneOptions(shape, parse.GetValue(output) ?? Path.Combine("runs", DateTime.UtcNow.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)))
                 {
-                    ModelName = checkpointDir ?? parse.GetValue(model)!,
+                    // A config.json by full path, so the report and the estimator find it again from anywhere.
+                    ModelName = checkpointDir ?? (modelName.EndsWith(".json", StringComparison.OrdinalIgnoreCase) ? Path.GetFullPath(modelName) : modelName),
                     CheckpointDirectory = checkpointDir,
                     Method = Parse<FineTuneMethod>("method", parse.GetValue(method)!),
                     Steps = Positive("steps", parse.GetValue(steps)),

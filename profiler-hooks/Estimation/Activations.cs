@@ -9,11 +9,12 @@ namespace Gputel.Profiler.Estimation;
 /// </summary>
 internal sealed class Activations
 {
-    private Activations(long total, long outputs, long lossGradients, long forwardTransient, string formula, string forwardTransientFormula)
+    private Activations(long total, long outputs, long lossGradient, long recompute, long forwardTransient, string formula, string forwardTransientFormula)
     {
         Total = total;
         Outputs = outputs;
-        LossGradients = lossGradients;
+        LossGradient = lossGradient;
+        Recompute = recompute;
         ForwardTransient = forwardTransient;
         Formula = formula;
         ForwardTransientFormula = forwardTransientFormula;
@@ -26,7 +27,10 @@ internal sealed class Activations
     public long Outputs { get; }
 
     /// <summary>The loss's gradient over the vocabulary at the start of backward.</summary>
-    public long LossGradients { get; }
+    public long LossGradient { get; }
+
+    /// <summary>With gradient checkpointing: one layer's activations, alive while it is recomputed; else 0.</summary>
+    public long Recompute { get; }
 
     /// <summary>The largest short-lived buffer of forward.</summary>
     public long ForwardTransient { get; }
@@ -106,12 +110,26 @@ internal sealed class Activations
         text.Append($"; head {MemoryEstimator.Format(head)}; logits t x V x {p} B = {MemoryEstimator.Format(logits)}; log-softmax b x (s-1) x V x 4 B = {MemoryEstimator.Format(logSoftmax)}");
 
         long lossCopy = r.DtypeBytes != 4 || b > 1 ? positions * v * 4 : 0;
+        // Recomputing a checkpointed layer in backward brings back all its activations, and its
+        // backward then holds the SwiGLU gradients (product, both branches, the adapters' partial
+        // sums) plus the layer output and its gradient.
+        long recompute = r.GradientCheckpointing && recorded > 0 ? otherLayer + 4 * t * i * p + 2 * t * h * 4 : 0;
+        // A LoRA projection briefly holds the frozen output, the adapter's output and its scaled copy
+        // before they are summed: three outputs of the widest targeted projection.
+        long loraOutput = targets.Count == 0 ? 0 : targets.Max(name => r.Shape.ProjectionSize(name).Outputs);
+        long loraTransient = 3 * t * loraOutput * p;
+        long checkpointed = r.GradientCheckpointing && recorded > 0 ? otherLayer : 0;
+        long forwardTransient = Math.Max(lossCopy, Math.Max(loraTransient, checkpointed));
         return new Activations(
             total,
             outputs,
-            2 * positions * v * 4,
-            lossCopy,
+            positions * v * 4,
+            recompute,
+            forwardTransient,
             text.ToString(),
-            lossCopy > 0 ? $"the fp32 copy of the logits the loss reads: b x (s-1) x V x 4 B = {MemoryEstimator.Format(lossCopy)}" : "none beyond a layer's own buffers");
+            forwardTransient == 0 ? "none beyond a layer's own buffers"
+                : forwardTransient == checkpointed ? $"a checkpointed layer's intermediates while it runs: {MemoryEstimator.Format(forwardTransient)}"
+                : forwardTransient == loraTransient ? $"a LoRA projection's frozen output, adapter output and scaled copy before the sum: 3 x t x {loraOutput} x {p} B = {MemoryEstimator.Format(loraTransient)}"
+                : $"the fp32 copy of the logits the loss reads: b x (s-1) x V x 4 B = {MemoryEstimator.Format(lossCopy)}");
     }
 }

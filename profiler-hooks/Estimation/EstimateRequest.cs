@@ -70,8 +70,8 @@ public sealed record EstimateRequest
         ModelShape shape;
         try
         {
-            shape = ModelShape.BuiltInNames.Contains(info.Model, StringComparer.OrdinalIgnoreCase)
-                ? ModelShape.Named(info.Model)
+            shape = ModelShape.BuiltInNames.Contains(info.Model, StringComparer.OrdinalIgnoreCase) ? ModelShape.Named(info.Model)
+                : info.Model.EndsWith(".json", StringComparison.OrdinalIgnoreCase) ? ModelShape.FromConfigJson(info.Model)
                 : ModelShape.FromConfigJson(Path.Combine(info.Model, "config.json"));
         }
         catch (Exception e) when (e is ArgumentException or IOException or InvalidDataException or UnauthorizedAccessException)

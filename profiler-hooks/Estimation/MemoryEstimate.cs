@@ -27,6 +27,12 @@ public sealed record MemoryEstimate(
     /// <summary>Bytes of one category.</summary>
     public long this[MemoryCategory category] => Lines[(int)category].Bytes;
 
+    /// <summary>Activations at the end of forward (all of them alive), whichever phase peaks.</summary>
+    public long ForwardActivations { get; init; }
+
+    /// <summary>Gradients at the end of backward (all of them present), whichever phase peaks.</summary>
+    public long BackwardGradients { get; init; }
+
     /// <summary>The predicted peak: the sum of every category.</summary>
     public long PeakBytes => Lines.Sum(l => l.Bytes);
 }

@@ -18,9 +18,9 @@ public static class MemoryEstimator
 
     /// <summary>
     /// libtorch's own memory on the CPU (autograd engine, math library buffers, kernel caches),
-    /// measured by <see cref="LibtorchRuntime"/> on Linux x64 with libtorch 2.10.
+    /// measured in a fresh <c>gputel finetune</c> process on Linux x64 with libtorch 2.10 (8.1-8.2 MiB across shapes and methods).
     /// </summary>
-    public const long CpuRuntimeBytes = 57L * 1024 * 1024;
+    public const long CpuRuntimeBytes = 8L * 1024 * 1024;
 
     /// <summary>
     /// A CUDA context with cuBLAS and cuDNN loaded, as NVML shows it for a PyTorch process on a
@@ -40,13 +40,19 @@ public static class MemoryEstimator
         long runtime = request.Device == "cpu" ? CpuRuntimeBytes : CudaRuntimeBytes;
         Activations a = Activations.Of(request);
 
-        // End-of-phase states and the brief extra inside each phase; the peak phase is the
-        // highest end + temporary.
-        var phases = new (string Phase, long Activations, long Gradients, long Temporary)[]
+        // Each phase's larger end (start for backward, which begins with every activation alive)
+        // plus what it allocates briefly; the peak phase is the highest of them.
+        long optimizerTransient = m.OptimizerTransient(request.Device);
+        bool activationsDominate = a.Total >= gradients + a.Outputs;
+        var phases = new (string Phase, long Activations, long Gradients, long Temporary, string TemporaryFormula)[]
         {
-            ("forward", a.Total, 0, a.ForwardTransient),
-            ("backward", a.Outputs, gradients, BackwardExtra(m, a)),
-            ("optimizer_step", a.Outputs, gradients, m.OptimizerTransient),
+            ("forward", a.Total, 0, a.ForwardTransient, a.ForwardTransientFormula),
+            activationsDominate
+                ? ("backward", a.Total, 0, Math.Max(2 * a.LossGradient, a.Recompute), a.Recompute > 2 * a.LossGradient
+                    ? $"the last layer recomputed with its backward's buffers ({Format(a.Recompute)})"
+                    : $"the loss gradients over the vocabulary at the start of backward (NLL and log-softmax: 2 x b x (s-1) x V x 4 B = {Format(2 * a.LossGradient)})")
+                : ("backward", a.Outputs, gradients, a.Recompute, a.Recompute > 0 ? $"the first layer recomputed while its gradients are produced ({Format(a.Recompute)})" : "little: gradients replace the activations they consume"),
+            ("optimizer_step", a.Outputs, gradients, optimizerTransient, m.OptimizerTransientFormula(request.Device)),
         };
         var peak = phases.MaxBy(p => p.Activations + p.Gradients + p.Temporary);
 
@@ -54,16 +60,11 @@ public static class MemoryEstimator
         var lines = new EstimateLine[MemoryCategoryNames.All.Count];
         lines[(int)MemoryCategory.Weights] = new(MemoryCategory.Weights, weights, m.WeightsFormula);
         lines[(int)MemoryCategory.Gradients] = new(MemoryCategory.Gradients, peak.Gradients,
-            peak.Phase == "forward" ? "none at the end of forward (zero_grad sets them to None)" : m.GradientsFormula);
+            peak.Gradients == 0 ? $"none yet at the peak ({peak.Phase}): zero_grad sets them to None; {m.GradientsFormula} after backward" : m.GradientsFormula);
         lines[(int)MemoryCategory.OptimizerState] = new(MemoryCategory.OptimizerState, optimizer, m.OptimizerFormula);
         lines[(int)MemoryCategory.Activations] = new(MemoryCategory.Activations, peak.Activations,
-            peak.Phase == "forward" ? a.Formula : $"logits and loss still held after {peak.Phase}: {Format(a.Outputs)}");
-        lines[(int)MemoryCategory.Temporary] = new(MemoryCategory.Temporary, peak.Temporary, peak.Phase switch
-        {
-            "forward" => a.ForwardTransientFormula,
-            "backward" => BackwardExtraFormula(m, a),
-            _ => m.OptimizerTransientFormula,
-        });
+            peak.Activations == a.Total ? a.Formula : $"the logits the loop still holds after {peak.Phase}: {Format(a.Outputs)}");
+        lines[(int)MemoryCategory.Temporary] = new(MemoryCategory.Temporary, peak.Temporary, peak.TemporaryFormula);
         lines[(int)MemoryCategory.Inputs] = new(MemoryCategory.Inputs, inputs, $"token ids + labels: 2 x b{request.BatchSize} x s{request.CutoffLength} x 8 B (int64)");
         lines[(int)MemoryCategory.AllocatorCache] = new(MemoryCategory.AllocatorCache, cache,
             request.Device == "cpu" ? "none: glibc keeps no cache the categories count" : "~5% of the allocator's in-use memory (fragmentation of the caching allocator)");
@@ -72,16 +73,12 @@ public static class MemoryEstimator
         lines[(int)MemoryCategory.Unattributed] = new(MemoryCategory.Unattributed, 0, "by definition: what a measurement cannot name");
 
         long stateOnly = m.ModelStateOnly;
-        return new MemoryEstimate(request, lines, peak.Phase, stateOnly, m.ModelStateOnlyFormula);
+        return new MemoryEstimate(request, lines, peak.Phase, stateOnly, m.ModelStateOnlyFormula)
+        {
+            ForwardActivations = a.Total,
+            BackwardGradients = gradients,
+        };
     }
-
-    // Backward: at its start the loss gradients over the vocabulary exist beside all activations;
-    // the peak is that or the end state plus the largest parameter gradient being produced.
-    private static long BackwardExtra(Terms m, Activations a) =>
-        Math.Max(a.Total - a.Outputs + a.LossGradients - m.Gradients, 0) + a.LossGradients / 2;
-
-    private static string BackwardExtraFormula(Terms m, Activations a) =>
-        $"activations not yet consumed plus the loss gradient over the vocabulary (2 x b x (s-1) x V x 4 B = {Format(a.LossGradients)}) while gradients fill in ({Format(m.Gradients)} at the end)";
 
     private static void Validate(EstimateRequest r)
     {

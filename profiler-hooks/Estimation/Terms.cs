@@ -42,9 +42,8 @@ internal sealed class Terms
             ? $"AdamW: 2 moments x {N(Trainable)} trainable x {p} B (state in the parameters' dtype)"
             : $"SGD momentum: 1 buffer x {N(Trainable)} trainable x {p} B") + ShardNote(1);
 
-        // AdamW (single-tensor) allocates sqrt(v) and its bias-corrected copy for one parameter at a time.
-        OptimizerTransient = r.Optimizer == OptimizerKind.AdamW ? 2 * LargestTrainable * p : LargestTrainable * p;
-        OptimizerTransientFormula = $"{(r.Optimizer == OptimizerKind.AdamW ? 2 : 1)} x the largest trainable tensor ({N(LargestTrainable)} x {p} B) while the optimizer updates it";
+        _p = p;
+        _adamW = r.Optimizer == OptimizerKind.AdamW;
 
         Inputs = 2L * r.BatchSize * r.CutoffLength * sizeof(long);
 
@@ -74,9 +73,23 @@ internal sealed class Terms
 
     public string OptimizerFormula { get; }
 
-    public long OptimizerTransient { get; }
+    private readonly int _p;
+    private readonly bool _adamW;
 
-    public string OptimizerTransientFormula { get; }
+    /// <summary>
+    /// What the optimizer step allocates beyond its state. On the CPU (TorchSharp's AdamW) sqrt(v)
+    /// and sqrt(v)/sqrt(1-beta2^t) are made for every parameter and all freed only when the step
+    /// ends: 2 x trainable bytes. PyTorch's foreach AdamW on CUDA keeps one such list: 1 x.
+    /// SGD with momentum updates in place.
+    /// </summary>
+    public long OptimizerTransient(string device) => !_adamW ? 0 : (device == "cpu" ? 2 : 1) * Trainable * _p;
+
+    /// <summary>The formula behind <see cref="OptimizerTransient"/>.</summary>
+    public string OptimizerTransientFormula(string device) => !_adamW
+        ? "none: SGD updates its momentum and the parameters in place"
+        : device == "cpu"
+            ? $"AdamW keeps sqrt(v) and its bias-corrected quotient for every parameter until the step ends: 2 x {N(Trainable)} x {_p} B"
+            : $"foreach AdamW's list of sqrt(v) over every parameter: {N(Trainable)} x {_p} B";
 
     public long Inputs { get; }
 

@@ -21,6 +21,15 @@ public interface IMemoryTruth : IDisposable
 
     /// <summary>The highest in-use figure since <see cref="BeginPhase"/>, or null when unknown.</summary>
     long? EndPhasePeak();
+
+    /// <summary>
+    /// Reads the in-use figure now into the phase's high-water mark: for moments known to be a
+    /// peak (an optimizer holding every temporary just before it frees them) that a sampling
+    /// truth could miss between samples. Truths with a real high-water mark ignore it.
+    /// </summary>
+    void SamplePeak()
+    {
+    }
 }
 
 /// <summary>The CPU truth: glibc's in-use bytes, with a 1 ms sampler for the phase peak.</summary>
@@ -42,6 +51,9 @@ public sealed class CpuMemoryTruth : IMemoryTruth
 
     /// <inheritdoc />
     public long? EndPhasePeak() => _peak.Stop();
+
+    /// <inheritdoc />
+    public void SamplePeak() => _peak.SampleNow();
 
     /// <inheritdoc />
     public void Dispose() => _peak.Dispose();

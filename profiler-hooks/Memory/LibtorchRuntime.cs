@@ -5,7 +5,7 @@ namespace Gputel.Profiler.Memory;
 
 /// <summary>
 /// libtorch's one-time memory: the first backward pass starts the autograd engine and the first
-/// matrix products set up the math libraries' buffers (tens of MB on the CPU, measured ~57 MB).
+/// matrix products set up the math libraries' buffers (about 8 MB on the CPU with the allocator set up for accounting, priming and the first step together).
 /// It is no tensor's, yet it is part of what the run costs: the <c>runtime</c> category, the CPU
 /// counterpart of a CUDA context. Priming before the run measures it once.
 /// </summary>

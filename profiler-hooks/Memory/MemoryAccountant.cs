@@ -83,6 +83,12 @@ public sealed class MemoryAccountant : IDisposable
     /// </summary>
     public PhaseScope Phase(int step, string phase) => new(this, step, phase);
 
+    /// <summary>
+    /// Records the allocator's figure now as a candidate for the current phase's peak: call it at a
+    /// moment known to be a high-water mark that a sampler could miss (see <see cref="IMemoryTruth.SamplePeak"/>).
+    /// </summary>
+    public void SamplePeak() => _truth.SamplePeak();
+
     /// <summary>Bytes per category right now (no allocator peak), with activations as last measured.</summary>
     internal long[] Categorize(long allocatorBytes, long? forwardGrowth)
     {

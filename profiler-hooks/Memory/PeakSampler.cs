@@ -35,6 +35,15 @@ internal sealed class PeakSampler : IDisposable
         return Interlocked.Read(ref _peak);
     }
 
+    /// <summary>Takes one sample now, while a phase runs.</summary>
+    public void SampleNow()
+    {
+        if (_running.IsSet)
+        {
+            Sample();
+        }
+    }
+
     private void Run()
     {
         try

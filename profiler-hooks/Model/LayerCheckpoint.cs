@@ -17,6 +17,12 @@ internal sealed class LayerCheckpoint : autograd.SingleTensorFunction<LayerCheck
     private const string TrainableKey = "trainable";
     private const string InputRequiresGradKey = "inputRequiresGrad";
 
+    // Gradients handed back to the native autograd engine: it takes its own reference when this
+    // backward returns, so ours can go then. Left to a dispose scope they would live until the
+    // training step ends, a second copy of the layer's gradients through the optimizer step.
+    [ThreadStatic]
+    private static List<Tensor>? _returned;
+
     // Argument order of apply: the layer, then the tensors; backward returns one gradient per argument.
     private const int FirstParameterArgument = 4;
 
@@ -45,6 +51,25 @@ internal sealed class LayerCheckpoint : autograd.SingleTensorFunction<LayerCheck
         return layer.call(hidden, angles);
     }
 
+    /// <summary>
+    /// Releases this thread's references to gradients already handed to the autograd engine. Call
+    /// it after <c>backward()</c> returns; the next checkpointed backward also calls it.
+    /// </summary>
+    public static void ReleaseReturnedGradients()
+    {
+        if (_returned is null)
+        {
+            return;
+        }
+
+        foreach (var grad in _returned)
+        {
+            grad.Dispose();
+        }
+
+        _returned.Clear();
+    }
+
     /// <inheritdoc/>
     public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor grad_output)
     {
@@ -53,6 +78,7 @@ internal sealed class LayerCheckpoint : autograd.SingleTensorFunction<LayerCheck
         var trainable = (Parameter[])ctx.get_data(TrainableKey);
         bool inputRequiresGrad = (bool)ctx.get_data(InputRequiresGradKey);
 
+        ReleaseReturnedGradients();
         using var scope = NewDisposeScope();
         // The autograd engine calls backward with grad mode off.
         using var gradMode = enable_grad();
@@ -60,10 +86,13 @@ internal sealed class LayerCheckpoint : autograd.SingleTensorFunction<LayerCheck
         var output = layer.call(input, new RotaryAngles(saved[1], saved[2]));
         List<Tensor> differentiateBy = inputRequiresGrad ? [input, .. trainable] : [.. trainable];
         var grads = autograd.grad([output], differentiateBy, [grad_output]);
+        _returned ??= [];
         foreach (var grad in grads)
         {
-            // The native side copies the returned tensors after this method returns.
-            grad.MoveToOuterDisposeScope();
+            // The native side takes the returned tensors after this method returns: out of every
+            // dispose scope until then, released by the next backward or ReleaseReturnedGradients.
+            grad.DetachFromDisposeScope();
+            _returned.Add(grad);
         }
 
         Tensor? inputGrad = inputRequiresGrad ? grads[0] : null;

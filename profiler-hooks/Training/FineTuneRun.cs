@@ -31,12 +31,15 @@ public static class FineTuneRun
         ApplyMethod(model, options);
         model.GradientCheckpointing = options.GradientCheckpointing;
         List<Parameter> trainable = model.TrainableParameters().ToList();
+        MemoryAccountant? probeTarget = null;
+        var group = new PeakProbeParameters(trainable, () => probeTarget?.SamplePeak());
         OptimizerHelper optimizer = options.Optimizer == OptimizerKind.AdamW
-            ? optim.AdamW(trainable, lr: options.LearningRate)
-            : optim.SGD(trainable, options.LearningRate, momentum: 0.9);
+            ? optim.AdamW(group, lr: options.LearningRate)
+            : optim.SGD(group, options.LearningRate, momentum: 0.9);
 
         var batches = new BatchSource(options, (int)options.Shape.VocabSize);
         using var accountant = new MemoryAccountant(model, () => OptimizerStateTensors.Of(optimizer), baseline, runtime);
+        probeTarget = accountant;
         using var telemetry = new TrainingTelemetry(options.RunId);
         using var record = new RunRecordWriter(options.OutputDirectory, Describe(options, trainable));
 
@@ -67,6 +70,7 @@ public static class FineTuneRun
                     using (accountant.Phase(step, "backward"))
                     {
                         microLoss.backward();
+                        LayerCheckpoint.ReleaseReturnedGradients();
                     }
                 }
 

@@ -1,0 +1,26 @@
+using System.Collections;
+using TorchSharp.Modules;
+
+namespace Gputel.Profiler.Training;
+
+/// <summary>
+/// The trainable parameters as an optimizer's parameter group, calling <paramref name="probe"/>
+/// each time an enumeration reaches the end. TorchSharp's managed optimizers walk the group inside
+/// one dispose scope and free every temporary (AdamW: sqrt(v) and its quotient for each
+/// parameter) only after the walk, so the end of the walk is the optimizer step's exact peak; a
+/// sampler polling every few milliseconds would miss part of it.
+/// </summary>
+internal sealed class PeakProbeParameters(IReadOnlyList<Parameter> parameters, Action probe) : IEnumerable<Parameter>
+{
+    public IEnumerator<Parameter> GetEnumerator()
+    {
+        foreach (Parameter parameter in parameters)
+        {
+            yield return parameter;
+        }
+
+        probe();
+    }
+
+    IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
+}

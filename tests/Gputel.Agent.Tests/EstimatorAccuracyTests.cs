@@ -1,0 +1,113 @@
+using System.Globalization;
+using Gputel.Profiler.Estimation;
+using Gputel.Profiler.Memory;
+using Gputel.Profiler.Records;
+using Gputel.Tests.Support;
+
+namespace Gputel.Agent.Tests;
+
+/// <summary>
+/// The estimator against measurements: each case runs the reference fine-tune in its own
+/// <c>gputel finetune</c> process (as a user would, so libtorch's one-time memory is in it), reads
+/// the run record, and compares every category that is more than 5% of the measured peak with the
+/// estimate for the same configuration.
+/// </summary>
+public sealed class EstimatorAccuracyTests : IDisposable
+{
+    private const double MiB = 1024 * 1024;
+    private readonly TempDirectory _dir = new();
+
+    // Two layouts: grouped-query attention (8 query heads on 2 key/value heads) and plain
+    // multi-head attention with a wider MLP and a larger vocabulary.
+    private const string Gqa = """{"architectures":["Qwen2ForCausalLM"],"vocab_size":1024,"hidden_size":384,"intermediate_size":1056,"num_hidden_layers":4,"num_attention_heads":8,"num_key_value_heads":2,"max_position_embeddings":4096,"rope_theta":10000,"rms_norm_eps":1e-6,"tie_word_embeddings":false}""";
+    private const string Mha = """{"architectures":["LlamaForCausalLM"],"vocab_size":4096,"hidden_size":256,"intermediate_size":1024,"num_hidden_layers":3,"num_attention_heads":4,"num_key_value_heads":4,"max_position_embeddings":4096,"rope_theta":10000,"rms_norm_eps":1e-6,"tie_word_embeddings":false}""";
+
+    [Theory]
+    [InlineData("gqa", "full", false, "fp32", 2, 256)]
+    [InlineData("gqa", "full", true, "fp32", 2, 256)]
+    [InlineData("gqa", "freeze", false, "fp32", 2, 256)]
+    [InlineData("gqa", "freeze", true, "fp32", 2, 256)]
+    [InlineData("gqa", "lora", false, "fp32", 2, 256)]
+    [InlineData("gqa", "lora", true, "fp32", 2, 256)]
+    [InlineData("gqa", "lora", false, "bf16", 1, 512)]
+    [InlineData("mha", "full", false, "fp32", 1, 512)]
+    [InlineData("mha", "freeze", false, "fp32", 1, 512)]
+    [InlineData("mha", "freeze", true, "fp32", 1, 512)]
+    [InlineData("mha", "lora", false, "fp32", 1, 512)]
+    public void Estimate_matches_the_measured_peak_category_by_category(string layout, string method, bool checkpointing, string dtype, int batch, int cutoff)
+    {
+        string config = _dir.File(layout + ".json", layout == "gqa" ? Gqa : Mha);
+        string run = Path.Combine(_dir.Path, "run");
+        List<string> args = ["finetune", "--model", config, "--method", method, "--steps", "4", "--dtype", dtype,
+            "--batch-size", batch.ToString(CultureInfo.InvariantCulture), "--cutoff-len", cutoff.ToString(CultureInfo.InvariantCulture), "--trainable-layers", "2", "--out", run];
+        if (checkpointing)
+        {
+            args.Add("--gradient-checkpointing");
+        }
+
+        (int exit, string output) = AgentProcess.Run(args);
+        Assert.True(exit == 0, output);
+
+        RunRecordReader record = RunRecordReader.Read(run);
+        MemoryEstimate estimate = MemoryEstimator.Estimate(EstimateRequest.FromRunInfo(record.Info!));
+        (string phase, long peak, long[] measured) = MeasuredPeak(record.Steps);
+
+        var report = string.Join('\n', MemoryCategoryNames.All.Select(c =>
+            $"{c.ToName(),-16} measured {measured[(int)c] / MiB,8:0.00}  estimated {estimate[c] / MiB,8:0.00} MiB"));
+        string context = $"{layout} {method} checkpointing={checkpointing} {dtype} b={batch} s={cutoff}: measured peak {peak / MiB:0.00} MiB in {phase}, estimated {estimate.PeakBytes / MiB:0.00} MiB in {estimate.PeakPhase}\n{report}";
+        TestContext.Current.TestOutputHelper?.WriteLine(context);
+
+        // Each category where it is whole: activations at the end of forward, gradients at the end
+        // of backward, model state and the batch anywhere (the last complete step).
+        int last = record.Steps.Max(l => l.Step);
+        StepLine forward = record.Steps.Last(l => l.Step == last && l.Phase == "forward");
+        StepLine backward = record.Steps.Last(l => l.Step == last && l.Phase == "backward");
+        Compare("weights", forward.Bytes["weights"], estimate[MemoryCategory.Weights]);
+        Compare("optimizer_state", forward.Bytes["optimizer_state"], estimate[MemoryCategory.OptimizerState]);
+        Compare("inputs", forward.Bytes["inputs"], estimate[MemoryCategory.Inputs]);
+        Compare("activations", forward.Bytes["activations"], estimate.ForwardActivations);
+        Compare("gradients", backward.Bytes["gradients"], estimate.BackwardGradients);
+
+        void Compare(string category, long m, long e)
+        {
+            if (Math.Max(m, e) > peak / 20)
+            {
+                Assert.True(Math.Abs(e - m) <= m / 10, $"{category}: estimated {e / MiB:0.00} MiB, measured {m / MiB:0.00} MiB\n{context}");
+            }
+        }
+
+        // What the measurement could not name stays small, so the comparison above covers the peak.
+        Assert.True(Math.Abs(measured[(int)MemoryCategory.Unattributed]) <= peak / 20, context);
+    }
+
+    // Model state, activations and the batch are compared category by category. Not yet: the peak
+    // as a whole (on the CPU a 10 ms sampler catches millisecond spikes such as the loss gradients
+    // at the start of backward only now and then, so the measured peak of one configuration varies
+    // by up to 11% from run to run), the temporary share (a checkpointed layer's recomputation in backward: 24.1 MiB estimated against
+    // 28.9 measured on the GQA layout; a LoRA projection's forward buffers: 6.2 against 6.7-9.2) and
+    // libtorch's CPU runtime, which varies with the shapes (4.2-9.8 MiB measured against a fixed 8).
+    // Both stay in the estimate's peak and in the report beside the measurement.
+    //
+    // The gradients of the loss over the vocabulary exist for about a millisecond at the start of
+    // backward, shorter than the CPU sampler's 10 ms, so a CPU measurement catches them only now and
+    // then; the vocabularies keep that spike under 5% of the peak, where the comparison stops.
+
+    /// <summary>
+    /// The breakdown at the highest phase peak after the first step (which carries one-time set-up):
+    /// the phase's larger end (a backward starts with every activation alive) plus what it
+    /// allocated briefly on top, so the categories add up to the peak.
+    /// </summary>
+    private static (string Phase, long Peak, long[] Bytes) MeasuredPeak(IReadOnlyList<StepLine> steps)
+    {
+        var steady = steps.Where(s => s.Step >= 1).ToList();
+        StepLine top = steady.MaxBy(s => s.PeakBytes)!;
+        int index = steady.IndexOf(top);
+        StepLine state = index > 0 && steady[index - 1].AllocatorBytes > top.AllocatorBytes ? steady[index - 1] : top;
+        long[] bytes = MemoryCategoryNames.All.Select(c => state.Bytes.GetValueOrDefault(c.ToName())).ToArray();
+        bytes[(int)MemoryCategory.Temporary] = 0;
+        bytes[(int)MemoryCategory.Temporary] = top.PeakBytes - bytes.Sum();
+        return (top.Phase, top.PeakBytes, bytes);
+    }
+
+    public void Dispose() => _dir.Dispose();
+}
