@@ -75,6 +75,11 @@ internal static class AgentHost
             log.LogInformation("OTLP metrics to {Otlp}", settings.Otlp);
         }
 
+        if (kubelet is not null)
+        {
+            log.LogInformation("pod names of GPU processes from kubelet {Socket}", kubelet.SocketPath);
+        }
+
         MapEndpoints(app, exposition, store, session);
         sampler.Start();
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
