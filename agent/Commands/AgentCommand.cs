@@ -16,12 +16,16 @@ internal static class AgentCommand
         var collectors = new Option<string>("--collectors") { Description = $"Collectors to run: names (memory,power) or exclusions (-xid,-ecc). Known: {string.Join(", ", CollectorCatalog.Names)}. Default all. Env GPUTEL_COLLECTORS." };
         var metricNames = new Option<string>("--metric-names") { Description = "Naming profile: 'default' (base units) or 'dcgm' (dcgm-exporter 4.8 names, units and labels, for dashboard 12239). Env GPUTEL_METRIC_NAMES." };
         var nvmlLibrary = new Option<string>("--nvml-library") { Description = "Path of libnvidia-ml.so.1 (nvml.dll) when it is not where the loader looks. Env GPUTEL_NVML_LIBRARY." };
-        var config = new Option<string>("--config") { Description = "YAML file with any of: listen, memory_interval, interval, collectors, metric_names, nvml_library. Flags override environment, which overrides the file. Env GPUTEL_CONFIG." };
+        var procRoot = new Option<string>("--proc-root") { Description = $"Where the host's /proc is, e.g. /host/proc in a container (default {AgentSettings.DefaultProcRoot}). Env GPUTEL_PROC_ROOT." };
+        var podResources = new Option<string>("--pod-resources-socket") { Description = $"Kubelet pod-resources socket that names the pod and namespace of GPU processes (default {AgentSettings.DefaultPodResourcesSocket} when it exists; 'none' turns it off). Env GPUTEL_POD_RESOURCES_SOCKET." };
+        OtlpOptions otlp = OtlpOptions.Create();
+        var config = new Option<string>("--config") { Description = "YAML file with any of: listen, memory_interval, interval, collectors, metric_names, nvml_library, otlp_endpoint, otlp_protocol, otlp_interval, proc_root, pod_resources_socket. Flags override environment, which overrides the file. Env GPUTEL_CONFIG." };
 
         var command = new Command("agent", "Run the daemon: sample every GPU through NVML and serve Prometheus /metrics.")
         {
-            listen, memoryInterval, interval, collectors, metricNames, nvmlLibrary, config,
+            listen, memoryInterval, interval, collectors, metricNames, nvmlLibrary, procRoot, podResources, config,
         };
+        otlp.AddTo(command);
 
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -33,7 +37,10 @@ internal static class AgentCommand
                 ["collectors"] = parse.GetValue(collectors),
                 ["metric_names"] = parse.GetValue(metricNames),
                 ["nvml_library"] = parse.GetValue(nvmlLibrary),
+                ["proc_root"] = parse.GetValue(procRoot),
+                ["pod_resources_socket"] = parse.GetValue(podResources),
             };
+            otlp.AddFlags(parse, flags);
 
             AgentSettings settings;
             try

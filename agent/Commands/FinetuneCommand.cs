@@ -36,12 +36,14 @@ internal static class FinetuneCommand
         var trainableLayers = new Option<int>("--trainable-layers") { Description = "For --method freeze: how many last layers train (default 2).", DefaultValueFactory = _ => 2 };
         var seed = new Option<long>("--seed") { Description = "Seed (default 42).", DefaultValueFactory = _ => 42 };
         var metricsListen = new Option<string>("--metrics-listen") { Description = "Serve the live training gauges (training_memory_bytes{category,phase}, ...) on http://HOST:PORT/metrics while the run lasts." };
+        OtlpOptions otlp = OtlpOptions.Create();
 
         var command = new Command("finetune", "Fine-tune the reference Llama/Qwen2 model on the CPU with the memory profiler attached; writes a run record.")
         {
             model, checkpoint, method, steps, output, data, dtype, optimizer, learningRate, batchSize, cutoff, accumulation, checkpointing,
             loraRank, loraAlpha, loraDropout, loraTargets, trainableLayers, seed, metricsListen,
         };
+        otlp.AddTo(command);
 
         command.SetAction((parse, cancellationToken) =>
         {
@@ -93,8 +95,34 @@ internal static class FinetuneCommand
                 return Task.FromResult(Program.UsageError);
             }
 
+            Configuration.OtlpSettings? otlpSettings;
+            try
+            {
+                var flags = new Dictionary<string, string?>();
+                otlp.AddFlags(parse, flags);
+                otlpSettings = Configuration.SettingsLoader.LoadOtlp(flags, Environment.GetEnvironmentVariable);
+            }
+            catch (Configuration.SettingsException e)
+            {
+                Console.Error.WriteLine($"gputel finetune: {e.Message}");
+                return Task.FromResult(Program.UsageError);
+            }
+
             using IDisposable? server = listen is null ? null : TrainingMetricsServer.Start(listen);
-            return Task.FromResult(Run(options, cancellationToken));
+            using IDisposable? export = otlpSettings is null ? null : OtlpExport.StartTraining(otlpSettings, AgentHost.Version);
+            if (otlpSettings is not null)
+            {
+                Console.WriteLine($"training metrics and phase spans over OTLP to {otlpSettings}");
+            }
+
+            // One trace per run: the phase spans of every step are its children.
+            using (System.Diagnostics.Activity? run = Gputel.Profiler.Telemetry.TrainingTelemetry.Activities.StartActivity("finetune"))
+            {
+                run?.SetTag("training.run.id", options.RunId);
+                run?.SetTag("training.method", options.Method.ToString().ToLowerInvariant());
+                run?.SetTag("training.model", options.ModelName);
+                return Task.FromResult(Run(options, cancellationToken));
+            }
         });
         return command;
     }

@@ -13,7 +13,14 @@ namespace Gputel.Agent.Configuration;
 internal static class SettingsLoader
 {
     /// <summary>Setting names as written in the config file; flags are <c>--</c> plus the name with dashes.</summary>
-    public static readonly IReadOnlyList<string> Keys = ["listen", "memory_interval", "interval", "collectors", "metric_names", "nvml_library"];
+    public static readonly IReadOnlyList<string> Keys =
+    [
+        "listen", "memory_interval", "interval", "collectors", "metric_names", "nvml_library",
+        "otlp_endpoint", "otlp_protocol", "otlp_interval", "proc_root", "pod_resources_socket",
+    ];
+
+    /// <summary>The OTLP settings, which <c>finetune</c> shares with the agent.</summary>
+    public static readonly IReadOnlyList<string> OtlpKeys = ["otlp_endpoint", "otlp_protocol", "otlp_interval"];
 
     public static string EnvironmentName(string key) => "GPUTEL_" + key.ToUpperInvariant();
 
@@ -24,15 +31,7 @@ internal static class SettingsLoader
     {
         ArgumentNullException.ThrowIfNull(flags);
         ArgumentNullException.ThrowIfNull(environment);
-        var values = new Dictionary<string, (string Value, string Source)>
-        {
-            ["listen"] = (AgentSettings.DefaultListen, "default"),
-            ["memory_interval"] = (AgentSettings.DefaultMemoryInterval, "default"),
-            ["interval"] = (AgentSettings.DefaultInterval, "default"),
-            ["collectors"] = ("all", "default"),
-            ["metric_names"] = ("default", "default"),
-        };
-
+        var values = Defaults();
         configPath ??= environment("GPUTEL_CONFIG");
         if (!string.IsNullOrEmpty(configPath))
         {
@@ -42,7 +41,39 @@ internal static class SettingsLoader
             }
         }
 
-        foreach (string key in Keys)
+        ApplyEnvironmentAndFlags(values, Keys, flags, environment);
+        return Validate(values);
+    }
+
+    /// <summary>
+    /// The OTLP settings alone, from <c>GPUTEL_OTLP_*</c> and flags (for commands without a config
+    /// file, such as <c>finetune</c>); null when no endpoint is set.
+    /// </summary>
+    public static OtlpSettings? LoadOtlp(IReadOnlyDictionary<string, string?> flags, Func<string, string?> environment)
+    {
+        ArgumentNullException.ThrowIfNull(flags);
+        ArgumentNullException.ThrowIfNull(environment);
+        var values = Defaults();
+        ApplyEnvironmentAndFlags(values, OtlpKeys, flags, environment);
+        return ValidateOtlp(values);
+    }
+
+    private static Dictionary<string, (string Value, string Source)> Defaults() => new()
+    {
+        ["listen"] = (AgentSettings.DefaultListen, "default"),
+        ["memory_interval"] = (AgentSettings.DefaultMemoryInterval, "default"),
+        ["interval"] = (AgentSettings.DefaultInterval, "default"),
+        ["collectors"] = ("all", "default"),
+        ["metric_names"] = ("default", "default"),
+        ["otlp_protocol"] = (OtlpSettings.DefaultProtocol, "default"),
+        ["otlp_interval"] = (OtlpSettings.DefaultInterval, "default"),
+        ["proc_root"] = (AgentSettings.DefaultProcRoot, "default"),
+    };
+
+    private static void ApplyEnvironmentAndFlags(
+        Dictionary<string, (string Value, string Source)> values, IEnumerable<string> keys, IReadOnlyDictionary<string, string?> flags, Func<string, string?> environment)
+    {
+        foreach (string key in keys)
         {
             string? env = environment(EnvironmentName(key));
             if (!string.IsNullOrEmpty(env))
@@ -55,8 +86,6 @@ internal static class SettingsLoader
                 values[key] = (flag, $"flag {FlagName(key)}");
             }
         }
-
-        return Validate(values);
     }
 
     private static AgentSettings Validate(Dictionary<string, (string Value, string Source)> values)
@@ -100,7 +129,61 @@ internal static class SettingsLoader
             throw Bad("nvml_library", library, lib.Source, "no such file");
         }
 
-        return new AgentSettings(listen!, memory, interval, collectors, profile, library);
+        (string procRoot, string procSource) = values["proc_root"];
+        if (!Directory.Exists(procRoot))
+        {
+            throw Bad("proc_root", procRoot, procSource, "no such directory");
+        }
+
+        return new AgentSettings(listen!, memory, interval, collectors, profile, library)
+        {
+            Otlp = ValidateOtlp(values),
+            ProcRoot = procRoot,
+            PodResourcesSocket = PodResourcesSocket(values),
+        };
+    }
+
+    private static OtlpSettings? ValidateOtlp(Dictionary<string, (string Value, string Source)> values)
+    {
+        (string protocolText, string protocolSource) = values["otlp_protocol"];
+        OtlpProtocol protocol = protocolText.Trim().ToLowerInvariant() switch
+        {
+            "grpc" => OtlpProtocol.Grpc,
+            "http" or "http/protobuf" => OtlpProtocol.Http,
+            _ => throw Bad("otlp_protocol", protocolText, protocolSource, "expected 'grpc' or 'http' (http/protobuf)"),
+        };
+        TimeSpan interval = Duration(values, "otlp_interval", TimeSpan.FromMilliseconds(100), TimeSpan.FromHours(1));
+        if (!values.TryGetValue("otlp_endpoint", out var endpoint) || endpoint.Value.Trim().Length == 0)
+        {
+            return null;
+        }
+
+        if (!Uri.TryCreate(endpoint.Value.Trim(), UriKind.Absolute, out Uri? uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
+        {
+            throw Bad("otlp_endpoint", endpoint.Value, endpoint.Source, "expected an http:// or https:// URL, e.g. http://collector:4317 (grpc) or http://collector:4318 (http)");
+        }
+
+        return new OtlpSettings(uri, protocol, interval);
+    }
+
+    /// <summary>
+    /// The kubelet socket: a path given explicitly must exist; without one, the standard path is
+    /// used when it exists (a Kubernetes node), and <c>none</c> turns the lookup off.
+    /// </summary>
+    private static string? PodResourcesSocket(Dictionary<string, (string Value, string Source)> values)
+    {
+        if (!values.TryGetValue("pod_resources_socket", out var socket))
+        {
+            return File.Exists(AgentSettings.DefaultPodResourcesSocket) ? AgentSettings.DefaultPodResourcesSocket : null;
+        }
+
+        string path = socket.Value.Trim();
+        if (path is "none" or "")
+        {
+            return null;
+        }
+
+        return File.Exists(path) ? path : throw Bad("pod_resources_socket", socket.Value, socket.Source, "no such socket (give 'none' to turn pod names off)");
     }
 
     private static TimeSpan Duration(Dictionary<string, (string Value, string Source)> values, string key, TimeSpan min, TimeSpan max)

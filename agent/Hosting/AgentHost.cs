@@ -4,6 +4,7 @@ using System.Text.Json;
 using Gputel.Agent.Configuration;
 using Gputel.Collector.Collectors;
 using Gputel.Collector.Exposition;
+using Gputel.Collector.Processes;
 using Gputel.Collector.Sampling;
 using Gputel.Collector.Store;
 using Microsoft.AspNetCore.Builder;
@@ -62,10 +63,22 @@ internal static class AgentHost
         using XidWatcher? xid = settings.Collectors.Contains("xid") && session.Driver is not null && session.Devices.Count > 0
             ? new XidWatcher(session.Driver, session.Devices)
             : null;
-        IReadOnlyList<IGpuCollector> collectors = CollectorCatalog.Create(settings.Collectors, store, xid);
+        using PodResourcesClient? kubelet = settings.PodResourcesSocket is null ? null : new PodResourcesClient(settings.PodResourcesSocket, TimeSpan.FromSeconds(2));
+        PodDirectory? pods = kubelet is null ? null : new PodDirectory(kubelet.ListAsync, TimeSpan.FromSeconds(5));
+        IReadOnlyList<IGpuCollector> collectors = CollectorCatalog.Create(settings.Collectors, store, xid, settings.ProcRoot, pods);
         using var sampler = new Sampler(store, collectors, settings.MemoryInterval, settings.Interval, line => log.LogWarning("{Event}", line));
-        var exposition = new PrometheusExposition(store, settings.MetricNames, new AgentInfo(
-            Dns.GetHostName(), session.DriverVersion, session.Driver is not null, settings.Interval, Version));
+        var info = new AgentInfo(Dns.GetHostName(), session.DriverVersion, session.Driver is not null, settings.Interval, Version);
+        var exposition = new PrometheusExposition(store, settings.MetricNames, info);
+        using IDisposable? otlp = settings.Otlp is null ? null : OtlpExport.StartAgent(settings.Otlp, store, info);
+        if (settings.Otlp is not null)
+        {
+            log.LogInformation("OTLP metrics to {Otlp}", settings.Otlp);
+        }
+
+        if (kubelet is not null)
+        {
+            log.LogInformation("pod names of GPU processes from kubelet {Socket}", kubelet.SocketPath);
+        }
 
         MapEndpoints(app, exposition, store, session);
         sampler.Start();

@@ -50,7 +50,12 @@ public static class CollectorCatalog
     /// Creates the named collectors, in the given order (the store's collector list must be the same).
     /// Without an Xid watcher (no driver, or events unsupported) the xid collector reports nothing.
     /// </summary>
-    public static IReadOnlyList<IGpuCollector> Create(IReadOnlyList<string> names, SampleStore store, XidWatcher? xid, string procRoot = "/proc")
+    /// <param name="names">Collector names, from <see cref="Select"/>.</param>
+    /// <param name="store">The store the memory collector writes to.</param>
+    /// <param name="xid">The Xid event watcher, or null.</param>
+    /// <param name="procRoot">Where the host's <c>/proc</c> is.</param>
+    /// <param name="pods">The kubelet lookup that names pods of GPU processes, or null.</param>
+    public static IReadOnlyList<IGpuCollector> Create(IReadOnlyList<string> names, SampleStore store, XidWatcher? xid, string procRoot = "/proc", PodDirectory? pods = null)
     {
         ArgumentNullException.ThrowIfNull(names);
         return names.Select(name => (IGpuCollector)(name switch
@@ -65,7 +70,7 @@ public static class CollectorCatalog
                 "ecc" => new EccCollector(),
                 "nvlink" => new NvLinkCollector(),
                 "gpm" => new GpmCollector(),
-                "processes" => new ProcessCollector(new ProcessDescriber(procRoot)),
+                "processes" => new ProcessCollector(new ProcessDescriber(procRoot, pods)),
                 "xid" => new XidCollector(xid),
                 "host" => new HostCollector(procRoot),
                 _ => throw new ArgumentException($"unknown collector '{name}'"),

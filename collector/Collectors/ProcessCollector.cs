@@ -17,6 +17,7 @@ public sealed class ProcessCollector(ProcessDescriber describer) : IGpuCollector
     private readonly List<GpuProcessInfo> _scratch = [];
     private readonly Dictionary<int, Dictionary<int, ProcessDescriber.ProcessIdentity>> _known = [];
     private readonly Dictionary<int, ulong> _usedByPid = [];
+    private string? _kubeletFailure;
 
     /// <inheritdoc />
     public string Name => "processes";
@@ -64,11 +65,23 @@ public sealed class ProcessCollector(ProcessDescriber describer) : IGpuCollector
             {
                 if (!known.TryGetValue(pid, out ProcessDescriber.ProcessIdentity who))
                 {
-                    known[pid] = who = describer.Describe(pid);
+                    known[pid] = who = describer.Describe(pid, device);
+                    NoteKubeletChange(output);
                 }
 
-                output.Processes.Add(new ProcessReading(device.Slot, pid, who.Command, who.ContainerId, string.Empty, string.Empty, used));
+                output.Processes.Add(new ProcessReading(device.Slot, pid, who.Command, who.ContainerId, who.PodName, who.Namespace, used) { PodUid = who.PodUid });
             }
+        }
+    }
+
+    /// <summary>Logs once when the kubelet lookup starts failing, and once when it works again.</summary>
+    private void NoteKubeletChange(CollectorOutput output)
+    {
+        string? failure = describer.Pods?.Failure;
+        if (failure != _kubeletFailure)
+        {
+            output.Notes.Add(failure is null ? "kubelet pod-resources answers again: pod names are back" : $"{failure}; pods are known by UID only");
+            _kubeletFailure = failure;
         }
     }
 }

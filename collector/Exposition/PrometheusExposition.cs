@@ -189,11 +189,11 @@ public sealed class PrometheusExposition
         if (!_processSeries.TryGetValue(key, out Series? series))
         {
             Family family = _families.TryGetValue(ProcessFamily, out Family? f) ? f : AddFamily(
-                ProcessFamily, "GPU memory used by a process, in bytes.", MetricKind.Gauge, ["gpu", "uuid", "pid", "command", "container_id", "pod", "namespace"]);
+                ProcessFamily, "GPU memory used by a process, in bytes.", MetricKind.Gauge, ["gpu", "uuid", "pid", "command", "container_id", "pod", "namespace", "pod_uid"]);
             GpuDevice device = _store.Devices[p.Device];
             series = new Series(family, [
                 device.Index.ToString(CultureInfo.InvariantCulture), device.Uuid, p.Pid.ToString(CultureInfo.InvariantCulture),
-                p.Command, p.ContainerId, p.Pod, p.Namespace]);
+                p.Command, p.ContainerId, p.Pod, p.Namespace, p.PodUid]);
             _processSeries[key] = series;
         }
 

@@ -16,4 +16,8 @@ public readonly record struct Reading(MetricDescriptor Metric, int Device, doubl
 /// <param name="Pod">Kubernetes pod name, or empty where unknown.</param>
 /// <param name="Namespace">Kubernetes namespace, or empty where unknown.</param>
 /// <param name="UsedBytes">GPU memory the process holds.</param>
-public readonly record struct ProcessReading(int Device, int Pid, string Command, string ContainerId, string Pod, string Namespace, double UsedBytes);
+public readonly record struct ProcessReading(int Device, int Pid, string Command, string ContainerId, string Pod, string Namespace, double UsedBytes)
+{
+    /// <summary>Kubernetes pod UID from the process's cgroup, or empty; known even where the pod's name is not.</summary>
+    public string PodUid { get; init; } = string.Empty;
+}

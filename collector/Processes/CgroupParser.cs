@@ -6,7 +6,7 @@ namespace Gputel.Collector.Processes;
 /// Finds the container a process runs in from the text of <c>/proc/&lt;pid&gt;/cgroup</c>.
 /// Handles cgroup v1 (<c>12:memory:/docker/&lt;id&gt;</c>, <c>/kubepods/burstable/pod&lt;uid&gt;/&lt;id&gt;</c>)
 /// and v2 (<c>0::/system.slice/docker-&lt;id&gt;.scope</c>, <c>cri-containerd-&lt;id&gt;.scope</c>,
-/// <c>crio-&lt;id&gt;.scope</c>) path forms.
+/// <c>crio-&lt;id&gt;.scope</c>, <c>kubepods-pod&lt;uid&gt;.slice:cri-containerd:&lt;id&gt;</c>) path forms.
 /// </summary>
 public static partial class CgroupParser
 {
@@ -41,8 +41,9 @@ public static partial class CgroupParser
         return new CgroupIdentity(string.Empty, string.Empty);
     }
 
-    // A 64-hex id as a whole path segment or after a runtime prefix (docker-, cri-containerd-, crio-, libpod-).
-    [GeneratedRegex(@"(?:^|[/\-])(?<id>[0-9a-f]{64})(?:\.scope)?(?=/|$)")]
+    // A 64-hex id as a whole path segment, after a runtime prefix (docker-, cri-containerd-, crio-,
+    // libpod-) or after containerd's "slice:runtime:id" form (kind and other nested nodes).
+    [GeneratedRegex(@"(?:^|[/\-:])(?<id>[0-9a-f]{64})(?:\.scope)?(?=/|$)")]
     private static partial Regex ContainerIdPattern();
 
     [GeneratedRegex(@"pod(?<uid>[0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12})")]
