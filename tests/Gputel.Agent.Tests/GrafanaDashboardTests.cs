@@ -77,7 +77,9 @@ public sealed class GrafanaDashboardTests : IDisposable
         using AgentProcess a = AgentProcess.Start(["agent", "--listen", "127.0.0.1:0", "--nvml-library", FakeDriver.LibraryPath], FakeDriver.Environment(_dir.Path, NodeA));
         using AgentProcess b = AgentProcess.Start(["agent", "--listen", "127.0.0.1:0", "--nvml-library", FakeDriver.LibraryPath], FakeDriver.Environment(_dir.Path, NodeB));
         string nodeA = a.WaitUntilListening().Authority, nodeB = b.WaitUntilListening().Authority;
-        using PrometheusServer prometheus = PrometheusServer.Start(("gputel", new Uri($"http://{nodeA}")), ("gputel", new Uri($"http://{nodeB}")));
+        // deploy/'s recording rules, evaluated every second instead of every 30 s.
+        string rules = _dir.File("gputel-rules.yml", File.ReadAllText(Repo.Path("deploy", "prometheus", "gputel-rules.yml")).Replace("interval: 30s", "interval: 1s", StringComparison.Ordinal));
+        using PrometheusServer prometheus = PrometheusServer.Start(rules, ("gputel", new Uri($"http://{nodeA}")), ("gputel", new Uri($"http://{nodeB}")));
         // Enough scrapes of both for rate() and increase() windows.
         Wait.Until(() => prometheus.Query("count_over_time(up[1m]) >= 8").Count == 2, "8 scrapes of both agents", seconds: 90);
 
@@ -96,6 +98,14 @@ public sealed class GrafanaDashboardTests : IDisposable
         Assert.Equal(5, prometheus.Query(fleet.Interpolate(Expr(fleet, "GPUs up"))).Single().Value);
         Assert.Equal(2, prometheus.Query(fleet.Interpolate(Expr(fleet, "Nodes"))).Single().Value);
         Assert.Equal(3, prometheus.Query(fleet.Interpolate(Expr(fleet, "Processes on GPUs"))).Count);
+
+        // Every recording rule for the global view (docs/SCALING.md) yields data; the per-node ones per node.
+        string[] recorded = [.. System.Text.RegularExpressions.Regex.Matches(File.ReadAllText(rules), @"record: (\S+)").Select(m => m.Groups[1].Value)];
+        Assert.True(recorded.Length >= 10);
+        Assert.All(recorded, r => Assert.NotEmpty(prometheus.Query(r)));
+        Assert.All(recorded.Where(r => r.StartsWith("instance:", StringComparison.Ordinal)),
+            r => Assert.Equal(nodes, prometheus.Query(r).Select(s => s.Labels["instance"]).Distinct().Order(StringComparer.Ordinal)));
+        Assert.Equal(5, prometheus.Query("cluster:gpu_up:sum").Single().Value);
 
         // One node picked: every query still returns data, and only that node's.
         var one = new GrafanaQueries(prometheus, fleet.Dashboard, DashboardRange, new Dictionary<string, string[]> { ["node"] = [nodeB] });
@@ -141,6 +151,12 @@ public sealed class GrafanaDashboardTests : IDisposable
         Assert.Equal(9.0 * GiB, process.Value);
         // Categories stacked per phase add up to the allocator total plus runtime: all nine are there.
         Assert.Equal(9, prometheus.Query($"training_memory_bytes{{phase=\"forward\",run=\"{runId}\"}}").Count);
+
+        // What a run adds to Prometheus (docs/SCALING.md): bytes and peak per category and phase, plus
+        // loss, steps and step time.
+        int series = (int)prometheus.Query("count({job=\"training\",__name__!~\"up|scrape_.+\"})").Single().Value;
+        Assert.Equal((2 * 9 * training.Options["phase"].Length) + 3, series);
+        TestContext.Current.TestOutputHelper?.WriteLine($"training run: {series} series ({training.Options["phase"].Length} phases)");
     }
 
     private static string Expr(GrafanaQueries queries, string panel, string refId = "A") =>
