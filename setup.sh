@@ -46,6 +46,16 @@ fi
 
 command -v dotnet >/dev/null || { echo "setup: the .NET 10 SDK is required (dotnet not on PATH)" >&2; exit 1; }
 
+# Kubernetes and prometheus-operator schemas for the deploy/ manifest tests (npm, into
+# tests/k8s-schema/node_modules; Node.js ships with the machine image, Debian's otherwise).
+command -v npm >/dev/null || { say "installing Debian packages: nodejs npm"; as_root apt-get update -qq; as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null; }
+if [ "$(cd tests/k8s-schema && node -p "require('./package.json').dependencies['kubernetes-models'] === require('./node_modules/kubernetes-models/package.json').version" 2>/dev/null)" != true ]; then
+  say "installing the Kubernetes schemas for the manifest tests (tests/k8s-schema)"
+  (cd tests/k8s-schema && npm install --no-package-lock --no-audit --no-fund --loglevel=error >/dev/null)
+else
+  say "Kubernetes schemas present (tests/k8s-schema)"
+fi
+
 say "building the fake NVML driver (tests/fake-nvml)"
 bash tests/fake-nvml/build.sh >/dev/null
 

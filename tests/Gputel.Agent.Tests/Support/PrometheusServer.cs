@@ -9,6 +9,7 @@ namespace Gputel.Tests.Support;
 /// <summary>
 /// A real Prometheus server (the Debian <c>prometheus</c> package) on loopback, scraping the given
 /// targets every second, queried through its HTTP API. Killed and its data removed on dispose.
+/// Targets that share a job name are scraped as one job.
 /// </summary>
 internal sealed class PrometheusServer : IDisposable
 {
@@ -16,13 +17,16 @@ internal sealed class PrometheusServer : IDisposable
     private readonly TempDirectory _dir = new();
     private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(10) };
 
-    private PrometheusServer(IEnumerable<(string Job, Uri Target)> targets)
+    private PrometheusServer(IEnumerable<(string Job, Uri Target)> targets, string? ruleFile)
     {
         string? binary = new[] { "/usr/bin/prometheus", "/usr/local/bin/prometheus" }.FirstOrDefault(File.Exists);
         Assert.SkipWhen(binary is null, "the Prometheus server is not installed (Debian package 'prometheus'; ./setup.sh installs it)");
 
-        string config = "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\nscrape_configs:\n"
-            + string.Concat(targets.Select(t => $"  - job_name: {t.Job}\n    static_configs:\n      - targets: ['{t.Target.Authority}']\n"));
+        string config = "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\n  evaluation_interval: 1s\n"
+            + (ruleFile is null ? string.Empty : $"rule_files: ['{ruleFile}']\n")
+            + "scrape_configs:\n"
+            + string.Concat(targets.GroupBy(t => t.Job).Select(job =>
+                $"  - job_name: {job.Key}\n    static_configs:\n      - targets: [{string.Join(", ", job.Select(t => $"'{t.Target.Authority}'"))}]\n"));
         int port = FreePort();
         BaseUri = new Uri($"http://127.0.0.1:{port}/");
         var psi = new ProcessStartInfo(binary!)
@@ -45,9 +49,15 @@ internal sealed class PrometheusServer : IDisposable
 
     public Uri BaseUri { get; }
 
-    public static PrometheusServer Start(params (string Job, Uri Target)[] targets)
+    /// <summary>How often every target is scraped.</summary>
+    public static TimeSpan ScrapeInterval { get; } = TimeSpan.FromSeconds(1);
+
+    public static PrometheusServer Start(params (string Job, Uri Target)[] targets) => Start(null, targets);
+
+    /// <summary>Starts a server that also evaluates the recording and alerting rules in <paramref name="ruleFile"/>.</summary>
+    public static PrometheusServer Start(string? ruleFile, params (string Job, Uri Target)[] targets)
     {
-        var server = new PrometheusServer(targets);
+        var server = new PrometheusServer(targets, ruleFile);
         Wait.Until(() => server.IsReady(), "Prometheus to become ready", seconds: 60);
         return server;
     }
@@ -68,6 +78,37 @@ internal sealed class PrometheusServer : IDisposable
         return doc.RootElement.GetProperty("data").GetProperty("result").EnumerateArray()
             .Select(r => (Labels(r), r.GetProperty("values").EnumerateArray().Select(v => ParseValue(v[1].GetString()!)).ToArray()))
             .ToList();
+    }
+
+    /// <summary>
+    /// Runs an instant query (<paramref name="step"/> null) or a range query over
+    /// [<paramref name="end"/> - <paramref name="range"/>, <paramref name="end"/>]; returns each series'
+    /// labels, or Prometheus's error message for a query it rejects.
+    /// </summary>
+    public (IReadOnlyList<Dictionary<string, string>> Series, string? Error) Evaluate(string promql, DateTimeOffset end, TimeSpan range, TimeSpan? step)
+    {
+        string path = step is { } s
+            ? string.Create(CultureInfo.InvariantCulture, $"api/v1/query_range?query={Uri.EscapeDataString(promql)}&start={(end - range).ToUnixTimeMilliseconds() / 1000.0}&end={end.ToUnixTimeMilliseconds() / 1000.0}&step={s.TotalSeconds}")
+            : string.Create(CultureInfo.InvariantCulture, $"api/v1/query?query={Uri.EscapeDataString(promql)}&time={end.ToUnixTimeMilliseconds() / 1000.0}");
+        using HttpResponseMessage response = _http.GetAsync(new Uri(BaseUri, path)).GetAwaiter().GetResult();
+        using var doc = JsonDocument.Parse(response.Content.ReadAsStringAsync().GetAwaiter().GetResult());
+        if (doc.RootElement.GetProperty("status").GetString() != "success")
+        {
+            return ([], doc.RootElement.GetProperty("error").GetString());
+        }
+
+        return (doc.RootElement.GetProperty("data").GetProperty("result").EnumerateArray().Select(Labels).ToList(), null);
+    }
+
+    /// <summary>
+    /// The values of <paramref name="label"/> on the series <paramref name="match"/> selects (all series
+    /// when null), as Grafana's <c>label_values</c> asks for them.
+    /// </summary>
+    public IReadOnlyList<string> LabelValues(string label, string? match)
+    {
+        string query = match is null ? string.Empty : $"?match[]={Uri.EscapeDataString(match)}";
+        using JsonDocument doc = Get($"api/v1/label/{Uri.EscapeDataString(label)}/values{query}");
+        return doc.RootElement.GetProperty("data").EnumerateArray().Select(v => v.GetString()!).ToList();
     }
 
     /// <summary>The type Prometheus recorded for a metric from its exposition (<c>counter</c>, <c>gauge</c>, ...).</summary>
