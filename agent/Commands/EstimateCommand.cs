@@ -1,0 +1,184 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Gputel.Profiler.Estimation;
+using Gputel.Profiler.Memory;
+using Gputel.Profiler.Model;
+using Gputel.Profiler.Training;
+using Spectre.Console;
+
+namespace Gputel.Agent.Commands;
+
+/// <summary><c>gputel estimate</c>: memory by category for a fine-tuning configuration, before running it.</summary>
+internal static class EstimateCommand
+{
+    private const double GiB = 1024.0 * 1024 * 1024;
+
+    public static Command Create()
+    {
+        var model = new Option<string>("--model") { Description = $"Built-in shape ({string.Join(", ", ModelShape.BuiltInNames)}) or a Hugging Face config.json or checkpoint directory (default qwen2-1.5b).", DefaultValueFactory = _ => "qwen2-1.5b" };
+        var method = new Option<string>("--method") { Description = "full, freeze or lora (default lora).", DefaultValueFactory = _ => "lora" };
+        var trainableLayers = new Option<int>("--trainable-layers") { Description = "For freeze: how many last layers train (default 2).", DefaultValueFactory = _ => 2 };
+        var loraRank = new Option<int>("--lora-rank") { Description = "LoRA rank (default 8).", DefaultValueFactory = _ => 8 };
+        var loraTargets = new Option<string>("--lora-targets") { Description = "Comma-separated projections (default all seven)." };
+        var dtype = new Option<string>("--dtype") { Description = "fp32 or bf16 (default bf16).", DefaultValueFactory = _ => "bf16" };
+        var optimizer = new Option<string>("--optimizer") { Description = "adamw or sgd (default adamw).", DefaultValueFactory = _ => "adamw" };
+        var batchSize = new Option<int>("--batch-size") { Description = "Sequences per micro-batch (default 1).", DefaultValueFactory = _ => 1 };
+        var cutoff = new Option<int>("--cutoff-len") { Description = "Tokens per sequence (default 1024).", DefaultValueFactory = _ => 1024 };
+        var checkpointing = new Option<bool>("--gradient-checkpointing") { Description = "Recompute each layer in backward." };
+        var gpus = new Option<int>("--gpus") { Description = "Data-parallel GPUs sharing model state under ZeRO (default 1).", DefaultValueFactory = _ => 1 };
+        var zero = new Option<int>("--zero-stage") { Description = "DeepSpeed ZeRO stage 0-3 (default 0).", DefaultValueFactory = _ => 0 };
+        var device = new Option<string>("--device") { Description = "cuda or cpu (default cuda).", DefaultValueFactory = _ => "cuda" };
+        var attention = new Option<string>("--attention") { Description = "sdpa (fused) or eager (materialised scores) (default sdpa).", DefaultValueFactory = _ => "sdpa" };
+        var json = new Option<bool>("--json") { Description = "Print JSON instead of a table." };
+        var table = new Option<string>("--table") { Description = "Write the Markdown table of common configurations (1.5B, 7B, 32B shapes x full/freeze/LoRA x cutoff 1024/2048 x batch 1/2) to this file and exit." };
+
+        var command = new Command("estimate", "Predict GPU (or CPU) memory by category for a fine-tuning configuration, with the formula behind each figure and the model-state-only figure common tables give.")
+        {
+            model, method, trainableLayers, loraRank, loraTargets, dtype, optimizer, batchSize, cutoff, checkpointing, gpus, zero, device, attention, json, table,
+        };
+
+        command.SetAction(parse =>
+        {
+            try
+            {
+                if (parse.GetValue(table) is { } tablePath)
+                {
+                    string markdown = CommonTable();
+                    Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(tablePath))!);
+                    Profiler.Records.RunRecordWriter.WriteAtomically(tablePath, Encoding.UTF8.GetBytes(markdown));
+                    Console.WriteLine($"wrote {tablePath}");
+                    return 0;
+                }
+
+                string name = parse.GetValue(model)!;
+                var request = new EstimateRequest
+                {
+                    Shape = ShapeOf(name),
+                    ModelName = name,
+                    Method = Enum.TryParse(parse.GetValue(method), true, out FineTuneMethod m) && Enum.IsDefined(m) ? m : throw new ArgumentException($"invalid method '{parse.GetValue(method)}': expected full, freeze or lora"),
+                    TrainableLayers = parse.GetValue(trainableLayers),
+                    Lora = parse.GetValue(loraTargets) is { } targets
+                        ? new LoraSettings(parse.GetValue(loraRank), 2.0 * parse.GetValue(loraRank), 0, targets.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+                        : new LoraSettings(parse.GetValue(loraRank), 2.0 * parse.GetValue(loraRank)),
+                    Dtype = parse.GetValue(dtype)!,
+                    Optimizer = parse.GetValue(optimizer) switch { "adamw" => OptimizerKind.AdamW, "sgd" => OptimizerKind.Sgd, var o => throw new ArgumentException($"invalid optimizer '{o}': expected adamw or sgd") },
+                    BatchSize = parse.GetValue(batchSize),
+                    CutoffLength = parse.GetValue(cutoff),
+                    GradientCheckpointing = parse.GetValue(checkpointing),
+                    Gpus = parse.GetValue(gpus),
+                    ZeroStage = parse.GetValue(zero),
+                    Device = parse.GetValue(device) is "cuda" or "cpu" ? parse.GetValue(device)! : throw new ArgumentException($"invalid device '{parse.GetValue(device)}': expected cuda or cpu"),
+                    Attention = parse.GetValue(attention)!,
+                };
+                MemoryEstimate estimate = MemoryEstimator.Estimate(request);
+                if (parse.GetValue(json))
+                {
+                    Console.WriteLine(ToJson(estimate));
+                }
+                else
+                {
+                    Print(estimate);
+                }
+
+                return 0;
+            }
+            catch (Exception e) when (e is ArgumentException or InvalidDataException or IOException or UnauthorizedAccessException)
+            {
+                Console.Error.WriteLine($"gputel estimate: {e.Message}");
+                return Program.UsageError;
+            }
+        });
+        return command;
+    }
+
+    private static ModelShape ShapeOf(string name) =>
+        ModelShape.BuiltInNames.Contains(name, StringComparer.OrdinalIgnoreCase) ? ModelShape.Named(name)
+        : name.EndsWith(".json", StringComparison.OrdinalIgnoreCase) ? ModelShape.FromConfigJson(name)
+        : Directory.Exists(name) ? ModelShape.FromConfigJson(Path.Combine(name, "config.json"))
+        : ModelShape.Named(name);
+
+    private static string Gib(long bytes) => (bytes / GiB).ToString("0.00", CultureInfo.InvariantCulture);
+
+    private static void Print(MemoryEstimate e)
+    {
+        var r = e.Request;
+        AnsiConsole.MarkupLine(Markup.Escape($"{r.ModelName}: {r.Method.ToString().ToLowerInvariant()}, {r.Dtype}, {r.Optimizer.ToString().ToLowerInvariant()}, batch {r.BatchSize} x {r.CutoffLength} tokens{(r.GradientCheckpointing ? ", gradient checkpointing" : string.Empty)}, {r.Device}{(r.Gpus > 1 ? $", {r.Gpus} GPUs ZeRO-{r.ZeroStage}" : string.Empty)}; per device, at the peak ({e.PeakPhase})"));
+        var table = new Table().Border(TableBorder.Rounded).AddColumn("category").AddColumn(new TableColumn("GiB").RightAligned()).AddColumn("formula");
+        foreach (EstimateLine line in e.Lines)
+        {
+            table.AddRow(Markup.Escape(line.Category.ToName()), Gib(line.Bytes), Markup.Escape(line.Formula));
+        }
+
+        table.AddRow("[bold]peak[/]", $"[bold]{Gib(e.PeakBytes)}[/]", Markup.Escape($"in {e.PeakPhase}"));
+        table.AddRow("model state only", Gib(e.ModelStateOnlyBytes), Markup.Escape(e.ModelStateOnlyFormula));
+        AnsiConsole.Write(table);
+        AnsiConsole.MarkupLine(Markup.Escape($"the usual table says {Gib(e.ModelStateOnlyBytes)} GiB; this configuration needs {Gib(e.PeakBytes)} GiB ({(double)e.PeakBytes / Math.Max(1, e.ModelStateOnlyBytes):0.0}x)"));
+    }
+
+    private static string ToJson(MemoryEstimate e)
+    {
+        using var stream = new MemoryStream();
+        using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
+        {
+            w.WriteStartObject();
+            w.WriteString("model", e.Request.ModelName);
+            w.WriteString("method", e.Request.Method.ToString().ToLowerInvariant());
+            w.WriteString("peak_phase", e.PeakPhase);
+            w.WriteNumber("peak_bytes", e.PeakBytes);
+            w.WriteNumber("model_state_only_bytes", e.ModelStateOnlyBytes);
+            w.WriteString("model_state_only_formula", e.ModelStateOnlyFormula);
+            w.WriteStartArray("categories");
+            foreach (EstimateLine line in e.Lines)
+            {
+                w.WriteStartObject();
+                w.WriteString("category", line.Category.ToName());
+                w.WriteNumber("bytes", line.Bytes);
+                w.WriteString("formula", line.Formula);
+                w.WriteEndObject();
+            }
+
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+
+        return Encoding.UTF8.GetString(stream.ToArray());
+    }
+
+    /// <summary>The configurations people ask about, one row each, with the model-state-only figure beside.</summary>
+    internal static string CommonTable()
+    {
+        var sb = new StringBuilder();
+        sb.AppendLine("# Memory estimates for common fine-tuning configurations");
+        sb.AppendLine();
+        sb.AppendLine("Generated by `gputel estimate --table docs/ESTIMATES.md`; do not edit by hand. One GPU, bf16 weights,");
+        sb.AppendLine("AdamW (state in bf16 as the reference workload keeps it), SDPA attention, no gradient checkpointing,");
+        sb.AppendLine("LoRA rank 8 on all seven projections, freeze trains the last 2 layers. GiB per GPU at the peak.");
+        sb.AppendLine("\"Model state only\" is what the common tables give (18 B/parameter for full, 2 B/parameter for");
+        sb.AppendLine("freeze and LoRA); `gputel estimate` prints the formula behind every figure.");
+        sb.AppendLine();
+        sb.AppendLine("| model | method | cutoff | batch | weights | gradients | optimizer | activations | temporary | runtime + cache | **peak** | peak phase | model state only |");
+        sb.AppendLine("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |");
+        foreach (string name in new[] { "qwen2-1.5b", "qwen2-7b", "qwen2.5-32b" })
+        {
+            foreach (FineTuneMethod method in new[] { FineTuneMethod.Full, FineTuneMethod.Freeze, FineTuneMethod.Lora })
+            {
+                foreach (int cutoff in new[] { 1024, 2048 })
+                {
+                    foreach (int batch in new[] { 1, 2 })
+                    {
+                        MemoryEstimate e = MemoryEstimator.Estimate(new EstimateRequest
+                        {
+                            Shape = ModelShape.Named(name), ModelName = name, Method = method, TrainableLayers = 2,
+                            Lora = new LoraSettings(8, 16), Dtype = "bf16", BatchSize = batch, CutoffLength = cutoff,
+                        });
+                        sb.AppendLine(CultureInfo.InvariantCulture, $"| {name} | {method.ToString().ToLowerInvariant()} | {cutoff} | {batch} | {Gib(e[MemoryCategory.Weights])} | {Gib(e[MemoryCategory.Gradients])} | {Gib(e[MemoryCategory.OptimizerState])} | {Gib(e[MemoryCategory.Activations])} | {Gib(e[MemoryCategory.Temporary])} | {Gib(e[MemoryCategory.Runtime] + e[MemoryCategory.AllocatorCache])} | **{Gib(e.PeakBytes)}** | {e.PeakPhase} | {Gib(e.ModelStateOnlyBytes)} |");
+                    }
+                }
+            }
+        }
+
+        return sb.ToString();
+    }
+}
