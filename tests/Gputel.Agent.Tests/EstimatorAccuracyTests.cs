@@ -43,7 +43,9 @@ public sealed class EstimatorAccuracyTests : IDisposable
             args.Add("--gradient-checkpointing");
         }
 
-        (int exit, string output) = AgentProcess.Run(args);
+        // A generous wall-clock limit: the run takes seconds alone, but shares the machine with the
+        // other integration tests.
+        (int exit, string output) = AgentProcess.Run(args, seconds: 600);
         Assert.True(exit == 0, output);
 
         RunRecordReader record = RunRecordReader.Read(run);
