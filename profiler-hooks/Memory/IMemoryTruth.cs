@@ -32,10 +32,17 @@ public interface IMemoryTruth : IDisposable
     }
 }
 
-/// <summary>The CPU truth: glibc's in-use bytes, with a 1 ms sampler for the phase peak.</summary>
+/// <summary>
+/// The CPU truth: glibc's in-use bytes. The phase peak is the higher of a 10 ms sampler and the
+/// kernel's resident high-water mark: the growth of resident memory inside the phase, added to the
+/// in-use figure at its start, catches tensors that live for less than a sample interval (glibc
+/// mmaps large blocks and the kernel counts them when touched).
+/// </summary>
 public sealed class CpuMemoryTruth : IMemoryTruth
 {
     private readonly PeakSampler _peak = new(CpuAllocator.InUseBytes);
+    private long? _startResident;
+    private long _startInUse;
 
     /// <inheritdoc />
     public long? InUse() => CpuAllocator.InUseBytes();
@@ -47,10 +54,24 @@ public sealed class CpuMemoryTruth : IMemoryTruth
     public long? ProcessDevice() => null;
 
     /// <inheritdoc />
-    public void BeginPhase() => _peak.Start();
+    public void BeginPhase()
+    {
+        _startResident = ResidentHighWater.Reset();
+        _startInUse = CpuAllocator.InUseBytes() ?? 0;
+        _peak.Start();
+    }
 
     /// <inheritdoc />
-    public long? EndPhasePeak() => _peak.Stop();
+    public long? EndPhasePeak()
+    {
+        long sampled = _peak.Stop();
+        if (_startResident is { } start && ResidentHighWater.HighWater() is { } high)
+        {
+            return Math.Max(sampled, _startInUse + Math.Max(0, high - start));
+        }
+
+        return sampled;
+    }
 
     /// <inheritdoc />
     public void SamplePeak() => _peak.SampleNow();
