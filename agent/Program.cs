@@ -18,6 +18,7 @@ internal static class Program
         };
 #if FINETUNE
         root.Add(FinetuneCommand.Create());
+        root.Add(ReportCommand.Create());
 #endif
 
         ParseResult parsed = root.Parse(args);
