@@ -41,39 +41,35 @@ internal static class ReportCommand
 
     private static void Print(RunSummary summary, ReportFiles files)
     {
-        string status = summary.Status switch
-        {
-            RunStatus.Complete => "[green]complete[/]",
-            RunStatus.InProgress => "[blue]in progress[/]",
-            _ => "[red]cut off[/]",
-        };
-        AnsiConsole.MarkupLine($"run [bold]{Markup.Escape(summary.RunId ?? summary.RunDirectory)}[/]: {status}. {Markup.Escape(summary.StatusDetail)}");
+        Console.WriteLine($"run {summary.RunId ?? summary.RunDirectory}: {summary.StatusDetail}");
         if (summary.Peak is { } peak)
         {
-            AnsiConsole.MarkupLine(string.Create(CultureInfo.InvariantCulture, $"peak [bold]{ByteText.Format(peak.TotalBytes)}[/] at step {peak.Step}, {Markup.Escape(peak.Phase)}"));
-            var table = new Table().Border(TableBorder.Rounded).AddColumn("category at the peak")
-                .AddColumn(new TableColumn("MiB").RightAligned()).AddColumn(new TableColumn("share").RightAligned());
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"peak {ByteText.Format(peak.TotalBytes)} at step {peak.Step}, {peak.Phase}"));
+            // Plain Text cells, not markup: no markup parsing (nor Spectre's emoji tables) for text
+            // that comes from a file.
+            var table = new Table().Border(TableBorder.Rounded)
+                .AddColumn(new TableColumn(new Text("category at the peak")))
+                .AddColumn(new TableColumn(new Text("MiB")).RightAligned())
+                .AddColumn(new TableColumn(new Text("share")).RightAligned());
             if (summary.Estimate is not null)
             {
-                table.AddColumn(new TableColumn("estimate MiB").RightAligned());
+                table.AddColumn(new TableColumn(new Text("estimate MiB")).RightAligned());
             }
 
+            void Row(params string[] cells) => table.AddRow(cells.Take(table.Columns.Count).Select(c => new Text(c)).ToArray());
             foreach ((string category, long bytes) in peak.Bytes)
             {
-                string[] row = [category, ByteText.MiBText(bytes), peak.TotalBytes > 0 ? ((double)bytes / peak.TotalBytes).ToString("0.0%", CultureInfo.InvariantCulture) : "-"];
-                if (summary.Estimate is { } estimate)
-                {
-                    row = [.. row, estimate.Categories.FirstOrDefault(c => c.Category == category) is { } e ? ByteText.MiBText(e.EstimateBytes) : "-"];
-                }
-
-                table.AddRow(row.Select(Markup.Escape).ToArray());
+                Row(
+                    category,
+                    ByteText.MiBText(bytes),
+                    peak.TotalBytes > 0 ? ((double)bytes / peak.TotalBytes).ToString("0.0%", CultureInfo.InvariantCulture) : "-",
+                    summary.Estimate?.Categories.FirstOrDefault(c => c.Category == category) is { } e ? ByteText.MiBText(e.EstimateBytes) : "-");
             }
 
-            string[] total = ["[bold]total[/]", $"[bold]{ByteText.MiBText(peak.TotalBytes)}[/]", "100%"];
-            table.AddRow(summary.Estimate is { } est ? [.. total, ByteText.MiBText(est.PeakBytes)] : total);
+            Row("total", ByteText.MiBText(peak.TotalBytes), "100%", summary.Estimate is { } estimate ? ByteText.MiBText(estimate.PeakBytes) : "-");
             if (summary.Estimate is { } modelState)
             {
-                table.AddRow("model state only (common tables)", "", "", ByteText.MiBText(modelState.ModelStateOnlyBytes));
+                Row("model state only (common tables)", "", "", ByteText.MiBText(modelState.ModelStateOnlyBytes));
             }
 
             AnsiConsole.Write(table);
@@ -81,12 +77,13 @@ internal static class ReportCommand
 
         foreach (string warning in summary.Warnings)
         {
-            AnsiConsole.MarkupLine($"[yellow]warning:[/] {Markup.Escape(warning)}");
+            Console.WriteLine($"warning: {warning}");
         }
 
+        // Plain lines, never wrapped to the terminal's width: scripts read the paths.
         foreach (string path in new[] { files.Html, files.Markdown, files.Png, files.SummaryJson })
         {
-            AnsiConsole.MarkupLine($"wrote [bold]{Markup.Escape(Path.GetFullPath(path))}[/]");
+            Console.WriteLine($"wrote {Path.GetFullPath(path)}");
         }
     }
 }

@@ -32,9 +32,12 @@ internal static class ReportMode
             long recordBytes = Directory.GetFiles(run).Sum(f => new FileInfo(f).Length);
 
             var process = new List<double>();
+            var processCpu = new List<double>();
             for (int i = 0; i < runs; i++)
             {
-                process.Add(TimeCli(run, output));
+                (double wall, double cpu) = TimeCli(run, output);
+                process.Add(wall);
+                processCpu.Add(cpu);
             }
 
             RunReport.Read(run).Write(output); // warm-up: compile once
@@ -53,14 +56,15 @@ internal static class ReportMode
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"""
                 # gputel report on a long run
 
-                {MachineInfo.Describe()}
+                {MachineInfo.Describe()}; load average at the end: {LoadAverage()}
 
                 Record: {steps:N0} steps x 4 phases ({steps * 4:N0} lines in steps.jsonl), {samples:N0} lines in samples.jsonl, {recordBytes / 1048576.0:0.0} MiB in all (generated in {generate.Elapsed.TotalSeconds:0.0} s).
                 Output: report.html {Size(output, "report.html")}, report.png {Size(output, "report.png")}, summary.json {Size(output, "summary.json")}, report.md {Size(output, "report.md")}.
 
                 | what | runs | median | min | max |
                 | --- | ---: | ---: | ---: | ---: |
-                | `gputel report` end to end (process start to exit) | {runs} | {Median(process):0.000} s | {process.Min():0.000} s | {process.Max():0.000} s |
+                | `gputel report` end to end (process start to exit), wall | {runs} | {Median(process):0.000} s | {process.Min():0.000} s | {process.Max():0.000} s |
+                | the same runs, CPU time (user + system, all threads) | {runs} | {Median(processCpu):0.000} s | {processCpu.Min():0.000} s | {processCpu.Max():0.000} s |
                 | in-process `RunReport.Read` + `Write`, warm | {runs} | {Median(inProcess):0.000} s | {inProcess.Min():0.000} s | {inProcess.Max():0.000} s |
                 """));
         }
@@ -79,7 +83,11 @@ internal static class ReportMode
         }
     }
 
-    private static double TimeCli(string run, string output)
+    // On a shared machine wall time grows with others' load; CPU time much less so. Both are reported.
+    private static string LoadAverage() =>
+        File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "unknown";
+
+    private static (double Wall, double Cpu) TimeCli(string run, string output)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (string argument in (string[])[RepoPaths.AgentDll, "report", run, "--out", output])
@@ -87,18 +95,19 @@ internal static class ReportMode
             start.ArgumentList.Add(argument);
         }
 
+        double cpuBefore = LibC.ChildrenCpuSeconds();
         var watch = Stopwatch.StartNew();
         using Process report = Process.Start(start) ?? throw new InvalidOperationException("could not start dotnet");
         Task<string> stderr = report.StandardError.ReadToEndAsync();
         report.StandardOutput.ReadToEnd();
         report.WaitForExit();
-        double seconds = watch.Elapsed.TotalSeconds;
+        double seconds = watch.Elapsed.TotalSeconds, cpu = LibC.ChildrenCpuSeconds() - cpuBefore;
         if (report.ExitCode != 0)
         {
             throw new InvalidOperationException($"gputel report failed ({report.ExitCode}): {stderr.Result}");
         }
 
-        return seconds;
+        return (seconds, cpu);
     }
 
     private static double Median(List<double> values)
