@@ -14,8 +14,8 @@ as_root() {
 }
 
 # Debian packages: a real Prometheus server and promtool for the integration tests, gcc for the
-# fake NVML driver the tests load in place of a GPU.
-packages=(prometheus gcc libc6-dev)
+# fake NVML driver the tests load in place of a GPU, headless Chromium to render `gputel report`'s page.
+packages=(prometheus gcc libc6-dev chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -19,6 +19,7 @@ internal static class Program
 #if FINETUNE
         root.Add(FinetuneCommand.Create());
         root.Add(EstimateCommand.Create());
+        root.Add(ReportCommand.Create());
 #endif
 
         ParseResult parsed = root.Parse(args);

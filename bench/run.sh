@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the agent, the benchmarks and the fake NVML driver in Release, then runs the four
+# Builds the agent, the benchmarks and the fake NVML driver in Release, then runs the five
 # benchmark modes (see README.md), saving each one's output under bench/results/<UTC time>/.
 #   bench/run.sh           full run: BenchmarkDotNet's default job, 5000 GETs, 60 s of CPU, 10 profiler block pairs
 #   bench/run.sh --quick   smoke run: BenchmarkDotNet's short job, 500 GETs, 10 s of CPU, 3 profiler block pairs (rough numbers)
@@ -29,4 +29,5 @@ bench=(dotnet bench/Gputel.Bench/bin/Release/net10.0/Gputel.Bench.dll)
 "${bench[@]}" scrape --requests "$requests" | tee "$out/scrape.md"
 "${bench[@]}" cpu --seconds "$seconds" | tee "$out/cpu.md"
 "${bench[@]}" profiler --blocks "$blocks" | tee "$out/profiler.md"
+"${bench[@]}" report | tee "$out/report.md"
 echo "results in $out"

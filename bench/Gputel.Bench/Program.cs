@@ -2,6 +2,7 @@ using System.Globalization;
 using BenchmarkDotNet.Running;
 using Gputel.Bench.Agent;
 using Gputel.Bench.Profiler;
+using Gputel.Bench.Report;
 
 // Modes (see bench/README.md):
 //   [micro] [BenchmarkDotNet args]   in-process benchmarks of one sample and one exposition
@@ -11,6 +12,9 @@ using Gputel.Bench.Profiler;
 //                                    fine-tuning step time with the memory profiler's hooks on and off
 //                                    (default 10 pairs of 6-step blocks after 5 warm-up steps each way;
 //                                    T libtorch intra-op threads, 0 = libtorch's default)
+//   report [--steps S] [--samples N] [--runs R]
+//                                    `gputel report` on a synthetic record of S steps and N samples
+//                                    (default 5000 and 100000), R runs end to end and in-process (default 7)
 bool modeGiven = args.Length > 0 && !args[0].StartsWith('-');
 string mode = modeGiven ? args[0] : "micro";
 string[] rest = modeGiven ? args[1..] : args;
@@ -31,8 +35,11 @@ try
         case "profiler":
             ProfilerMode.Run(IntOption(rest, "--blocks", 10), IntOption(rest, "--steps", 6), IntOption(rest, "--warmup", 5), IntOption(rest, "--threads", 0, allowZero: true));
             return 0;
+        case "report":
+            ReportMode.Run(IntOption(rest, "--steps", 5000), IntOption(rest, "--samples", 100_000), IntOption(rest, "--runs", 7));
+            return 0;
         default:
-            throw new ArgumentException($"unknown mode '{mode}': use micro, scrape, cpu or profiler");
+            throw new ArgumentException($"unknown mode '{mode}': use micro, scrape, cpu, profiler or report");
     }
 }
 catch (ArgumentException e)

@@ -37,4 +37,5 @@ public sealed record SampleLine(
 [JsonSerializable(typeof(RunInfo))]
 [JsonSerializable(typeof(StepLine))]
 [JsonSerializable(typeof(SampleLine))]
+[JsonSerializable(typeof(RunEnd))]
 internal sealed partial class RecordJson : JsonSerializerContext;

@@ -9,6 +9,10 @@ namespace Gputel.Profiler.Records;
 /// <param name="StartTime">When the run started (UTC).</param>
 /// <param name="Settings">Every other setting (optimizer, batch size, cutoff length, LoRA rank, ...), as text.</param>
 /// <param name="Versions">Versions of what ran (gputel, libtorch, .NET).</param>
+/// <param name="Process">
+/// The process writing the record, so a reader can tell a run still going from one cut off; null
+/// in records written before this field existed.
+/// </param>
 public sealed record RunInfo(
     string RunId,
     string Model,
@@ -17,4 +21,5 @@ public sealed record RunInfo(
     string Device,
     DateTimeOffset StartTime,
     IReadOnlyDictionary<string, string> Settings,
-    IReadOnlyDictionary<string, string> Versions);
+    IReadOnlyDictionary<string, string> Versions,
+    RunProcess? Process = null);

@@ -1,4 +1,6 @@
+using System.Buffers;
 using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
 
 namespace Gputel.Profiler.Records;
 
@@ -8,16 +10,28 @@ namespace Gputel.Profiler.Records;
 /// </summary>
 public sealed class RunRecordReader
 {
-    private RunRecordReader(RunInfo? info, List<StepLine> steps, List<SampleLine> samples, List<string> warnings)
+    // Lines are parsed straight from UTF-8 chunks, never turned into strings: a long run's
+    // samples.jsonl has hundreds of thousands of lines.
+    private const int ChunkBytes = 1 << 20;
+
+    private RunRecordReader(string directory, RunInfo? info, RunEnd? end, List<StepLine> steps, List<SampleLine> samples, List<string> warnings)
     {
+        Directory = directory;
         Info = info;
+        End = end;
         Steps = steps;
         Samples = samples;
         Warnings = warnings;
     }
 
+    /// <summary>The run record directory that was read.</summary>
+    public string Directory { get; }
+
     /// <summary>What ran, or null when <c>run.json</c> is missing or unreadable (see warnings).</summary>
     public RunInfo? Info { get; }
+
+    /// <summary>How the run ended (<c>end.json</c>), or null when it has not (yet) ended cleanly.</summary>
+    public RunEnd? End { get; }
 
     /// <summary>Every complete step line, in file order.</summary>
     public IReadOnlyList<StepLine> Steps { get; }
@@ -47,23 +61,46 @@ public sealed class RunRecordReader
 
         var warnings = new List<string>();
         RunInfo? info = null;
-        try
+        if (!File.Exists(runJson))
         {
-            info = JsonSerializer.Deserialize(File.ReadAllBytes(runJson), RecordJson.Default.RunInfo);
+            warnings.Add($"{runJson}: missing, so what ran (model, method, settings) is unknown");
         }
-        catch (Exception e) when (e is IOException or JsonException)
+        else
         {
-            warnings.Add($"{runJson}: unreadable ({e.Message})");
+            try
+            {
+                info = JsonSerializer.Deserialize(File.ReadAllBytes(runJson), RecordJson.Default.RunInfo);
+            }
+            catch (Exception e) when (e is IOException or JsonException)
+            {
+                warnings.Add($"{runJson}: unreadable ({e.Message})");
+            }
         }
 
-        return new RunRecordReader(
-            info,
-            ReadLines(stepsJsonl, RecordJson.Default.StepLine, warnings),
-            ReadLines(Path.Combine(directory, "samples.jsonl"), RecordJson.Default.SampleLine, warnings),
-            warnings);
+        RunEnd? end = null;
+        string endJson = Path.Combine(directory, "end.json");
+        if (File.Exists(endJson))
+        {
+            try
+            {
+                end = JsonSerializer.Deserialize(File.ReadAllBytes(endJson), RecordJson.Default.RunEnd);
+            }
+            catch (Exception e) when (e is IOException or JsonException)
+            {
+                warnings.Add($"{endJson}: unreadable ({e.Message})");
+            }
+        }
+
+        // The two files in parallel: parsing is the whole cost of reading a long run.
+        var sampleWarnings = new List<string>();
+        Task<List<SampleLine>> samples = Task.Run(() => ReadLines(Path.Combine(directory, "samples.jsonl"), RecordJson.Default.SampleLine, _ => true, sampleWarnings));
+        List<StepLine> steps = ReadLines(stepsJsonl, RecordJson.Default.StepLine, s => s.Phase is not null && s.Bytes is not null, warnings);
+        List<SampleLine> sampleLines = samples.GetAwaiter().GetResult();
+        warnings.AddRange(sampleWarnings);
+        return new RunRecordReader(directory, info, end, steps, sampleLines, warnings);
     }
 
-    private static List<T> ReadLines<T>(string path, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type, List<string> warnings)
+    private static List<T> ReadLines<T>(string path, JsonTypeInfo<T> type, Func<T, bool> complete, List<string> warnings)
     {
         var result = new List<T>();
         if (!File.Exists(path))
@@ -71,32 +108,84 @@ public sealed class RunRecordReader
             return result;
         }
 
-        string text = File.ReadAllText(path);
-        string[] lines = text.Split('\n');
-        for (int i = 0; i < lines.Length; i++)
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, bufferSize: 1, FileOptions.SequentialScan);
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(ChunkBytes);
+        try
         {
-            if (lines[i].Length == 0)
+            int filled = 0, lineNumber = 0;
+            while (true)
             {
-                continue;
+                int read = stream.Read(buffer, filled, buffer.Length - filled);
+                filled += read;
+                int start = 0;
+                while (true)
+                {
+                    int newline = Array.IndexOf(buffer, (byte)'\n', start, filled - start);
+                    if (newline < 0)
+                    {
+                        break;
+                    }
+
+                    lineNumber++;
+                    Parse(buffer.AsSpan(start, newline - start), lineNumber, last: false);
+                    start = newline + 1;
+                }
+
+                // Keep the unfinished line for the next chunk, growing the buffer for a line longer than it.
+                filled -= start;
+                Buffer.BlockCopy(buffer, start, buffer, 0, filled);
+                if (read == 0)
+                {
+                    break;
+                }
+
+                if (filled == buffer.Length)
+                {
+                    byte[] larger = ArrayPool<byte>.Shared.Rent(buffer.Length * 2);
+                    Buffer.BlockCopy(buffer, 0, larger, 0, filled);
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = larger;
+                }
             }
 
-            bool last = i == lines.Length - 1; // no newline after it: cut off while being written
+            // No newline after it: the writer was stopped while writing this line.
+            if (filled > 0)
+            {
+                Parse(buffer.AsSpan(0, filled), lineNumber + 1, last: true);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+
+        return result;
+
+        void Parse(ReadOnlySpan<byte> line, int number, bool last)
+        {
+            if (line.IsEmpty)
+            {
+                return;
+            }
+
             try
             {
-                T? value = JsonSerializer.Deserialize(lines[i], type);
-                if (value is not null)
+                T? value = JsonSerializer.Deserialize(line, type);
+                if (value is not null && complete(value))
                 {
                     result.Add(value);
+                }
+                else if (value is not null)
+                {
+                    warnings.Add($"{path}, line {number}: a required field is missing, skipped");
                 }
             }
             catch (JsonException)
             {
                 warnings.Add(last
                     ? $"{path}: the last line is incomplete (the run was cut off while writing it); {result.Count} complete lines read"
-                    : $"{path}, line {i + 1}: not valid JSON, skipped");
+                    : $"{path}, line {number}: not valid JSON, skipped");
             }
         }
-
-        return result;
     }
 }

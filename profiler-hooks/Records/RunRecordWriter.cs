@@ -7,7 +7,8 @@ namespace Gputel.Profiler.Records;
 /// Writes a run record directory: <c>run.json</c> (what ran, written atomically), <c>steps.jsonl</c>
 /// (one line per phase per step) and <c>samples.jsonl</c> (device and process samples). The JSONL
 /// files are append-only and each line is handed to the operating system whole as soon as it is
-/// written, so a run killed at any moment leaves every completed line readable.
+/// written, so a run killed at any moment leaves every completed line readable. <see cref="Complete"/>
+/// writes <c>end.json</c> last: a record without it was cut off or is still being written.
 /// </summary>
 public sealed class RunRecordWriter : IDisposable
 {
@@ -21,6 +22,8 @@ public sealed class RunRecordWriter : IDisposable
         ArgumentNullException.ThrowIfNull(info);
         System.IO.Directory.CreateDirectory(directory);
         RunDirectory = directory;
+        // A directory used again: the earlier run's end marker would say this one had finished.
+        File.Delete(Path.Combine(directory, "end.json"));
         WriteAtomically(Path.Combine(directory, "run.json"), JsonSerializer.SerializeToUtf8Bytes(info, RecordJson.Default.RunInfo));
         _steps = OpenAppend(Path.Combine(directory, "steps.jsonl"));
         _samples = OpenAppend(Path.Combine(directory, "samples.jsonl"));
@@ -48,6 +51,16 @@ public sealed class RunRecordWriter : IDisposable
     {
         ArgumentNullException.ThrowIfNull(sample);
         AppendLine(_samples, JsonSerializer.SerializeToUtf8Bytes(sample, RecordJson.Default.SampleLine));
+    }
+
+    /// <summary>Writes <c>end.json</c> (atomically): the run finished its loop and every line is written.</summary>
+    public void Complete(RunEnd end)
+    {
+        ArgumentNullException.ThrowIfNull(end);
+        lock (_gate)
+        {
+            WriteAtomically(Path.Combine(RunDirectory, "end.json"), JsonSerializer.SerializeToUtf8Bytes(end, RecordJson.Default.RunEnd));
+        }
     }
 
     /// <summary>Writes <paramref name="contents"/> to a temporary file beside <paramref name="path"/> and renames it into place.</summary>

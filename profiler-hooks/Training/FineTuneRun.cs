@@ -41,9 +41,13 @@ public static class FineTuneRun
         using var accountant = new MemoryAccountant(model, () => OptimizerStateTensors.Of(optimizer), baseline, runtime);
         probeTarget = accountant;
         using var telemetry = new TrainingTelemetry(options.RunId);
-        using var record = new RunRecordWriter(options.OutputDirectory, Describe(options, trainable));
+        using var record = new RunRecordWriter(options.OutputDirectory, Describe(options, trainable, baseline));
+        // Disposed before the record (declared after it): its last sample lands before the file closes.
+        using var sampler = new HostSampler(record);
 
-        int written = 0;
+        int written = 0, completed = 0;
+        // When each phase ended: lines are written after the step, and samples are placed by time.
+        var phaseEnds = new List<DateTimeOffset>();
         for (int step = 0; step < options.Steps && !cancellationToken.IsCancellationRequested; step++)
         {
             long started = Stopwatch.GetTimestamp();
@@ -64,6 +68,7 @@ public static class FineTuneRun
                         microLoss = output.Loss! / options.GradientAccumulation;
                         accountant.SetOutputs(output.Logits, output.Loss!, microLoss);
                     }
+                    phaseEnds.Add(DateTimeOffset.UtcNow);
 
                     lossSum += microLoss.to(ScalarType.Float32).item<float>() * options.GradientAccumulation;
                     using (TrainingTelemetry.StartPhase(step, "backward"))
@@ -72,6 +77,7 @@ public static class FineTuneRun
                         microLoss.backward();
                         LayerCheckpoint.ReleaseReturnedGradients();
                     }
+                    phaseEnds.Add(DateTimeOffset.UtcNow);
                 }
 
                 using (TrainingTelemetry.StartPhase(step, "optimizer_step"))
@@ -79,12 +85,14 @@ public static class FineTuneRun
                 {
                     optimizer.step();
                 }
+                phaseEnds.Add(DateTimeOffset.UtcNow);
 
                 using (TrainingTelemetry.StartPhase(step, "zero_grad"))
                 using (accountant.Phase(step, "zero_grad"))
                 {
                     model.zero_grad(set_to_none: true);
                 }
+                phaseEnds.Add(DateTimeOffset.UtcNow);
             }
 
             // TorchSharp wraps every scalar operand (lr, betas, eps, scaling factors) in a native
@@ -107,16 +115,19 @@ public static class FineTuneRun
             for (; written < accountant.Snapshots.Count; written++)
             {
                 MemorySnapshot s = accountant.Snapshots[written];
-                record.WriteStep(s, s.Phase == "zero_grad" ? meanLoss : null);
+                record.WriteStep(s, s.Phase == "zero_grad" ? meanLoss : null, phaseEnds[written]);
                 telemetry.Record(s);
                 peak = s.PeakBytes > peak.PeakBytes ? s : peak;
             }
 
             telemetry.CompleteStep(seconds, meanLoss);
+            completed++;
             progress?.Invoke(new StepReport(step, options.Steps, meanLoss, seconds, tokens / seconds, peak));
         }
 
         optimizer.Dispose();
+        sampler.Dispose();
+        record.Complete(new RunEnd(DateTimeOffset.UtcNow, completed, options.Steps, Cancelled: completed < options.Steps));
         return accountant.Snapshots;
     }
 
@@ -162,7 +173,7 @@ public static class FineTuneRun
         }
     }
 
-    private static RunInfo Describe(FineTuneOptions o, List<Parameter> trainable) => new(
+    private static RunInfo Describe(FineTuneOptions o, List<Parameter> trainable, long allocatorBaseline) => new(
         o.RunId,
         o.CheckpointDirectory ?? o.ModelName,
         o.Method.ToString().ToLowerInvariant(),
@@ -185,12 +196,16 @@ public static class FineTuneRun
             ["trainable_parameters"] = trainable.Sum(p => p.numel()).ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["data"] = o.DataFile ?? "synthetic",
             ["seed"] = o.Seed.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            // What malloc had handed out before the model existed: the phase figures are above it,
+            // samples.jsonl's used_bytes are not, so a report can line the two up.
+            ["allocator_baseline_bytes"] = allocatorBaseline.ToString(System.Globalization.CultureInfo.InvariantCulture),
         },
         new Dictionary<string, string>
         {
             ["libtorch"] = TorchRuntime.EnsureLoaded(),
             [".net"] = Environment.Version.ToString(),
-        });
+        },
+        RunProcess.Current());
 
     /// <summary>Micro-batches from the dataset (cycling) or synthetic ones of the cutoff length.</summary>
     private sealed class BatchSource(FineTuneOptions options, int vocabularySize)

@@ -27,6 +27,25 @@ internal static partial class LibC
         return ticks > 0 ? (int)ticks : 100;
     }
 
+    /// <summary>
+    /// CPU seconds (user + system) of every child process this process has waited for so far
+    /// (<c>getrusage(RUSAGE_CHILDREN)</c>): a child's own figures are gone from /proc once it is reaped.
+    /// </summary>
+    public static double ChildrenCpuSeconds()
+    {
+        const int RusageChildren = -1;
+        Span<long> usage = stackalloc long[18]; // struct rusage: two timevals then 14 longs, on 64-bit Linux
+        if (getrusage(RusageChildren, ref usage[0]) != 0)
+        {
+            throw new InvalidOperationException($"getrusage failed: errno {Marshal.GetLastPInvokeError()}");
+        }
+
+        return usage[0] + (usage[1] / 1e6) + usage[2] + (usage[3] / 1e6);
+    }
+
+    [LibraryImport("libc", EntryPoint = "getrusage", SetLastError = true)]
+    private static partial int getrusage(int who, ref long usage);
+
     [LibraryImport("libc", EntryPoint = "setenv", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
     private static partial int setenv(string name, string value, int overwrite);
 

@@ -1,0 +1,11 @@
+namespace Gputel.Profiler.Records;
+
+/// <summary>
+/// Written to <c>end.json</c>, atomically, when a run finishes its loop: a record without it was
+/// cut off or is still being written.
+/// </summary>
+/// <param name="EndTime">When the run ended (UTC).</param>
+/// <param name="StepsCompleted">Optimizer steps completed and recorded.</param>
+/// <param name="StepsPlanned">Optimizer steps the run was asked for.</param>
+/// <param name="Cancelled">True when the run was stopped (Ctrl-C) before its planned steps.</param>
+public sealed record RunEnd(DateTimeOffset EndTime, int StepsCompleted, int StepsPlanned, bool Cancelled);

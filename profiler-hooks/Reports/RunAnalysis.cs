@@ -1,0 +1,302 @@
+using System.Globalization;
+using Gputel.Profiler.Estimation;
+using Gputel.Profiler.Memory;
+using Gputel.Profiler.Records;
+
+namespace Gputel.Profiler.Reports;
+
+/// <summary>
+/// Turns a run record into its <see cref="RunSummary"/>: the peak, per-phase peaks, status, the
+/// estimate beside the measurement, and the warnings. Reads only what the record holds.
+/// </summary>
+public static class RunAnalysis
+{
+    /// <summary>Above this share of the peak, the allocator's cache gets a warning.</summary>
+    public const double CacheWarningShare = 0.20;
+
+    /// <summary>Above this share of the peak (either sign), unattributed memory gets a warning.</summary>
+    public const double UnattributedWarningShare = 0.05;
+
+    /// <summary>The setting FineTuneRun records: malloc's in-use bytes before the model existed.</summary>
+    internal const string BaselineSetting = "allocator_baseline_bytes";
+
+    /// <summary>
+    /// Summarizes <paramref name="record"/>. <paramref name="isAlive"/> tells whether the process
+    /// that wrote it still runs (default: <see cref="RunProcess.IsAlive"/>).
+    /// </summary>
+    public static RunSummary Summarize(RunRecordReader record, Func<RunProcess, bool>? isAlive = null)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        var warnings = record.Warnings.Select(w => Relative(w, record.Directory)).ToList();
+        IReadOnlyList<StepLine> steps = record.Steps;
+        IReadOnlyList<string> categories = Categories(steps);
+        // Totals first, one pass without allocating; a PhaseMemory only for the lines reported.
+        long[] totals = new long[steps.Count];
+        for (int i = 0; i < steps.Count; i++)
+        {
+            totals[i] = Total(steps[i], categories);
+        }
+
+        var phases = new List<string>();
+        var step0 = new Dictionary<string, int>(StringComparer.Ordinal);
+        var later = new Dictionary<string, int>(StringComparer.Ordinal);
+        int peakIndex = -1, firstStepPeak = -1;
+        for (int i = 0; i < steps.Count; i++)
+        {
+            string phase = steps[i].Phase;
+            if (!phases.Contains(phase))
+            {
+                phases.Add(phase);
+            }
+
+            // Step 0 includes one-time set-up; the peak is taken over the steps after it when there are any.
+            Dictionary<string, int> window = steps[i].Step == 0 ? step0 : later;
+            if (!window.TryGetValue(phase, out int best) || totals[i] > totals[best])
+            {
+                window[phase] = i;
+            }
+
+            ref int overall = ref steps[i].Step == 0 ? ref firstStepPeak : ref peakIndex;
+            if (overall < 0 || totals[i] > totals[overall])
+            {
+                overall = i;
+            }
+        }
+
+        PhaseMemory? At(int index) => index < 0 ? null : Memory(steps[index], categories);
+        int? lastStep = steps.Count == 0 ? null : steps[^1].Step;
+
+        (RunStatus status, string detail) = Status(record, lastStep, isAlive ?? (p => p.IsAlive()));
+        if (status == RunStatus.CutOff)
+        {
+            warnings.Add(detail);
+        }
+
+        PhaseMemory? peak = At(peakIndex >= 0 ? peakIndex : firstStepPeak);
+        if (peak is null)
+        {
+            warnings.Add("no complete step line was recorded: there is no peak to report");
+        }
+        else
+        {
+            warnings.AddRange(PeakWarnings(peak));
+        }
+
+        var phasePeaks = phases.Select(p => new PhasePeak(
+            p,
+            At(step0.TryGetValue(p, out int first) ? first : -1),
+            At(later.TryGetValue(p, out int highest) ? highest : -1))).ToList();
+
+        EstimateSummary? estimate = Estimate(record.Info, peak, warnings);
+        return new RunSummary(
+            record.Directory,
+            record.Info?.RunId,
+            record.Info?.Model,
+            record.Info?.Method,
+            record.Info?.Dtype,
+            record.Info?.Device,
+            status,
+            detail,
+            steps.Select(l => l.Step).Distinct().Count(),
+            lastStep,
+            steps.Count,
+            phases,
+            peak,
+            peak is null ? [] : TopConsumers(peak),
+            phasePeaks,
+            estimate,
+            Samples(record),
+            warnings);
+    }
+
+    /// <summary>Category names: the known ones in their usual order, then any others the record has.</summary>
+    internal static IReadOnlyList<string> Categories(IReadOnlyList<StepLine> steps)
+    {
+        var names = MemoryCategoryNames.All.Select(c => c.ToName()).ToList();
+        var known = new HashSet<string>(names, StringComparer.Ordinal);
+        foreach (StepLine line in steps)
+        {
+            foreach (string name in line.Bytes.Keys)
+            {
+                if (known.Add(name))
+                {
+                    names.Add(name);
+                }
+            }
+        }
+
+        return names;
+    }
+
+    /// <summary>Every category of <paramref name="line"/> added up, temporary included: the height the chart stacks it to.</summary>
+    internal static long Total(StepLine line, IReadOnlyList<string> categories)
+    {
+        long total = 0;
+        foreach (string category in categories)
+        {
+            total += line.Bytes.TryGetValue(category, out long b) ? b : 0;
+        }
+
+        return total;
+    }
+
+    internal static PhaseMemory Memory(StepLine line, IReadOnlyList<string> categories)
+    {
+        var bytes = new Dictionary<string, long>(categories.Count, StringComparer.Ordinal);
+        long total = 0;
+        foreach (string category in categories)
+        {
+            long value = line.Bytes.TryGetValue(category, out long b) ? b : 0;
+            bytes[category] = value;
+            total += value;
+        }
+
+        return new PhaseMemory(line.Step, line.Phase, total, line.AllocatorBytes, line.PeakBytes, bytes);
+    }
+
+    private static (RunStatus, string) Status(RunRecordReader record, int? lastStep, Func<RunProcess, bool> isAlive)
+    {
+        string after = lastStep is { } s ? $"after step {s}" : "before its first step was recorded";
+        if (record.End is { } end)
+        {
+            return end.Cancelled
+                ? (RunStatus.CutOff, string.Create(CultureInfo.InvariantCulture, $"run stopped {after}: {end.StepsCompleted} of {end.StepsPlanned} planned steps completed"))
+                : (RunStatus.Complete, string.Create(CultureInfo.InvariantCulture, $"run complete: {end.StepsCompleted} steps, ended {end.EndTime:yyyy-MM-dd HH:mm:ss} UTC"));
+        }
+
+        if (record.Info?.Process is not { } writer)
+        {
+            return (RunStatus.CutOff, $"run cut off {after}: no end marker (end.json), and run.json does not name the process that wrote it");
+        }
+
+        return isAlive(writer)
+            ? (RunStatus.InProgress, string.Create(CultureInfo.InvariantCulture, $"run in progress: process {writer.Pid} on {writer.Host} is still writing it (last step so far: {lastStep?.ToString(CultureInfo.InvariantCulture) ?? "none"})"))
+            : (RunStatus.CutOff, string.Create(CultureInfo.InvariantCulture, $"run cut off {after}: no end marker (end.json) and its process ({writer.Pid} on {writer.Host}) is gone"));
+    }
+
+    private static IEnumerable<string> PeakWarnings(PhaseMemory peak)
+    {
+        long Get(MemoryCategory c) => peak.Bytes.TryGetValue(c.ToName(), out long b) ? b : 0;
+        string At = $"at the peak (step {peak.Step}, {peak.Phase})";
+        long optimizer = Get(MemoryCategory.OptimizerState), weights = Get(MemoryCategory.Weights);
+        if (optimizer > weights)
+        {
+            yield return $"optimizer state larger than weights {At}: {ByteText.Format(optimizer)} against {ByteText.Format(weights)}";
+        }
+
+        long cache = Get(MemoryCategory.AllocatorCache);
+        if (peak.TotalBytes > 0 && cache > CacheWarningShare * peak.TotalBytes)
+        {
+            yield return $"allocator cache above {CacheWarningShare:0%} of peak {At}: {ByteText.Format(cache)} of {ByteText.Format(peak.TotalBytes)}";
+        }
+
+        long unattributed = Get(MemoryCategory.Unattributed);
+        if (peak.TotalBytes > 0 && Math.Abs(unattributed) > UnattributedWarningShare * peak.TotalBytes)
+        {
+            yield return $"unattributed above {UnattributedWarningShare:0%} of peak {At}: {ByteText.Format(unattributed)} of {ByteText.Format(peak.TotalBytes)}";
+        }
+    }
+
+    private static List<CategoryShare> TopConsumers(PhaseMemory peak) =>
+        peak.Bytes.Where(kv => kv.Value > 0)
+            .OrderByDescending(kv => kv.Value)
+            .Select(kv => new CategoryShare(kv.Key, kv.Value, peak.TotalBytes > 0 ? (double)kv.Value / peak.TotalBytes : 0))
+            .ToList();
+
+    private static EstimateSummary? Estimate(RunInfo? info, PhaseMemory? peak, List<string> warnings)
+    {
+        if (info is null)
+        {
+            warnings.Add("no estimate: run.json is missing or unreadable, so the configuration is unknown");
+            return null;
+        }
+
+        MemoryEstimate estimate;
+        try
+        {
+            estimate = MemoryEstimator.Estimate(EstimateRequest.FromRunInfo(info));
+        }
+        catch (Exception e) when (e is InvalidDataException or ArgumentException or KeyNotFoundException or IOException or NotSupportedException or InvalidOperationException)
+        {
+            warnings.Add($"no estimate: {e.Message}");
+            return null;
+        }
+
+        var categories = estimate.Lines.Select(l => new CategoryEstimate(
+            l.Category.ToName(),
+            l.Bytes,
+            peak is not null && peak.Bytes.TryGetValue(l.Category.ToName(), out long measured) ? measured : 0,
+            l.Formula)).ToList();
+        return new EstimateSummary(estimate.PeakPhase, estimate.PeakBytes, peak?.TotalBytes ?? 0, estimate.ModelStateOnlyBytes, estimate.ModelStateOnlyFormula, categories);
+    }
+
+    private static SampleSummary Samples(RunRecordReader record)
+    {
+        IReadOnlyList<SampleLine> samples = record.Samples;
+        if (samples.Count == 0)
+        {
+            return new SampleSummary(0, -1, "no samples recorded", 0, null, 0);
+        }
+
+        int gpu = LineGpu(samples);
+        long offset = LineOffset(record.Info, gpu);
+        long max = long.MinValue;
+        long? maxProcess = null;
+        foreach (SampleLine s in samples)
+        {
+            if (s.Gpu != gpu)
+            {
+                continue;
+            }
+
+            max = Math.Max(max, LineFigure(s) - offset);
+            if (s.ProcessUsedBytes is { } p)
+            {
+                maxProcess = Math.Max(maxProcess ?? long.MinValue, p);
+            }
+        }
+
+        return new SampleSummary(samples.Count, gpu, LineSource(gpu, offset), max, maxProcess, offset);
+    }
+
+    /// <summary>The device the line follows: the first GPU the samples name, else the host.</summary>
+    internal static int LineGpu(IReadOnlyList<SampleLine> samples)
+    {
+        foreach (SampleLine s in samples)
+        {
+            if (s.Gpu >= 0)
+            {
+                return s.Gpu;
+            }
+        }
+
+        return -1;
+    }
+
+    /// <summary>
+    /// The figure drawn for a sample: on a GPU, NVML's per-process figure where known (what the
+    /// categories add up to there); on the host, malloc's in-use bytes (what the categories add up
+    /// to on the CPU; the resident set also counts code, stacks and the .NET heap).
+    /// </summary>
+    internal static long LineFigure(SampleLine sample) =>
+        sample.Gpu >= 0 ? sample.ProcessUsedBytes ?? sample.UsedBytes : sample.UsedBytes;
+
+    /// <summary>On the host, the malloc baseline the phase figures are measured above, when run.json records it.</summary>
+    internal static long LineOffset(RunInfo? info, int gpu) =>
+        gpu < 0 && info is not null && info.Settings.TryGetValue(BaselineSetting, out string? text)
+            && long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out long baseline)
+            ? baseline
+            : 0;
+
+    private static string LineSource(int gpu, long offset) => gpu >= 0
+        ? string.Create(CultureInfo.InvariantCulture, $"GPU {gpu}: this process's memory as NVML sees it (samples.jsonl process_used_bytes; used_bytes where absent)")
+        : offset > 0
+            ? $"host: malloc in use (samples.jsonl used_bytes, glibc mallinfo2, whole process) minus the {ByteText.Format(offset)} in use before the model existed, the baseline the categories are measured above"
+            : "host: malloc in use (samples.jsonl used_bytes, glibc mallinfo2, whole process, nothing subtracted)";
+
+    private static string Relative(string warning, string directory)
+    {
+        string prefix = directory.EndsWith(Path.DirectorySeparatorChar) ? directory : directory + Path.DirectorySeparatorChar;
+        return warning.StartsWith(prefix, StringComparison.Ordinal) ? warning[prefix.Length..] : warning;
+    }
+}
