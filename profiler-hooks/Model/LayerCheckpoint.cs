@@ -73,13 +73,15 @@ internal sealed class LayerCheckpoint : autograd.SingleTensorFunction<LayerCheck
     /// <inheritdoc/>
     public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor grad_output)
     {
+        ReleaseReturnedGradients();
+        // Inside the scope: handles to the saved tensors taken outside it would live as long as the
+        // training step's scope, keeping every layer's input alive to the end of the step.
+        using var scope = NewDisposeScope();
         var saved = ctx.get_saved_variables();
         var layer = (DecoderLayer)ctx.get_data(LayerKey);
         var trainable = (Parameter[])ctx.get_data(TrainableKey);
         bool inputRequiresGrad = (bool)ctx.get_data(InputRequiresGradKey);
 
-        ReleaseReturnedGradients();
-        using var scope = NewDisposeScope();
         // The autograd engine calls backward with grad mode off.
         using var gradMode = enable_grad();
         var input = saved[0].detach().requires_grad_(inputRequiresGrad);

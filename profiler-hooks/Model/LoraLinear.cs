@@ -48,7 +48,11 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
     /// <summary>Applies the frozen layer plus the scaled adapter.</summary>
     public override Tensor forward(Tensor input)
     {
+        // Intermediates (the frozen output, the adapter's output and its scaled copy) go as soon as
+        // the sum exists, as PEFT's would under Python's reference counting: left to the caller's
+        // scope they would stay until the whole attention or MLP block returned.
+        using var scope = NewDisposeScope();
         var frozen = nn.functional.linear(input, weight, bias);
-        return frozen + lora_B.call(lora_A.call(lora_dropout.call(input))) * _scaling;
+        return (frozen + lora_B.call(lora_A.call(lora_dropout.call(input))) * _scaling).MoveToOuterDisposeScope();
     }
 }

@@ -61,10 +61,11 @@ public static class FineTuneRun
                     tokens += ids.numel();
                     accountant.SetInputs(ids, labels);
                     Tensor microLoss;
+                    CausalLmOutput output;
                     using (TrainingTelemetry.StartPhase(step, "forward"))
                     using (accountant.Phase(step, "forward"))
                     {
-                        CausalLmOutput output = model.call(ids, labels);
+                        output = model.call(ids, labels);
                         microLoss = output.Loss! / options.GradientAccumulation;
                         accountant.SetOutputs(output.Logits, output.Loss!, microLoss);
                     }
@@ -76,6 +77,13 @@ public static class FineTuneRun
                     {
                         microLoss.backward();
                         LayerCheckpoint.ReleaseReturnedGradients();
+                        // Only the loss's value outlives backward, as in a Hugging Face training
+                        // step: the logits, and the graph with whatever custom autograd functions
+                        // saved, go now rather than when the step's scope ends.
+                        accountant.SetOutputs();
+                        output.Logits.Dispose();
+                        output.Loss!.Dispose();
+                        microLoss.Dispose();
                     }
                     phaseEnds.Add(DateTimeOffset.UtcNow);
                 }
