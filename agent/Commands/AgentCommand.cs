@@ -16,11 +16,12 @@ internal static class AgentCommand
         var collectors = new Option<string>("--collectors") { Description = $"Collectors to run: names (memory,power) or exclusions (-xid,-ecc). Known: {string.Join(", ", CollectorCatalog.Names)}. Default all. Env GPUTEL_COLLECTORS." };
         var metricNames = new Option<string>("--metric-names") { Description = "Naming profile: 'default' (base units) or 'dcgm' (dcgm-exporter 4.8 names, units and labels, for dashboard 12239). Env GPUTEL_METRIC_NAMES." };
         var nvmlLibrary = new Option<string>("--nvml-library") { Description = "Path of libnvidia-ml.so.1 (nvml.dll) when it is not where the loader looks. Env GPUTEL_NVML_LIBRARY." };
-        var config = new Option<string>("--config") { Description = "YAML file with any of: listen, memory_interval, interval, collectors, metric_names, nvml_library. Flags override environment, which overrides the file. Env GPUTEL_CONFIG." };
+        var webConfig = new Option<string>("--web-config") { Description = "Web config file (Prometheus exporter toolkit format): tls_server_config (cert_file, key_file, client_ca_file, client_auth_type, min_version) and basic_auth_users (user: bcrypt hash). See docs/SECURITY.md. Env GPUTEL_WEB_CONFIG." };
+        var config = new Option<string>("--config") { Description = "YAML file with any of: listen, memory_interval, interval, collectors, metric_names, nvml_library, web_config. Flags override environment, which overrides the file. Env GPUTEL_CONFIG." };
 
         var command = new Command("agent", "Run the daemon: sample every GPU through NVML and serve Prometheus /metrics.")
         {
-            listen, memoryInterval, interval, collectors, metricNames, nvmlLibrary, config,
+            listen, memoryInterval, interval, collectors, metricNames, nvmlLibrary, webConfig, config,
         };
 
         command.SetAction(async (parse, cancellationToken) =>
@@ -33,6 +34,7 @@ internal static class AgentCommand
                 ["collectors"] = parse.GetValue(collectors),
                 ["metric_names"] = parse.GetValue(metricNames),
                 ["nvml_library"] = parse.GetValue(nvmlLibrary),
+                ["web_config"] = parse.GetValue(webConfig),
             };
 
             AgentSettings settings;

@@ -13,7 +13,7 @@ namespace Gputel.Agent.Configuration;
 internal static class SettingsLoader
 {
     /// <summary>Setting names as written in the config file; flags are <c>--</c> plus the name with dashes.</summary>
-    public static readonly IReadOnlyList<string> Keys = ["listen", "memory_interval", "interval", "collectors", "metric_names", "nvml_library"];
+    public static readonly IReadOnlyList<string> Keys = ["listen", "memory_interval", "interval", "collectors", "metric_names", "nvml_library", "web_config"];
 
     public static string EnvironmentName(string key) => "GPUTEL_" + key.ToUpperInvariant();
 
@@ -100,7 +100,10 @@ internal static class SettingsLoader
             throw Bad("nvml_library", library, lib.Source, "no such file");
         }
 
-        return new AgentSettings(listen!, memory, interval, collectors, profile, library);
+        return new AgentSettings(listen!, memory, interval, collectors, profile, library)
+        {
+            Web = values.TryGetValue("web_config", out var web) ? WebConfigLoader.Load(web.Value, web.Source) : null,
+        };
     }
 
     private static TimeSpan Duration(Dictionary<string, (string Value, string Source)> values, string key, TimeSpan min, TimeSpan max)

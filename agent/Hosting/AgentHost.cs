@@ -37,7 +37,7 @@ internal static class AgentHost
             o.UseUtcTimestamp = true;
         });
         builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
-        builder.WebHost.ConfigureKestrel(k => k.Listen(settings.Listen.Address, settings.Listen.Port));
+        WebSecurity.Listen(builder, settings);
         builder.Services.AddSingleton(settings);
 
         await using WebApplication app = builder.Build();
@@ -67,6 +67,7 @@ internal static class AgentHost
         var exposition = new PrometheusExposition(store, settings.MetricNames, new AgentInfo(
             Dns.GetHostName(), session.DriverVersion, session.Driver is not null, settings.Interval, Version));
 
+        WebSecurity.UseAuthentication(app, settings, log);
         MapEndpoints(app, exposition, store, session);
         sampler.Start();
         await app.StartAsync(cancellationToken).ConfigureAwait(false);

@@ -91,7 +91,7 @@ internal sealed class AgentProcess : IDisposable
     }
 
     /// <summary>Waits until the agent listens and returns its base URL.</summary>
-    public Uri WaitUntilListening() => new(WaitForLine(@"listening on (http://[^ ,]+)").Groups[1].Value);
+    public Uri WaitUntilListening() => new(WaitForLine(@"listening on (https?://[^ ,]+)").Groups[1].Value);
 
     /// <summary>Kills the process at once (SIGKILL on Linux: no handler, no flush) and waits for it to end.</summary>
     public void KillHard()

@@ -16,13 +16,12 @@ internal sealed class PrometheusServer : IDisposable
     private readonly TempDirectory _dir = new();
     private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(10) };
 
-    private PrometheusServer(IEnumerable<(string Job, Uri Target)> targets)
+    private PrometheusServer(string scrapeConfigs)
     {
         string? binary = new[] { "/usr/bin/prometheus", "/usr/local/bin/prometheus" }.FirstOrDefault(File.Exists);
         Assert.SkipWhen(binary is null, "the Prometheus server is not installed (Debian package 'prometheus'; ./setup.sh installs it)");
 
-        string config = "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\nscrape_configs:\n"
-            + string.Concat(targets.Select(t => $"  - job_name: {t.Job}\n    static_configs:\n      - targets: ['{t.Target.Authority}']\n"));
+        string config = "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\nscrape_configs:\n" + scrapeConfigs;
         int port = FreePort();
         BaseUri = new Uri($"http://127.0.0.1:{port}/");
         var psi = new ProcessStartInfo(binary!)
@@ -45,9 +44,13 @@ internal sealed class PrometheusServer : IDisposable
 
     public Uri BaseUri { get; }
 
-    public static PrometheusServer Start(params (string Job, Uri Target)[] targets)
+    public static PrometheusServer Start(params (string Job, Uri Target)[] targets) =>
+        StartWithScrapeConfigs(string.Concat(targets.Select(t => $"  - job_name: {t.Job}\n    static_configs:\n      - targets: ['{t.Target.Authority}']\n")));
+
+    /// <summary>Starts a server with the given <c>scrape_configs</c> entries (YAML list items indented by two spaces).</summary>
+    public static PrometheusServer StartWithScrapeConfigs(string scrapeConfigs)
     {
-        var server = new PrometheusServer(targets);
+        var server = new PrometheusServer(scrapeConfigs);
         Wait.Until(() => server.IsReady(), "Prometheus to become ready", seconds: 60);
         return server;
     }
