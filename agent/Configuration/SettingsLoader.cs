@@ -1,6 +1,5 @@
 using Gputel.Collector.Collectors;
 using Gputel.Collector.Exposition;
-using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
 
 namespace Gputel.Agent.Configuration;
@@ -135,15 +134,7 @@ internal static class SettingsLoader
             throw new SettingsException($"cannot read config file {path}: {e.Message}");
         }
 
-        var yaml = new YamlStream();
-        try
-        {
-            yaml.Load(new StringReader(text));
-        }
-        catch (YamlException e)
-        {
-            throw new SettingsException($"config file {path} is not valid YAML (line {e.Start.Line}, column {e.Start.Column}): {e.Message}");
-        }
+        YamlStream yaml = YamlText.Load(text, $"config file {path}");
 
         if (yaml.Documents.Count == 0)
         {

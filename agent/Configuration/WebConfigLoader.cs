@@ -3,7 +3,6 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
-using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
 
 namespace Gputel.Agent.Configuration;
@@ -59,15 +58,7 @@ internal static partial class WebConfigLoader
             throw new SettingsException($"cannot read {where}: {e.Message}");
         }
 
-        var yaml = new YamlStream();
-        try
-        {
-            yaml.Load(new StringReader(text));
-        }
-        catch (YamlException e)
-        {
-            throw new SettingsException($"{where} is not valid YAML (line {e.Start.Line}, column {e.Start.Column}): {e.Message}");
-        }
+        YamlStream yaml = YamlText.Load(text, where);
 
         if (yaml.Documents.Count == 0 || yaml.Documents[0].RootNode is YamlScalarNode { Value: null or "" })
         {

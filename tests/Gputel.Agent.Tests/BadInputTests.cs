@@ -33,6 +33,24 @@ public sealed class BadInputTests : IDisposable
         AssertUsageError(AgentProcess.Run(["agent", "--config", config]), "gputel agent", message);
     }
 
+    /// <summary>Inputs found by fuzzing (fuzz/) on which YamlDotNet throws something other than YamlException.</summary>
+    [Theory]
+    [InlineData("PwA6")]
+    [InlineData("ISErQQ==")]
+    [InlineData("Li4uCjI=")]
+    [InlineData("PwpbChw=")]
+    [InlineData("CToJ4DoJ4A==")]
+    public void Yaml_the_parser_chokes_on_is_reported_not_thrown(string base64)
+    {
+        string config = Path.Combine(_dir.Path, "fuzzed.yaml");
+        System.IO.File.WriteAllBytes(config, Convert.FromBase64String(base64));
+        (int exit, string output) = AgentProcess.Run(["agent", "--config", config]);
+
+        Assert.True(exit == 2, output);
+        Assert.DoesNotContain("   at ", output, StringComparison.Ordinal);
+        Assert.Contains($"gputel agent: config file {config}", output, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void A_missing_or_unreadable_config_file_exits_2()
     {

@@ -126,7 +126,7 @@ public sealed class DeviceFaultTests : IDisposable
         bool sawFailure = false, sawSuccess = false;
         await ScrapeUntilAsync(uri, s =>
         {
-            if (!Has(s, "gpu_power_watts", "1") || !Has(s, "gpu_memory_used_bytes", "0"))
+            if (!Has(s, "gpu_temperature_celsius", "0") || !Has(s, "gpu_temperature_celsius", "1") || !Has(s, "gpu_memory_used_bytes", "0"))
             {
                 return false; // not sampled yet
             }
@@ -144,6 +144,7 @@ public sealed class DeviceFaultTests : IDisposable
                 sawSuccess = true;
             }
 
+            Assert.Equal(350.5, s.Single("gpu_power_watts", ("gpu", "1")).Value);
             Assert.Equal(1, s.Single("telemetry_collector_success", ("collector", "temperature")).Value);
             Assert.Equal(1, Up(s, "0"));
             return sawFailure && sawSuccess;
