@@ -30,6 +30,11 @@ rm -rf "$work/findings"
 afl-fuzz -i "seeds/$target" -o "$work/findings" -V "$seconds" -t 10000 -m none \
     -- dotnet "$work/bin/Gputel.Fuzz.dll" "$target" > "$work/afl.log" 2>&1 || { tail -30 "$work/afl.log" >&2; exit 1; }
 
+# afl-fuzz ends the harness with a signal, so its scratch folder stays; remove those of dead processes.
+for d in /dev/shm/gputel-fuzz-* "${TMPDIR:-/tmp}"/gputel-fuzz-*; do
+    [ -d "$d" ] && ! kill -0 "${d##*-}" 2>/dev/null && rm -rf "$d"
+done
+
 stats=$work/findings/default/fuzzer_stats
 stat() { awk -F' *: *' -v k="$1" '$1 == k {print $2}' "$stats"; }
 echo "$target: $(stat execs_done) executions in $(stat run_time) s ($(stat execs_per_sec)/s), corpus $(stat corpus_count), crashes $(stat saved_crashes), hangs $(stat saved_hangs)"
