@@ -19,11 +19,12 @@ internal static class AgentCommand
         var procRoot = new Option<string>("--proc-root") { Description = $"Where the host's /proc is, e.g. /host/proc in a container (default {AgentSettings.DefaultProcRoot}). Env GPUTEL_PROC_ROOT." };
         var podResources = new Option<string>("--pod-resources-socket") { Description = $"Kubelet pod-resources socket that names the pod and namespace of GPU processes (default {AgentSettings.DefaultPodResourcesSocket} when it exists; 'none' turns it off). Env GPUTEL_POD_RESOURCES_SOCKET." };
         OtlpOptions otlp = OtlpOptions.Create();
-        var config = new Option<string>("--config") { Description = "YAML file with any of: listen, memory_interval, interval, collectors, metric_names, nvml_library, otlp_endpoint, otlp_protocol, otlp_interval, proc_root, pod_resources_socket. Flags override environment, which overrides the file. Env GPUTEL_CONFIG." };
+        var webConfig = new Option<string>("--web-config") { Description = "Web config file (Prometheus exporter toolkit format): tls_server_config (cert_file, key_file, client_ca_file, client_auth_type, min_version) and basic_auth_users (user: bcrypt hash). See docs/SECURITY.md. Env GPUTEL_WEB_CONFIG." };
+        var config = new Option<string>("--config") { Description = "YAML file with any of: listen, memory_interval, interval, collectors, metric_names, nvml_library, otlp_endpoint, otlp_protocol, otlp_interval, proc_root, pod_resources_socket, web_config. Flags override environment, which overrides the file. Env GPUTEL_CONFIG." };
 
         var command = new Command("agent", "Run the daemon: sample every GPU through NVML and serve Prometheus /metrics.")
         {
-            listen, memoryInterval, interval, collectors, metricNames, nvmlLibrary, procRoot, podResources, config,
+            listen, memoryInterval, interval, collectors, metricNames, nvmlLibrary, procRoot, podResources, webConfig, config,
         };
         otlp.AddTo(command);
 
@@ -39,6 +40,7 @@ internal static class AgentCommand
                 ["nvml_library"] = parse.GetValue(nvmlLibrary),
                 ["proc_root"] = parse.GetValue(procRoot),
                 ["pod_resources_socket"] = parse.GetValue(podResources),
+                ["web_config"] = parse.GetValue(webConfig),
             };
             otlp.AddFlags(parse, flags);
 

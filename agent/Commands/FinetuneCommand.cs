@@ -88,6 +88,13 @@ internal static class FinetuneCommand
                 return Task.FromResult(Program.UsageError);
             }
 
+            // A run record is append-only: writing a second run into one would mix the two.
+            if (File.Exists(Path.Combine(options.OutputDirectory, "run.json")) || File.Exists(Path.Combine(options.OutputDirectory, "steps.jsonl")))
+            {
+                Console.Error.WriteLine($"gputel finetune: --out {options.OutputDirectory} already holds a run record; choose a new directory");
+                return Task.FromResult(Program.UsageError);
+            }
+
             Configuration.ListenAddress? listen = null;
             if (parse.GetValue(metricsListen) is { } listenText && !Configuration.ListenAddress.TryParse(listenText, out listen))
             {
@@ -137,7 +144,10 @@ internal static class FinetuneCommand
                 $"step {report.Step + 1,4}/{report.Steps}  loss {report.Loss,8:0.0000}  {report.TokensPerSecond,9:0} tokens/s  peak {report.Peak.PeakBytes / MiB,8:0.0} MiB ({report.Peak.Phase})  "
                 + $"weights {report.Peak[MemoryCategory.Weights] / MiB:0.0}  grads {report.Peak[MemoryCategory.Gradients] / MiB:0.0}  optimizer {report.Peak[MemoryCategory.OptimizerState] / MiB:0.0}  activations {report.Peak[MemoryCategory.Activations] / MiB:0.0} MiB")), cancellationToken);
         }
-        catch (Exception e) when (e is InvalidDataException or ArgumentException or Gputel.Profiler.Checkpoints.SafetensorsException)
+        // Inputs (checkpoint, tokenizer, dataset) are all read before the run record is created, so
+        // a bad one leaves nothing behind.
+        catch (Exception e) when (e is InvalidDataException or ArgumentException or Gputel.Profiler.Checkpoints.SafetensorsException
+            or NotSupportedException or KeyNotFoundException or FileNotFoundException or DirectoryNotFoundException)
         {
             Console.Error.WriteLine($"gputel finetune: {e.Message}");
             return Program.UsageError;

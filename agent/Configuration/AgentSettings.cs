@@ -3,7 +3,7 @@ using Gputel.Collector.Exposition;
 namespace Gputel.Agent.Configuration;
 
 /// <summary>The agent's settings after defaults, config file, environment and flags were merged and checked.</summary>
-internal sealed record AgentSettings(
+internal sealed partial record AgentSettings(
     ListenAddress Listen,
     TimeSpan MemoryInterval,
     TimeSpan Interval,

@@ -1,6 +1,5 @@
 using Gputel.Collector.Collectors;
 using Gputel.Collector.Exposition;
-using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
 
 namespace Gputel.Agent.Configuration;
@@ -16,7 +15,7 @@ internal static class SettingsLoader
     public static readonly IReadOnlyList<string> Keys =
     [
         "listen", "memory_interval", "interval", "collectors", "metric_names", "nvml_library",
-        "otlp_endpoint", "otlp_protocol", "otlp_interval", "proc_root", "pod_resources_socket",
+        "otlp_endpoint", "otlp_protocol", "otlp_interval", "proc_root", "pod_resources_socket", "web_config",
     ];
 
     /// <summary>The OTLP settings, which <c>finetune</c> shares with the agent.</summary>
@@ -140,6 +139,7 @@ internal static class SettingsLoader
             Otlp = ValidateOtlp(values),
             ProcRoot = procRoot,
             PodResourcesSocket = PodResourcesSocket(values),
+            Web = values.TryGetValue("web_config", out var web) ? WebConfigLoader.Load(web.Value, web.Source) : null,
         };
     }
 
@@ -215,15 +215,7 @@ internal static class SettingsLoader
             throw new SettingsException($"cannot read config file {path}: {e.Message}");
         }
 
-        var yaml = new YamlStream();
-        try
-        {
-            yaml.Load(new StringReader(text));
-        }
-        catch (YamlException e)
-        {
-            throw new SettingsException($"config file {path} is not valid YAML (line {e.Start.Line}, column {e.Start.Column}): {e.Message}");
-        }
+        YamlStream yaml = YamlText.Load(text, $"config file {path}");
 
         if (yaml.Documents.Count == 0)
         {

@@ -38,7 +38,7 @@ internal static class AgentHost
             o.UseUtcTimestamp = true;
         });
         builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
-        builder.WebHost.ConfigureKestrel(k => k.Listen(settings.Listen.Address, settings.Listen.Port));
+        WebSecurity.Listen(builder, settings);
         builder.Services.AddSingleton(settings);
 
         await using WebApplication app = builder.Build();
@@ -80,6 +80,7 @@ internal static class AgentHost
             log.LogInformation("pod names of GPU processes from kubelet {Socket}", kubelet.SocketPath);
         }
 
+        WebSecurity.UseAuthentication(app, settings, log);
         MapEndpoints(app, exposition, store, session);
         sampler.Start();
         await app.StartAsync(cancellationToken).ConfigureAwait(false);

@@ -13,6 +13,9 @@ public static class CollectorCatalog
     public static IReadOnlyList<string> Names { get; } =
         ["memory", "utilization", "power", "temperature", "clocks", "throttle", "pcie", "ecc", "nvlink", "gpm", "processes", "xid", "host"];
 
+    /// <summary>Whether the named collector reads the host once per run instead of each GPU.</summary>
+    public static bool IsHostWide(string name) => name == "host";
+
     /// <summary>
     /// Turns a user's selection into collector names. Empty or null selects all.
     /// Throws <see cref="ArgumentException"/> naming the bad entry.

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Gputel.Collector.Collectors;
 using Gputel.Collector.Model;
 using Gputel.Collector.Nvml;
 using Gputel.Collector.Store;
@@ -34,6 +35,7 @@ public sealed class PrometheusExposition
     private readonly Gauge _duration;
     private readonly Gauge _lag;
     private readonly RuntimeMetrics? _runtime;
+    private readonly long _createdAt = Environment.TickCount64;
     private int _generation;
 
     /// <summary>Creates the exposition over <paramref name="store"/> in <paramref name="profile"/>.</summary>
@@ -256,11 +258,20 @@ public sealed class PrometheusExposition
         {
             bool any = false, ok = true;
             double seconds = 0;
+            bool perDevice = !CollectorCatalog.IsHostWide(_store.CollectorNames[c]);
             for (int slot = 0; slot <= _store.HostSlot; slot++)
             {
                 CollectorResult? result = _store.Get(c, slot);
                 if (result is null)
                 {
+                    // A call that hangs from the very first run never publishes a result: after the
+                    // same grace period, a device that is up but still has none counts as stuck.
+                    if (perDevice && slot < _store.HostSlot && _store.IsUp(slot) && now - _createdAt > staleAfter)
+                    {
+                        any = true;
+                        ok = false;
+                    }
+
                     continue;
                 }
 

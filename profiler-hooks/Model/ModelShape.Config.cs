@@ -29,6 +29,11 @@ public sealed partial record ModelShape
 
         using (document)
         {
+            if (document.RootElement.ValueKind != JsonValueKind.Object)
+            {
+                throw new InvalidDataException($"{path}: expected a JSON object, found {document.RootElement.ValueKind.ToString().ToLowerInvariant()}.");
+            }
+
             var config = new ConfigReader(path, document.RootElement);
             bool qwen2 = config.Architecture(Qwen2Architecture, LlamaArchitecture) == Qwen2Architecture;
             if (!qwen2 && (config.OptionalBool("attention_bias", false) || config.OptionalBool("mlp_bias", false)))

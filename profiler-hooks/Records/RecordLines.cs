@@ -33,7 +33,9 @@ public sealed record SampleLine(
     [property: JsonPropertyName("process_used_bytes")] long? ProcessUsedBytes);
 
 /// <summary>Source-generated JSON for run records (no reflection).</summary>
-[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
+// A line missing a field, or with null where the type has none, is a damaged line (a JsonException
+// the reader reports), not a record with nulls that crash whoever reads it next.
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, RespectNullableAnnotations = true, RespectRequiredConstructorParameters = true)]
 [JsonSerializable(typeof(RunInfo))]
 [JsonSerializable(typeof(StepLine))]
 [JsonSerializable(typeof(SampleLine))]

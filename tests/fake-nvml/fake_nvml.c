@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 typedef unsigned long long u64;
 
@@ -85,6 +86,7 @@ struct rule {
     u64 code, from, to;       /* to == UNSET: no window */
     u64 every, seen;          /* FAIL_EVERY */
     u64 ms;                   /* HANG */
+    char path[STR_LEN];       /* `lost_while`: fires while this file exists ("" otherwise) */
 };
 
 /* Everything a script defines; zeroed and refilled on every load. */
@@ -529,6 +531,17 @@ static const char *parse_line(char *p, int *gpu)
                                              .code = NVML_ERROR_GPU_IS_LOST, .from = a, .to = b };
         return finished(p);
     }
+    if (!strcmp(cmd, "lost_while")) {
+        if (S.nrules == MAX_ENTRIES)
+            return "too many rules";
+        struct rule *r = &S.rules[S.nrules];
+        *r = (struct rule){ .kind = FAIL, .gpu = *gpu, .fn = ANY_FUNCTION,
+                            .code = NVML_ERROR_GPU_IS_LOST, .to = UNSET };
+        if (text(p, r->path))
+            return "expected: lost_while PATH (at most 95 characters)";
+        S.nrules++;
+        return NULL;
+    }
     return "unknown directive";
 }
 
@@ -644,6 +657,7 @@ static nvmlReturn_t begin(const char *function, unsigned flags, nvmlDevice_t h, 
             continue;
         /* Every fail_every rule counts the call, even when an earlier rule already fired. */
         int fires = rule->kind == FAIL_EVERY ? ++rule->seen % rule->every == 0
+                    : rule->path[0]          ? access(rule->path, F_OK) == 0
                                              : rule->to == UNSET || (rule->from <= t && t < rule->to);
         if (fires && !r)
             r = (nvmlReturn_t)rule->code;

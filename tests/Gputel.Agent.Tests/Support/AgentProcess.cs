@@ -28,6 +28,8 @@ internal sealed class AgentProcess : IDisposable
 
     public int Pid => _process.Id;
 
+    public bool HasExited => _process.HasExited;
+
     public static AgentProcess Start(IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
@@ -89,7 +91,14 @@ internal sealed class AgentProcess : IDisposable
     }
 
     /// <summary>Waits until the agent listens and returns its base URL.</summary>
-    public Uri WaitUntilListening() => new(WaitForLine(@"listening on (http://[^ ,]+)").Groups[1].Value);
+    public Uri WaitUntilListening() => new(WaitForLine(@"listening on (https?://[^ ,]+)").Groups[1].Value);
+
+    /// <summary>Kills the process at once (SIGKILL on Linux: no handler, no flush) and waits for it to end.</summary>
+    public void KillHard()
+    {
+        _process.Kill();
+        _process.WaitForExit();
+    }
 
     public void Dispose()
     {

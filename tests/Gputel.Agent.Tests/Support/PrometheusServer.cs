@@ -17,16 +17,14 @@ internal sealed class PrometheusServer : IDisposable
     private readonly TempDirectory _dir = new();
     private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(10) };
 
-    private PrometheusServer(IEnumerable<(string Job, Uri Target)> targets, string? ruleFile)
+    private PrometheusServer(string scrapeConfigs, string? ruleFile)
     {
         string? binary = new[] { "/usr/bin/prometheus", "/usr/local/bin/prometheus" }.FirstOrDefault(File.Exists);
         Assert.SkipWhen(binary is null, "the Prometheus server is not installed (Debian package 'prometheus'; ./setup.sh installs it)");
 
         string config = "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\n  evaluation_interval: 1s\n"
             + (ruleFile is null ? string.Empty : $"rule_files: ['{ruleFile}']\n")
-            + "scrape_configs:\n"
-            + string.Concat(targets.GroupBy(t => t.Job).Select(job =>
-                $"  - job_name: {job.Key}\n    static_configs:\n      - targets: [{string.Join(", ", job.Select(t => $"'{t.Target.Authority}'"))}]\n"));
+            + "scrape_configs:\n" + scrapeConfigs;
         int port = FreePort();
         BaseUri = new Uri($"http://127.0.0.1:{port}/");
         var psi = new ProcessStartInfo(binary!)
@@ -55,9 +53,17 @@ internal sealed class PrometheusServer : IDisposable
     public static PrometheusServer Start(params (string Job, Uri Target)[] targets) => Start(null, targets);
 
     /// <summary>Starts a server that also evaluates the recording and alerting rules in <paramref name="ruleFile"/>.</summary>
-    public static PrometheusServer Start(string? ruleFile, params (string Job, Uri Target)[] targets)
+    public static PrometheusServer Start(string? ruleFile, params (string Job, Uri Target)[] targets) =>
+        Started(new PrometheusServer(
+            string.Concat(targets.GroupBy(t => t.Job).Select(job =>
+                $"  - job_name: {job.Key}\n    static_configs:\n      - targets: [{string.Join(", ", job.Select(t => $"'{t.Target.Authority}'"))}]\n")),
+            ruleFile));
+
+    /// <summary>Starts a server with the given <c>scrape_configs</c> entries (YAML list items indented by two spaces).</summary>
+    public static PrometheusServer StartWithScrapeConfigs(string scrapeConfigs) => Started(new PrometheusServer(scrapeConfigs, null));
+
+    private static PrometheusServer Started(PrometheusServer server)
     {
-        var server = new PrometheusServer(targets, ruleFile);
         Wait.Until(() => server.IsReady(), "Prometheus to become ready", seconds: 60);
         return server;
     }

@@ -82,6 +82,24 @@ public sealed class RunRecordTests : IDisposable
     }
 
     [Fact]
+    public void Lines_missing_a_field_or_holding_null_where_none_is_allowed_are_damaged_not_half_read()
+    {
+        using (var writer = new RunRecordWriter(_dir, Info))
+        {
+            writer.WriteStep(Snapshot(0, "forward"));
+        }
+
+        // Found by fuzzing (fuzz/): these used to come back as steps with a null phase or bytes.
+        File.AppendAllText(Path.Combine(_dir, "steps.jsonl"), "{\"step\":1}\n{\"step\":2,\"phase\":null,\"bytes\":{}}\n");
+        File.WriteAllText(Path.Combine(_dir, "run.json"), "{\"run_id\":\"r\"}");
+
+        RunRecordReader record = RunRecordReader.Read(_dir);
+        Assert.Equal([0], record.Steps.Select(s => s.Step));
+        Assert.Null(record.Info);
+        Assert.Equal(3, record.Warnings.Count);
+    }
+
+    [Fact]
     public void Missing_or_empty_directories_are_clear_errors()
     {
         Assert.Throws<DirectoryNotFoundException>(() => RunRecordReader.Read(_dir));

@@ -1,0 +1,90 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Gputel.Profiler.Records;
+using Gputel.Tests.Support;
+
+namespace Gputel.Agent.Tests;
+
+/// <summary>
+/// A fine-tuning run killed with SIGKILL at a random moment leaves a run record that reads back
+/// whole up to its last complete line.
+/// </summary>
+public sealed class CrashSafetyTests : IDisposable
+{
+    private static readonly string[] Phases = ["forward", "backward", "optimizer_step", "zero_grad"];
+    private readonly TempDirectory _dir = new();
+
+    [Fact]
+    public void A_run_killed_mid_training_reads_back_every_completed_line()
+    {
+        string run = Path.Combine(_dir.Path, "killed");
+        int delayMs = Random.Shared.Next(0, 3000);
+        string context = $"killed {delayMs} ms after the first step line";
+
+        using (AgentProcess finetune = AgentProcess.Start(["finetune", "--model", "tiny", "--steps", "50", "--out", run]))
+        {
+            finetune.WaitForLine(@"step\s+1/50", seconds: 120);
+            Thread.Sleep(delayMs);
+            finetune.KillHard();
+            int printed = Regex.Matches(finetune.Output, @"step\s+(\d+)/50").Select(m => int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture)).Max();
+            ReadBack(run, printed, context);
+        }
+
+        // Later: the same directory through `gputel report`, which must also accept it.
+    }
+
+    /// <summary>
+    /// Checks a run record left by a killed run: every line of steps.jsonl that ended in a newline is
+    /// read back, complete steps have every phase, the steps reported on the console are all there,
+    /// and run.json is whole with no temporary file beside it.
+    /// </summary>
+    private static void ReadBack(string run, int stepsPrinted, string context)
+    {
+        byte[] raw = File.ReadAllBytes(Path.Combine(run, "steps.jsonl"));
+        string text = Encoding.UTF8.GetString(raw);
+        int end = text.LastIndexOf('\n');
+        string[] complete = end < 0 ? [] : text[..end].Split('\n');
+
+        RunRecordReader record = RunRecordReader.Read(run);
+
+        Assert.True(complete.Length == record.Steps.Count, $"{context}: {complete.Length} complete lines on disk, {record.Steps.Count} read back");
+        for (int i = 0; i < complete.Length; i++)
+        {
+            using JsonDocument line = JsonDocument.Parse(complete[i]);
+            Assert.Equal(line.RootElement.GetProperty("step").GetInt32(), record.Steps[i].Step);
+            Assert.Equal(line.RootElement.GetProperty("phase").GetString(), record.Steps[i].Phase);
+            Assert.Equal(line.RootElement.GetProperty("allocator_bytes").GetInt64(), record.Steps[i].AllocatorBytes);
+        }
+
+        // Lines come step by step, phase by phase; only the last step may be cut short.
+        int lastStep = record.Steps.Count == 0 ? -1 : record.Steps[^1].Step;
+        for (int step = 0; step <= lastStep; step++)
+        {
+            string[] phases = record.Steps.Where(s => s.Step == step).Select(s => s.Phase).ToArray();
+            if (step < lastStep || phases.Contains("zero_grad"))
+            {
+                Assert.True(Phases.SequenceEqual(phases), $"{context}: step {step} has phases [{string.Join(", ", phases)}]");
+            }
+            else
+            {
+                Assert.True(Phases.Take(phases.Length).SequenceEqual(phases), $"{context}: last step {step} has phases [{string.Join(", ", phases)}]");
+            }
+        }
+
+        // A step is printed after its lines are written, so every printed step is in the record.
+        int completeSteps = record.Steps.Count(s => s.Phase == "zero_grad");
+        Assert.True(completeSteps >= stepsPrinted, $"{context}: {stepsPrinted} steps printed, {completeSteps} complete in the record");
+        Assert.All(record.Steps.Where(s => s.Phase == "zero_grad"), s => Assert.NotNull(s.Loss));
+
+        Assert.DoesNotContain(record.Warnings, w => w.Contains("run.json", StringComparison.Ordinal));
+        Assert.NotNull(record.Info);
+        Assert.Equal("tiny", record.Info.Model);
+        Assert.Equal("lora", record.Info.Method);
+        Assert.Equal("50", record.Info.Settings["steps"]);
+        Assert.Empty(Directory.GetFiles(run, "*.tmp*"));
+    }
+
+    public void Dispose() => _dir.Dispose();
+}
