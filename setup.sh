@@ -33,7 +33,8 @@ fi
 # TorchSharp 0.107's native library (profiler-hooks) was built with GCC 15 and needs GLIBCXX_3.4.32;
 # Debian 12 ships libstdc++ 12 (GLIBCXX_3.4.30) and the load then fails with a misleading message.
 # Take libstdc++6 alone from Debian 13 at low priority, only where the check fails.
-libstdcxx=$(ldconfig -p | awk '/libstdc\+\+\.so\.6 .*x86-64/ {print $NF; exit}')
+# (awk reads to the end: leaving early would kill ldconfig with SIGPIPE, fatal under pipefail.)
+libstdcxx=$(ldconfig -p | awk '/libstdc\+\+\.so\.6 .*x86-64/ && !found {print $NF; found = 1}')
 if [ -n "$libstdcxx" ] && ! grep -q GLIBCXX_3.4.32 "$libstdcxx"; then
   say "installing libstdc++6 from Debian 13 (TorchSharp needs GLIBCXX_3.4.32; $libstdcxx lacks it)"
   echo 'deb http://deb.debian.org/debian trixie main' | as_root tee /etc/apt/sources.list.d/trixie.list >/dev/null

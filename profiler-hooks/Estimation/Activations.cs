@@ -9,8 +9,9 @@ namespace Gputel.Profiler.Estimation;
 /// </summary>
 internal sealed class Activations
 {
-    private Activations(long total, long outputs, long lossGradient, long recompute, long forwardTransient, string formula, string forwardTransientFormula)
+    private Activations(long total, long outputs, long lossGradient, long recompute, long recomputeBackward, long forwardTransient, string formula, string forwardTransientFormula)
     {
+        RecomputeBackward = recomputeBackward;
         Total = total;
         Outputs = outputs;
         LossGradient = lossGradient;
@@ -31,6 +32,9 @@ internal sealed class Activations
 
     /// <summary>With gradient checkpointing: one layer's activations, alive while it is recomputed; else 0.</summary>
     public long Recompute { get; }
+
+    /// <summary>With gradient checkpointing: a recomputed layer's activations plus the SwiGLU gradients of its backward; else 0.</summary>
+    public long RecomputeBackward { get; }
 
     /// <summary>The largest short-lived buffer of forward.</summary>
     public long ForwardTransient { get; }
@@ -105,31 +109,29 @@ internal sealed class Activations
         long logits = t * v * p;
         long logSoftmax = positions * v * 4;
         long rotary = 2 * s * shape.HeadDim * p;
-        long outputs = logits;
+        // The logits go with the graph once backward is done; only the loss's value is kept.
+        long outputs = 0;
         long total = layerBytes + head + logits + logSoftmax + rotary + positions * 8;
         text.Append($"; head {MemoryEstimator.Format(head)}; logits t x V x {p} B = {MemoryEstimator.Format(logits)}; log-softmax b x (s-1) x V x 4 B = {MemoryEstimator.Format(logSoftmax)}");
 
         long lossCopy = r.DtypeBytes != 4 || b > 1 ? positions * v * 4 : 0;
-        // Recomputing a checkpointed layer in backward brings back all its activations, and its
-        // backward then holds the SwiGLU gradients (product, both branches, the adapters' partial
-        // sums) plus the layer output and its gradient.
-        long recompute = r.GradientCheckpointing && recorded > 0 ? otherLayer + 4 * t * i * p + 2 * t * h * 4 : 0;
-        // A LoRA projection briefly holds the frozen output, the adapter's output and its scaled copy
-        // before they are summed: three outputs of the widest targeted projection.
-        long loraOutput = targets.Count == 0 ? 0 : targets.Max(name => r.Shape.ProjectionSize(name).Outputs);
-        long loraTransient = 3 * t * loraOutput * p;
-        long checkpointed = r.GradientCheckpointing && recorded > 0 ? otherLayer : 0;
-        long forwardTransient = Math.Max(lossCopy, Math.Max(loraTransient, checkpointed));
+        // Gradient checkpointing: forward runs each layer without a graph, so its MLP
+        // intermediates (gate, up, SiLU, product) exist briefly; backward brings back one layer's
+        // activations at a time, plus the SwiGLU gradients while that layer's backward runs.
+        long checkpointedForward = r.GradientCheckpointing && recorded > 0 ? 4 * t * i * p : 0;
+        long recompute = r.GradientCheckpointing && recorded > 0 ? otherLayer : 0;
+        long recomputeBackward = recompute > 0 ? recompute + 2 * t * i * p : 0;
+        long forwardTransient = Math.Max(lossCopy, checkpointedForward);
         return new Activations(
             total,
             outputs,
             positions * v * 4,
             recompute,
+            recomputeBackward,
             forwardTransient,
             text.ToString(),
             forwardTransient == 0 ? "none beyond a layer's own buffers"
-                : forwardTransient == checkpointed ? $"a checkpointed layer's intermediates while it runs: {MemoryEstimator.Format(forwardTransient)}"
-                : forwardTransient == loraTransient ? $"a LoRA projection's frozen output, adapter output and scaled copy before the sum: 3 x t x {loraOutput} x {p} B = {MemoryEstimator.Format(loraTransient)}"
+                : forwardTransient == checkpointedForward ? $"a checkpointed layer's MLP intermediates while it runs without a graph: 4 x t x {i} x {p} B = {MemoryEstimator.Format(forwardTransient)}"
                 : $"the fp32 copy of the logits the loss reads: b x (s-1) x V x 4 B = {MemoryEstimator.Format(lossCopy)}");
     }
 }

@@ -48,10 +48,10 @@ public static class MemoryEstimator
         {
             ("forward", a.Total, 0, a.ForwardTransient, a.ForwardTransientFormula),
             activationsDominate
-                ? ("backward", a.Total, 0, Math.Max(2 * a.LossGradient, a.Recompute), a.Recompute > 2 * a.LossGradient
-                    ? $"the last layer recomputed with its backward's buffers ({Format(a.Recompute)})"
+                ? ("backward", a.Total, 0, Math.Max(2 * a.LossGradient, a.RecomputeBackward), a.RecomputeBackward > 2 * a.LossGradient
+                    ? $"the last layer recomputed, with the SwiGLU gradients of its backward ({Format(a.RecomputeBackward)})"
                     : $"the loss gradients over the vocabulary at the start of backward (NLL and log-softmax: 2 x b x (s-1) x V x 4 B = {Format(2 * a.LossGradient)})")
-                : ("backward", a.Outputs, gradients, a.Recompute, a.Recompute > 0 ? $"the first layer recomputed while its gradients are produced ({Format(a.Recompute)})" : "little: gradients replace the activations they consume"),
+                : ("backward", a.Outputs, gradients, a.Recompute, a.Recompute > 0 ? $"the first trainable layer recomputed while the other gradients are in place ({Format(a.Recompute)})" : "little: gradients replace the activations they consume"),
             ("optimizer_step", a.Outputs, gradients, optimizerTransient, m.OptimizerTransientFormula(request.Device)),
         };
         var peak = phases.MaxBy(p => p.Activations + p.Gradients + p.Temporary);
@@ -63,7 +63,7 @@ public static class MemoryEstimator
             peak.Gradients == 0 ? $"none yet at the peak ({peak.Phase}): zero_grad sets them to None; {m.GradientsFormula} after backward" : m.GradientsFormula);
         lines[(int)MemoryCategory.OptimizerState] = new(MemoryCategory.OptimizerState, optimizer, m.OptimizerFormula);
         lines[(int)MemoryCategory.Activations] = new(MemoryCategory.Activations, peak.Activations,
-            peak.Activations == a.Total ? a.Formula : $"the logits the loop still holds after {peak.Phase}: {Format(a.Outputs)}");
+            peak.Activations == a.Total ? a.Formula : $"none after backward: the graph and the logits are released, only the loss's value is kept");
         lines[(int)MemoryCategory.Temporary] = new(MemoryCategory.Temporary, peak.Temporary, peak.TemporaryFormula);
         lines[(int)MemoryCategory.Inputs] = new(MemoryCategory.Inputs, inputs, $"token ids + labels: 2 x b{request.BatchSize} x s{request.CutoffLength} x 8 B (int64)");
         lines[(int)MemoryCategory.AllocatorCache] = new(MemoryCategory.AllocatorCache, cache,

@@ -97,6 +97,9 @@ internal sealed class LayerCheckpoint : autograd.SingleTensorFunction<LayerCheck
             _returned.Add(grad);
         }
 
+        // TorchSharp hands grad_output over as a new handle in the caller's dispose scope, which is
+        // the training step's: the engine keeps its own reference, so ours goes now.
+        grad_output.Dispose();
         Tensor? inputGrad = inputRequiresGrad ? grads[0] : null;
         List<Tensor> result = [null!, inputGrad!, null!, null!];
         result.AddRange(grads.Skip(inputRequiresGrad ? 1 : 0));

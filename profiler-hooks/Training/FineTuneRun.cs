@@ -22,6 +22,11 @@ public static class FineTuneRun
     {
         ArgumentNullException.ThrowIfNull(options);
         TorchRuntime.EnsureLoaded();
+        // Whatever an earlier run in this process left to finalizers would be freed during this
+        // run and show as memory below the baseline: release it before the baseline is taken.
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
         long baseline = CpuAllocator.InUseBytes() ?? 0;
         long runtime = LibtorchRuntime.Prime();
         manual_seed(options.Seed);
