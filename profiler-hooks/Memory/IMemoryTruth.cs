@@ -30,19 +30,38 @@ public interface IMemoryTruth : IDisposable
     void SamplePeak()
     {
     }
+
+    /// <summary>In-use bytes when the current phase began (a truth may have read them then).</summary>
+    long? InUseAtPhaseStart() => InUse();
+
+    /// <summary>In-use bytes when the phase's peak was last read, right after <see cref="EndPhasePeak"/>.</summary>
+    long? InUseAtPhaseEnd() => InUse();
 }
 
 /// <summary>
-/// The CPU truth: glibc's in-use bytes. The phase peak is the higher of a 10 ms sampler and the
+/// The CPU truth: glibc's in-use bytes. The phase peak is the higher of a 20 ms sampler and the
 /// kernel's resident high-water mark: the growth of resident memory inside the phase, added to the
 /// in-use figure at its start, catches tensors that live for less than a sample interval (glibc
 /// mmaps large blocks and the kernel counts them when touched).
 /// </summary>
 public sealed class CpuMemoryTruth : IMemoryTruth
 {
-    private readonly PeakSampler _peak = new(CpuAllocator.InUseBytes);
+    private readonly ResidentHighWater _resident;
+    private readonly PeakSampler _peak;
     private long? _startResident;
     private long _startInUse;
+    private long _endInUse;
+
+    /// <summary>
+    /// Reads glibc. Where the kernel offers the resident high-water mark, it sees the phase peaks
+    /// and no sampling thread runs: on a 2-core machine its wake-ups, every 20 ms, cost 3-5% of a
+    /// training step by interrupting libtorch's worker threads (docs/BENCHMARKS.md).
+    /// </summary>
+    public CpuMemoryTruth()
+    {
+        _resident = new ResidentHighWater();
+        _peak = new PeakSampler(CpuAllocator.InUseBytes, background: !_resident.Available);
+    }
 
     /// <inheritdoc />
     public long? InUse() => CpuAllocator.InUseBytes();
@@ -56,16 +75,21 @@ public sealed class CpuMemoryTruth : IMemoryTruth
     /// <inheritdoc />
     public void BeginPhase()
     {
-        _startResident = ResidentHighWater.Reset();
-        _startInUse = CpuAllocator.InUseBytes() ?? 0;
-        _peak.Start();
+        _startResident = _resident.Reset();
+        _startInUse = _peak.Start();
     }
+
+    /// <inheritdoc />
+    public long? InUseAtPhaseStart() => _startInUse;
+
+    /// <inheritdoc />
+    public long? InUseAtPhaseEnd() => _endInUse;
 
     /// <inheritdoc />
     public long? EndPhasePeak()
     {
-        long sampled = _peak.Stop();
-        if (_startResident is { } start && ResidentHighWater.HighWater() is { } high)
+        (long sampled, _endInUse) = _peak.Stop();
+        if (_startResident is { } start && _resident.HighWater() is { } high)
         {
             return Math.Max(sampled, _startInUse + Math.Max(0, high - start));
         }
@@ -77,5 +101,9 @@ public sealed class CpuMemoryTruth : IMemoryTruth
     public void SamplePeak() => _peak.SampleNow();
 
     /// <inheritdoc />
-    public void Dispose() => _peak.Dispose();
+    public void Dispose()
+    {
+        _peak.Dispose();
+        _resident.Dispose();
+    }
 }

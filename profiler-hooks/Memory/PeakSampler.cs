@@ -2,37 +2,50 @@ namespace Gputel.Profiler.Memory;
 
 /// <summary>
 /// The allocator's high-water mark inside a phase. glibc keeps no high-water mark, so a background
-/// thread reads the in-use figure every 10 ms while a phase runs (and sleeps otherwise). Each read
+/// thread reads the in-use figure every 20 ms while a phase runs (and sleeps otherwise). Each read
 /// takes malloc's lock and each wake-up costs CPU: at 1 ms the sampler cost 6% of a training step
-/// on a 2-core machine (docs/BENCHMARKS.md). A peak shorter than the interval can be missed; the
-/// end-of-phase figures are exact.
+/// on a 2-core machine (docs/BENCHMARKS.md). A peak shorter than the interval can be missed here;
+/// large short-lived tensors are caught by the resident high-water mark instead
+/// (<see cref="ResidentHighWater"/>), and the end-of-phase figures are exact.
 /// </summary>
 internal sealed class PeakSampler : IDisposable
 {
     private readonly Func<long?> _read;
-    private readonly Thread _thread;
+    private readonly Thread? _thread;
     private readonly ManualResetEventSlim _running = new(false);
     private readonly CancellationTokenSource _stop = new();
     private long _peak;
 
-    public PeakSampler(Func<long?> read)
+    /// <summary>
+    /// Samples <paramref name="read"/> in the background while a phase runs when
+    /// <paramref name="background"/> is set; otherwise only at the phase's ends and when asked
+    /// (<see cref="SampleNow"/>), for truths that have a better way to see short peaks.
+    /// </summary>
+    public PeakSampler(Func<long?> read, bool background = true)
     {
         _read = read;
-        _thread = new Thread(Run) { IsBackground = true, Name = "gputel-peak" };
-        _thread.Start();
+        if (background)
+        {
+            _thread = new Thread(Run) { IsBackground = true, Name = "gputel-peak" };
+            _thread.Start();
+        }
     }
 
-    public void Start()
+    /// <summary>Starts a phase; returns the figure it starts from.</summary>
+    public long Start()
     {
-        Interlocked.Exchange(ref _peak, _read() ?? 0);
+        long now = _read() ?? 0;
+        Interlocked.Exchange(ref _peak, now);
         _running.Set();
+        return now;
     }
 
-    public long Stop()
+    /// <summary>Ends a phase: its peak, and the figure it ends at.</summary>
+    public (long Peak, long Now) Stop()
     {
         _running.Reset();
-        Sample();
-        return Interlocked.Read(ref _peak);
+        long now = Sample();
+        return (Interlocked.Read(ref _peak), now);
     }
 
     /// <summary>Takes one sample now, while a phase runs.</summary>
@@ -40,7 +53,7 @@ internal sealed class PeakSampler : IDisposable
     {
         if (_running.IsSet)
         {
-            Sample();
+            _ = Sample();
         }
     }
 
@@ -51,8 +64,8 @@ internal sealed class PeakSampler : IDisposable
             while (!_stop.IsCancellationRequested)
             {
                 _running.Wait(_stop.Token);
-                Sample();
-                Thread.Sleep(10);
+                _ = Sample();
+                Thread.Sleep(20);
             }
         }
         catch (OperationCanceledException)
@@ -61,18 +74,20 @@ internal sealed class PeakSampler : IDisposable
         }
     }
 
-    private void Sample()
+    private long Sample()
     {
         long now = _read() ?? 0;
         long seen;
         while (now > (seen = Interlocked.Read(ref _peak)) && Interlocked.CompareExchange(ref _peak, now, seen) != seen)
         {
         }
+
+        return now;
     }
 
     public void Dispose()
     {
         _stop.Cancel();
-        _thread.Join(TimeSpan.FromSeconds(1));
+        _thread?.Join(TimeSpan.FromSeconds(1));
     }
 }
