@@ -32,7 +32,13 @@ public sealed class CrashSafetyTests : IDisposable
             ReadBack(run, printed, context);
         }
 
-        // Later: the same directory through `gputel report`, which must also accept it.
+        // And the report takes it: a cut-off run, with the steps it completed.
+        (int exit, string output) = AgentProcess.Run(["report", run], seconds: 120);
+        Assert.True(exit == 0, $"{context}\n{output}");
+        Assert.Contains("cut off", output, StringComparison.Ordinal);
+        using JsonDocument summary = JsonDocument.Parse(File.ReadAllText(Path.Combine(run, "summary.json")));
+        Assert.Equal("cut_off", summary.RootElement.GetProperty("status").GetString());
+        Assert.True(File.Exists(Path.Combine(run, "report.html")), context);
     }
 
     /// <summary>
