@@ -2,7 +2,7 @@ namespace Gputel.Profiler.Memory;
 
 /// <summary>
 /// The allocator's high-water mark inside a phase. glibc keeps no high-water mark, so a background
-/// thread reads the in-use figure every 20 ms while a phase runs (and sleeps otherwise). Each read
+/// thread reads the in-use figure every 10 ms while a phase runs (and sleeps otherwise). Each read
 /// takes malloc's lock and each wake-up costs CPU: at 1 ms the sampler cost 6% of a training step
 /// on a 2-core machine (docs/BENCHMARKS.md). A peak shorter than the interval can be missed here;
 /// large short-lived tensors are caught by the resident high-water mark instead
@@ -65,7 +65,7 @@ internal sealed class PeakSampler : IDisposable
             {
                 _running.Wait(_stop.Token);
                 _ = Sample();
-                Thread.Sleep(20);
+                Thread.Sleep(10);
             }
         }
         catch (OperationCanceledException)
