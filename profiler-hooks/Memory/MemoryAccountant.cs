@@ -21,6 +21,7 @@ public sealed class MemoryAccountant : IDisposable
     private long _runtime;
     private (HashSet<IntPtr> Storages, long Bytes)? _weights;
     private bool _runtimeSettled;
+    private bool _runtimeConfirmed;
     private Tensor[] _inputs = [];
     private Tensor[] _outputs = [];
     private long _activations;
@@ -56,17 +57,25 @@ public sealed class MemoryAccountant : IDisposable
     /// per-shape state (kernel caches, thread buffers) set up by the first pass over these shapes,
     /// and counts as runtime from now on. Call it once, after the first step's tensors (batch,
     /// logits, loss) are released, so only what persists is measured; later steps show as
-    /// unattributed only what grows beyond it.
+    /// unattributed only what grows beyond it. Call it once more after the second step: what the
+    /// first step left and the second released is taken back out.
     /// </summary>
     public void SettleRuntime()
     {
-        if (_runtimeSettled)
+        long unattributed = Categorize(AllocatorNow(), forwardGrowth: null)[(int)MemoryCategory.Unattributed];
+        if (!_runtimeSettled)
         {
-            return;
+            _runtimeSettled = true;
+            _runtime += Math.Max(0, unattributed);
         }
-
-        _runtimeSettled = true;
-        _runtime += Math.Max(0, Categorize(AllocatorNow(), forwardGrowth: null)[(int)MemoryCategory.Unattributed]);
+        else if (!_runtimeConfirmed)
+        {
+            // A second call, after the next step: part of what the first step left was only
+            // released later (buffers freed on their second use); what is now missing was not
+            // runtime after all.
+            _runtimeConfirmed = true;
+            _runtime = Math.Max(0, _runtime + Math.Min(0, unattributed));
+        }
     }
 
     /// <summary>Declares the current batch's tensors (token ids, masks, labels).</summary>

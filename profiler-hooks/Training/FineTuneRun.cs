@@ -114,7 +114,7 @@ public static class FineTuneRun
             GC.Collect();
             GC.WaitForPendingFinalizers();
 
-            if (step == 0)
+            if (step <= 1)
             {
                 // Outside the step's dispose scope: the batch, logits and loss are gone by now.
                 accountant.SetInputs();

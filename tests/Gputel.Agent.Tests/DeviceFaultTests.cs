@@ -126,7 +126,9 @@ public sealed class DeviceFaultTests : IDisposable
         bool sawFailure = false, sawSuccess = false;
         await ScrapeUntilAsync(uri, s =>
         {
-            if (!Has(s, "gpu_temperature_celsius", "0") || !Has(s, "gpu_temperature_celsius", "1") || !Has(s, "gpu_memory_used_bytes", "0"))
+            // GPU 1's first power reading may come a moment after GPU 0's on a loaded machine.
+            if (!Has(s, "gpu_temperature_celsius", "0") || !Has(s, "gpu_temperature_celsius", "1") || !Has(s, "gpu_memory_used_bytes", "0")
+                || !Has(s, "gpu_power_watts", "1"))
             {
                 return false; // not sampled yet
             }
