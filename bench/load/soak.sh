@@ -9,6 +9,10 @@ seconds=${1:-600}
 source "$(dirname "$0")/common.sh"
 csv=${2:-$root/bench/results/soak-$(date -u +%Y%m%dT%H%M%SZ).csv}
 mkdir -p "$(dirname "$csv")"
+# As shipped (deploy/): a 4 MiB first gen0 budget. Without it the GC's default budget (16 MiB
+# here) fills over the first minutes and shows as ~11 MiB of one-time growth. SOAK_GEN0= to compare.
+export DOTNET_GCgen0size=${SOAK_GEN0-0x400000}
+[ -n "$DOTNET_GCgen0size" ] || unset DOTNET_GCgen0size
 start_agent
 
 sleep 30 # warm-up: JIT, first sight of every process, buffers at their working size

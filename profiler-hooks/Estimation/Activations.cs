@@ -33,7 +33,7 @@ internal sealed class Activations
     /// <summary>With gradient checkpointing: one layer's activations, alive while it is recomputed; else 0.</summary>
     public long Recompute { get; }
 
-    /// <summary>With gradient checkpointing: a recomputed layer's activations plus the SwiGLU gradients of its backward; else 0.</summary>
+    /// <summary>With gradient checkpointing: a recomputed layer's activations plus the gradients of its output and SwiGLU product; else 0.</summary>
     public long RecomputeBackward { get; }
 
     /// <summary>The largest short-lived buffer of forward.</summary>
@@ -105,7 +105,10 @@ internal sealed class Activations
 
         // Final norm, LM head input, logits, and the fp32 log-softmax the loss keeps.
         long positions = b * (s - 1);
-        long head = (recorded > 0 ? t * h * 4 : 0) + (full ? 2 * t * h * p : 0);
+        // Final norm (its fp32 input; its normalised tensor when its weight trains) and the LM head's
+        // input, which libtorch's matmul keeps even for a frozen head (measured: freeze and LoRA
+        // runs hold one t x h tensor more than the frozen weight needs).
+        long head = recorded > 0 ? t * h * 4 + t * h * p + (full ? t * h * p : 0) : 0;
         long logits = t * v * p;
         long logSoftmax = positions * v * 4;
         long rotary = 2 * s * shape.HeadDim * p;
@@ -117,10 +120,12 @@ internal sealed class Activations
         long lossCopy = r.DtypeBytes != 4 || b > 1 ? positions * v * 4 : 0;
         // Gradient checkpointing: forward runs each layer without a graph, so its MLP
         // intermediates (gate, up, SiLU, product) exist briefly; backward brings back one layer's
-        // activations at a time, plus the SwiGLU gradients while that layer's backward runs.
+        // activations at a time.
         long checkpointedForward = r.GradientCheckpointing && recorded > 0 ? 4 * t * i * p : 0;
         long recompute = r.GradientCheckpointing && recorded > 0 ? otherLayer : 0;
-        long recomputeBackward = recompute > 0 ? recompute + 2 * t * i * p : 0;
+        // During its backward: the gradient arriving for the layer's output and the gradient of the
+        // SwiGLU product, while every saved tensor of the layer is still held.
+        long recomputeBackward = recompute > 0 ? recompute + t * i * p + t * h * 4 : 0;
         long forwardTransient = Math.Max(lossCopy, checkpointedForward);
         return new Activations(
             total,

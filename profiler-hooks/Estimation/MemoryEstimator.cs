@@ -49,7 +49,7 @@ public static class MemoryEstimator
             ("forward", a.Total, 0, a.ForwardTransient, a.ForwardTransientFormula),
             activationsDominate
                 ? ("backward", a.Total, 0, Math.Max(2 * a.LossGradient, a.RecomputeBackward), a.RecomputeBackward > 2 * a.LossGradient
-                    ? $"the last layer recomputed, with the SwiGLU gradients of its backward ({Format(a.RecomputeBackward)})"
+                    ? $"the last layer recomputed, with the gradients of its output and of its SwiGLU product ({Format(a.RecomputeBackward)})"
                     : $"the loss gradients over the vocabulary at the start of backward (NLL and log-softmax: 2 x b x (s-1) x V x 4 B = {Format(2 * a.LossGradient)})")
                 : ("backward", a.Outputs, gradients, a.Recompute, a.Recompute > 0 ? $"the first trainable layer recomputed while the other gradients are in place ({Format(a.Recompute)})" : "little: gradients replace the activations they consume"),
             ("optimizer_step", a.Outputs, gradients, optimizerTransient, m.OptimizerTransientFormula(request.Device)),

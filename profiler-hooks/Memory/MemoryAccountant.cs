@@ -175,7 +175,7 @@ public sealed class MemoryAccountant : IDisposable
 
     internal long AllocatorNow() => (_truth.InUse() ?? _baseline) - _baseline;
 
-    internal void Start() => _truth.BeginPhase();
+    internal void Start(string phase) => _truth.BeginPhase(phase);
 
     internal long AllocatorAtStart() => (_truth.InUseAtPhaseStart() ?? _baseline) - _baseline;
 
@@ -202,7 +202,7 @@ public sealed class MemoryAccountant : IDisposable
             _step = step;
             _phase = phase;
             _start = Stopwatch.GetTimestamp();
-            owner.Start();
+            owner.Start(phase);
             _startBytes = owner.AllocatorAtStart();
         }
 

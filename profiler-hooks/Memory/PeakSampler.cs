@@ -15,6 +15,7 @@ internal sealed class PeakSampler : IDisposable
     private readonly ManualResetEventSlim _running = new(false);
     private readonly CancellationTokenSource _stop = new();
     private long _peak;
+    private volatile bool _open;
 
     /// <summary>
     /// Samples <paramref name="read"/> in the background while a phase runs when
@@ -31,12 +32,17 @@ internal sealed class PeakSampler : IDisposable
         }
     }
 
-    /// <summary>Starts a phase; returns the figure it starts from.</summary>
-    public long Start()
+    /// <summary>Starts a phase, sampling in the background unless told not to; returns the figure it starts from.</summary>
+    public long Start(bool background = true)
     {
         long now = _read() ?? 0;
         Interlocked.Exchange(ref _peak, now);
-        _running.Set();
+        _open = true;
+        if (background)
+        {
+            _running.Set();
+        }
+
         return now;
     }
 
@@ -44,6 +50,7 @@ internal sealed class PeakSampler : IDisposable
     public (long Peak, long Now) Stop()
     {
         _running.Reset();
+        _open = false;
         long now = Sample();
         return (Interlocked.Read(ref _peak), now);
     }
@@ -51,7 +58,7 @@ internal sealed class PeakSampler : IDisposable
     /// <summary>Takes one sample now, while a phase runs.</summary>
     public void SampleNow()
     {
-        if (_running.IsSet)
+        if (_open)
         {
             _ = Sample();
         }
