@@ -23,12 +23,14 @@ public sealed class CrashSafetyTests : IDisposable
         int delayMs = Random.Shared.Next(0, 3000);
         string context = $"killed {delayMs} ms after the first step line";
 
-        using (AgentProcess finetune = AgentProcess.Start(["finetune", "--model", "tiny", "--steps", "50", "--out", run]))
+        // Far more steps than can finish before the kill (a tiny step takes milliseconds), so the kill
+        // always lands mid-run.
+        using (AgentProcess finetune = AgentProcess.Start(["finetune", "--model", "tiny", "--steps", "100000", "--out", run]))
         {
-            finetune.WaitForLine(@"step\s+1/50", seconds: 120);
+            finetune.WaitForLine(@"step\s+1/100000", seconds: 120);
             Thread.Sleep(delayMs);
             finetune.KillHard();
-            int printed = Regex.Matches(finetune.Output, @"step\s+(\d+)/50").Select(m => int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture)).Max();
+            int printed = Regex.Matches(finetune.Output, @"step\s+(\d+)/100000").Select(m => int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture)).Max();
             ReadBack(run, printed, context);
         }
 
@@ -88,7 +90,7 @@ public sealed class CrashSafetyTests : IDisposable
         Assert.NotNull(record.Info);
         Assert.Equal("tiny", record.Info.Model);
         Assert.Equal("lora", record.Info.Method);
-        Assert.Equal("50", record.Info.Settings["steps"]);
+        Assert.Equal("100000", record.Info.Settings["steps"]);
         Assert.Empty(Directory.GetFiles(run, "*.tmp*"));
     }
 
