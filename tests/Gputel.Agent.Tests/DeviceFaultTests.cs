@@ -126,9 +126,11 @@ public sealed class DeviceFaultTests : IDisposable
         bool sawFailure = false, sawSuccess = false;
         await ScrapeUntilAsync(uri, s =>
         {
-            // GPU 1's first power reading may come a moment after GPU 0's on a loaded machine.
+            // On a loaded machine the first runs of each collector and GPU come a moment apart.
             if (!Has(s, "gpu_temperature_celsius", "0") || !Has(s, "gpu_temperature_celsius", "1") || !Has(s, "gpu_memory_used_bytes", "0")
-                || !Has(s, "gpu_power_watts", "1"))
+                || !Has(s, "gpu_power_watts", "1")
+                || !s.Any(x => x.Name == "telemetry_collector_success" && x.Labels.GetValueOrDefault("collector") is "power")
+                || !s.Any(x => x.Name == "telemetry_collector_success" && x.Labels.GetValueOrDefault("collector") is "temperature"))
             {
                 return false; // not sampled yet
             }
