@@ -55,7 +55,7 @@ internal static class EstimateCommand
                 string name = parse.GetValue(model)!;
                 var request = new EstimateRequest
                 {
-                    Shape = ShapeOf(name),
+                    Shape = ModelShape.Resolve(name),
                     ModelName = name,
                     Method = Enum.TryParse(parse.GetValue(method), true, out FineTuneMethod m) && Enum.IsDefined(m) ? m : throw new ArgumentException($"invalid method '{parse.GetValue(method)}': expected full, freeze or lora"),
                     TrainableLayers = parse.GetValue(trainableLayers),
@@ -92,12 +92,6 @@ internal static class EstimateCommand
         });
         return command;
     }
-
-    private static ModelShape ShapeOf(string name) =>
-        ModelShape.BuiltInNames.Contains(name, StringComparer.OrdinalIgnoreCase) ? ModelShape.Named(name)
-        : name.EndsWith(".json", StringComparison.OrdinalIgnoreCase) ? ModelShape.FromConfigJson(name)
-        : Directory.Exists(name) ? ModelShape.FromConfigJson(Path.Combine(name, "config.json"))
-        : ModelShape.Named(name);
 
     private static string Gib(long bytes) => (bytes / GiB).ToString("0.00", CultureInfo.InvariantCulture);
 

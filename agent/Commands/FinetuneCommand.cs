@@ -52,9 +52,9 @@ internal static class FinetuneCommand
             {
                 string? checkpointDir = parse.GetValue(checkpoint);
                 string modelName = parse.GetValue(model)!;
-                ModelShape shape = checkpointDir is not null ? ModelShape.FromConfigJson(Path.Combine(checkpointDir, "config.json"))
-                    : modelName.EndsWith(".json", StringComparison.OrdinalIgnoreCase) ? ModelShape.FromConfigJson(modelName)
-                    : ModelShape.Named(modelName);
+                ModelShape shape = checkpointDir is not null
+                    ? ModelShape.FromConfigJson(Path.Combine(checkpointDir, "config.json"))
+                    : ModelShape.Resolve(modelName);
                 options = new FineTuneOptions(shape, parse.GetValue(output) ?? Path.Combine("runs", DateTime.UtcNow.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)))
                 {
                     // A config.json by full path, so the report and the estimator find it again from anywhere.

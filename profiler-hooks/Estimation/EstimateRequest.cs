@@ -70,9 +70,7 @@ public sealed record EstimateRequest
         ModelShape shape;
         try
         {
-            shape = ModelShape.BuiltInNames.Contains(info.Model, StringComparer.OrdinalIgnoreCase) ? ModelShape.Named(info.Model)
-                : info.Model.EndsWith(".json", StringComparison.OrdinalIgnoreCase) ? ModelShape.FromConfigJson(info.Model)
-                : ModelShape.FromConfigJson(Path.Combine(info.Model, "config.json"));
+            shape = ModelShape.Resolve(info.Model);
         }
         catch (Exception e) when (e is ArgumentException or IOException or InvalidDataException or UnauthorizedAccessException)
         {

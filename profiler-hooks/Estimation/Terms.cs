@@ -19,13 +19,6 @@ internal sealed class Terms
             FineTuneMethod.Freeze => counts.PerLayer * r.TrainableLayers,
             _ => adapters,
         };
-        LargestTrainable = r.Method switch
-        {
-            FineTuneMethod.Full => Math.Max(counts.Embedding, Math.Max(r.Shape.HiddenSize * r.Shape.IntermediateSize, r.Shape.HiddenSize * r.Shape.AttentionHeads * r.Shape.HeadDim)),
-            FineTuneMethod.Freeze => r.TrainableLayers == 0 ? 0 : Math.Max(r.Shape.HiddenSize * r.Shape.IntermediateSize, r.Shape.HiddenSize * r.Shape.AttentionHeads * r.Shape.HeadDim),
-            _ => r.Lora.TargetModules.Max(t => { var (i, o) = r.Shape.ProjectionSize(t); return (long)r.Lora.Rank * Math.Max(i, o); }),
-        };
-
         int gpus = r.Gpus;
         long Shard(long bytes, int fromStage) => r.ZeroStage >= fromStage ? (bytes + gpus - 1) / gpus : bytes;
         string ShardNote(int fromStage) => r.ZeroStage >= fromStage && gpus > 1 ? $" / {gpus} GPUs (ZeRO-{r.ZeroStage})" : string.Empty;
@@ -58,8 +51,6 @@ internal sealed class Terms
     public long Parameters { get; }
 
     public long Trainable { get; }
-
-    public long LargestTrainable { get; }
 
     public long Weights { get; }
 

@@ -64,6 +64,29 @@ public sealed partial record ModelShape(
             ? shape
             : throw new ArgumentException($"Unknown model shape '{name}'; known: {string.Join(", ", BuiltIn.Keys)}.", nameof(name));
 
+    /// <summary>
+    /// A shape as users name it: a built-in name, a Hugging Face <c>config.json</c>, or a directory
+    /// holding one (a checkpoint).
+    /// </summary>
+    /// <exception cref="ArgumentException">Not a built-in name, a .json file or a directory.</exception>
+    /// <exception cref="FileNotFoundException">The config.json named does not exist.</exception>
+    /// <exception cref="InvalidDataException">The config.json is not a valid model configuration.</exception>
+    public static ModelShape Resolve(string nameOrPath)
+    {
+        ArgumentNullException.ThrowIfNull(nameOrPath);
+        if (BuiltIn.TryGetValue(nameOrPath, out var shape))
+        {
+            return shape;
+        }
+
+        if (nameOrPath.EndsWith(".json", StringComparison.OrdinalIgnoreCase))
+        {
+            return FromConfigJson(nameOrPath);
+        }
+
+        return Directory.Exists(nameOrPath) ? FromConfigJson(Path.Combine(nameOrPath, "config.json")) : Named(nameOrPath);
+    }
+
     /// <summary>Query heads that share one key/value head.</summary>
     public int QueryGroupSize => AttentionHeads / KeyValueHeads;
 
