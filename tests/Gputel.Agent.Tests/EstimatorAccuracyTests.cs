@@ -27,7 +27,7 @@ public sealed class EstimatorAccuracyTests : IDisposable
     [InlineData("gqa", "full", true, "fp32", 2, 256)]
     [InlineData("gqa", "freeze", false, "fp32", 2, 256)]
     [InlineData("gqa", "lora", false, "fp32", 2, 256)]
-    [InlineData("gqa", "lora", false, "bf16", 1, 512)]
+    [InlineData("gqa", "lora", false, "bf16", 1, 256)]
     [InlineData("gqa", "lora", true, "fp32", 2, 256)]
     [InlineData("gqa", "freeze", true, "fp32", 2, 256)]
     [InlineData("mha", "lora", true, "fp32", 1, 512)]
@@ -95,8 +95,10 @@ public sealed class EstimatorAccuracyTests : IDisposable
     //
     // The gradients of the loss over the vocabulary exist for about a millisecond at the start of
     // backward. The CPU measurement sees such a spike through the kernel's resident high-water mark
-    // when it takes fresh pages, and through the 10 ms sampler only by chance otherwise; the
-    // vocabularies keep it under 5% of the peak, where the comparison stops.
+    // when it takes fresh pages (not the NLL gradient's, a calloc'd block mostly left untouched), and
+    // through the 10 ms sampler only by chance otherwise; the vocabularies and lengths keep it under 5%
+    // of the peak, where the comparison stops (bf16 LoRA at 512 tokens put it at 6.2%, and the
+    // measurement caught 3.5-4.0 of its 4.0 MiB).
 
     /// <summary>
     /// The breakdown at the highest phase peak after the first step (which carries one-time set-up):
