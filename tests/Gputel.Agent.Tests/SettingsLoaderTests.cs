@@ -4,7 +4,7 @@ using Gputel.Tests.Support;
 
 namespace Gputel.Agent.Tests;
 
-public sealed class SettingsLoaderTests : IDisposable
+public sealed partial class SettingsLoaderTests : IDisposable
 {
     private readonly TempDirectory _dir = new();
     private readonly Dictionary<string, string?> _flags = [];

@@ -1,20 +1,10 @@
 using Gputel.Agent.Configuration;
-using Gputel.Tests.Support;
 
 namespace Gputel.Agent.Tests;
 
-/// <summary>The OTLP, /proc and kubelet settings through every layer: file, environment, flags.</summary>
-public sealed class OtlpSettingsTests : IDisposable
+/// <content>The OTLP, /proc and kubelet settings through every layer: file, environment, flags.</content>
+public sealed partial class SettingsLoaderTests
 {
-    private readonly TempDirectory _dir = new();
-    private readonly Dictionary<string, string?> _flags = [];
-    private readonly Dictionary<string, string> _env = [];
-
-    private AgentSettings Load(string? config = null) =>
-        SettingsLoader.Load(config, _flags, name => _env.TryGetValue(name, out string? v) ? v : null);
-
-    private string Error(string? config = null) => Assert.Throws<SettingsException>(() => Load(config)).Message;
-
     [Fact]
     public void Otlp_is_off_without_an_endpoint_even_with_other_otlp_settings()
     {
@@ -100,6 +90,4 @@ public sealed class OtlpSettingsTests : IDisposable
         Assert.Equal(OtlpProtocol.Http, otlp!.Protocol);
         Assert.Equal(new Uri("http://env:4318/v1/traces"), otlp.SignalEndpoint("v1/traces"));
     }
-
-    public void Dispose() => _dir.Dispose();
 }
