@@ -27,6 +27,8 @@ public sealed class MemoryAccountant : IDisposable
     private long _activations;
     private long? _gradients;
     private long? _optimizer;
+    private bool _phaseOpen;
+    private long? _transientBase;
 
     /// <summary>
     /// Attaches to <paramref name="model"/>. <paramref name="optimizerState"/> lists the optimizer's
@@ -99,6 +101,21 @@ public sealed class MemoryAccountant : IDisposable
     /// moment known to be a high-water mark that a sampler could miss (see <see cref="IMemoryTruth.SamplePeak"/>).
     /// </summary>
     public void SamplePeak() => _truth.SamplePeak();
+
+    /// <summary>
+    /// Marks the moment the current phase's short-lived allocations begin (an optimizer about to walk
+    /// its parameters). The phase's temporary memory is then measured from the allocator's figure at
+    /// this moment rather than at the phase's start: memory the rest of the process releases between
+    /// the two (a math library trimming its buffers, a finalizer) would otherwise be taken out of the
+    /// temporaries. Outside a phase it does nothing.
+    /// </summary>
+    public void BeginTransient()
+    {
+        if (_phaseOpen)
+        {
+            _transientBase = AllocatorNow();
+        }
+    }
 
     /// <summary>Bytes per category right now (no allocator peak), with activations as last measured.</summary>
     internal long[] Categorize(long allocatorBytes, long? forwardGrowth, string? phase = null)
@@ -175,7 +192,21 @@ public sealed class MemoryAccountant : IDisposable
 
     internal long AllocatorNow() => (_truth.InUse() ?? _baseline) - _baseline;
 
-    internal void Start(string phase) => _truth.BeginPhase(phase);
+    internal void Start(string phase)
+    {
+        _truth.BeginPhase(phase);
+        _phaseOpen = true;
+        _transientBase = null;
+    }
+
+    /// <summary>Ends the phase: the figure its temporaries rise from, if <see cref="BeginTransient"/> marked one.</summary>
+    internal long? EndTransient()
+    {
+        _phaseOpen = false;
+        long? mark = _transientBase;
+        _transientBase = null;
+        return mark;
+    }
 
     internal long AllocatorAtStart() => (_truth.InUseAtPhaseStart() ?? _baseline) - _baseline;
 
@@ -220,7 +251,11 @@ public sealed class MemoryAccountant : IDisposable
             long now = _owner.AllocatorAtEnd();
             peak = Math.Max(peak, now);
             long[] bytes = _owner.Categorize(now, _phase == "forward" ? now - _startBytes : null, _phase);
-            bytes[(int)MemoryCategory.Temporary] = peak - Math.Max(_startBytes, now);
+            // Temporaries sit on top of the phase's larger end, or, where the loop marked the moment
+            // they begin, on the figure then: memory released elsewhere before that moment and not
+            // taken again must not shrink them (nor memory released after the peak).
+            long floor = _owner.EndTransient() is { } mark ? Math.Max(mark, now) : Math.Max(_startBytes, now);
+            bytes[(int)MemoryCategory.Temporary] = Math.Max(0, peak - floor);
             // Temporary memory was freed by the end of the phase: it is part of the peak, not of the
             // end-of-phase total, so the categories still add up to the allocator's figure.
             _owner.Snapshots.Add(new MemorySnapshot(_step, _phase, bytes, now, peak, seconds));

@@ -37,7 +37,7 @@ public static class FineTuneRun
         model.GradientCheckpointing = options.GradientCheckpointing;
         List<Parameter> trainable = model.TrainableParameters().ToList();
         MemoryAccountant? probeTarget = null;
-        var group = new PeakProbeParameters(trainable, () => probeTarget?.SamplePeak());
+        var group = new PeakProbeParameters(trainable, () => probeTarget?.SamplePeak(), () => probeTarget?.BeginTransient());
         OptimizerHelper optimizer = options.Optimizer == OptimizerKind.AdamW
             ? optim.AdamW(group, lr: options.LearningRate)
             : optim.SGD(group, options.LearningRate, momentum: 0.9);

@@ -50,6 +50,39 @@ public sealed class MemoryTruthTests
         Assert.Equal(weights + 1000, s.AllocatorBytes);
     }
 
+    [Theory]
+    [InlineData(true, 50_000)]
+    [InlineData(false, 42_000)]
+    public void Temporaries_rise_from_the_marked_moment_when_other_memory_is_released_first(bool mark, long expected)
+    {
+        using var model = nn.Linear(100, 10);
+        long start = 1_000_000 + 1010 * 4 + 10_000;
+        var truth = new ScriptedTruth { InUseBytes = 1_000_000 };
+        using var accountant = new MemoryAccountant(model, () => [], truth: truth);
+
+        truth.InUseBytes = start;
+        using (accountant.Phase(1, "optimizer_step"))
+        {
+            // 8000 bytes the step does not own go back to the allocator (a library trimming its
+            // buffers), then the step holds 50000 bytes of temporaries at once and frees them.
+            truth.InUseBytes = start - 8000;
+            if (mark)
+            {
+                accountant.BeginTransient();
+            }
+
+            truth.PeakBytes = truth.InUseBytes + 50_000;
+        }
+
+        // Unmarked, the phase can only measure from its larger end, and the release hides 8000
+        // bytes of temporaries; marked, the temporaries are whole and the end figure is unchanged.
+        MemorySnapshot s = Assert.Single(accountant.Snapshots);
+        Assert.Equal(expected, s[MemoryCategory.Temporary]);
+        Assert.Equal(2000, s[MemoryCategory.Unattributed]);
+        Assert.Equal(start - 8000 - 1_000_000, s.AllocatorBytes);
+        Assert.Equal(start - 8000 + 50_000 - 1_000_000, s.PeakBytes);
+    }
+
     [Fact]
     public void Without_a_cuda_driver_the_gpu_truth_says_why()
     {
