@@ -32,11 +32,12 @@ internal static class EstimateCommand
         var device = new Option<string>("--device") { Description = "cuda or cpu (default cuda).", DefaultValueFactory = _ => "cuda" };
         var attention = new Option<string>("--attention") { Description = "sdpa (fused) or eager (materialised scores) (default sdpa).", DefaultValueFactory = _ => "sdpa" };
         var json = new Option<bool>("--json") { Description = "Print JSON instead of a table." };
+        var noProbe = new Option<bool>("--no-probe") { Description = "With --device cpu: use the typical runtime figure instead of measuring it with a one-layer run of the shape (a few seconds)." };
         var table = new Option<string>("--table") { Description = "Write the Markdown table of common configurations (1.5B, 7B, 32B shapes x full/freeze/LoRA x cutoff 1024/2048 x batch 1/2) to this file and exit." };
 
         var command = new Command("estimate", "Predict GPU (or CPU) memory by category for a fine-tuning configuration, with the formula behind each figure and the model-state-only figure common tables give.")
         {
-            model, method, trainableLayers, loraRank, loraTargets, dtype, optimizer, batchSize, cutoff, checkpointing, gpus, zero, device, attention, json, table,
+            model, method, trainableLayers, loraRank, loraTargets, dtype, optimizer, batchSize, cutoff, checkpointing, gpus, zero, device, attention, json, noProbe, table,
         };
 
         command.SetAction(parse =>
@@ -72,7 +73,21 @@ internal static class EstimateCommand
                     Device = parse.GetValue(device) is "cuda" or "cpu" ? parse.GetValue(device)! : throw new ArgumentException($"invalid device '{parse.GetValue(device)}': expected cuda or cpu"),
                     Attention = parse.GetValue(attention)!,
                 };
+                // Validate before spending seconds on the probe.
                 MemoryEstimate estimate = MemoryEstimator.Estimate(request);
+                if (request.Device == "cpu" && !parse.GetValue(noProbe))
+                {
+                    Console.Error.WriteLine("gputel estimate: measuring libtorch's CPU runtime with a one-layer run of this shape (--no-probe skips it)...");
+                    if (CpuRuntimeProbe.TryMeasure(request, out string? reason) is { } measured)
+                    {
+                        estimate = MemoryEstimator.Estimate(request with { MeasuredRuntime = measured });
+                    }
+                    else
+                    {
+                        Console.Error.WriteLine($"gputel estimate: runtime not measured ({reason}); using the typical figure");
+                    }
+                }
+
                 if (parse.GetValue(json))
                 {
                     Console.WriteLine(ToJson(estimate));

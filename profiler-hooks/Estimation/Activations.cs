@@ -33,7 +33,11 @@ internal sealed class Activations
     /// <summary>With gradient checkpointing: one layer's activations, alive while it is recomputed; else 0.</summary>
     public long Recompute { get; }
 
-    /// <summary>With gradient checkpointing: a recomputed layer's activations plus the gradients of its output and SwiGLU product; else 0.</summary>
+    /// <summary>
+    /// With gradient checkpointing: a recomputed layer's activations plus the gradients of its output
+    /// and of its SwiGLU factors, less the log-softmax released before it; else 0. Measured on top
+    /// of everything forward left.
+    /// </summary>
     public long RecomputeBackward { get; }
 
     /// <summary>The largest short-lived buffer of forward.</summary>
@@ -123,9 +127,11 @@ internal sealed class Activations
         // activations at a time.
         long checkpointedForward = r.GradientCheckpointing && recorded > 0 ? 4 * t * i * p : 0;
         long recompute = r.GradientCheckpointing && recorded > 0 ? otherLayer : 0;
-        // During its backward: the gradient arriving for the layer's output and the gradient of the
-        // SwiGLU product, while every saved tensor of the layer is still held.
-        long recomputeBackward = recompute > 0 ? recompute + t * i * p + t * h * 4 : 0;
+        // During its backward, while every saved tensor of the layer is still held: the gradient
+        // arriving for the layer's output, and in the SwiGLU product's backward the gradients of its
+        // two factors (the product's own gradient replacing the product the down projection saved).
+        // By then the loss's backward has released the fp32 log-softmax it saved.
+        long recomputeBackward = recompute > 0 ? recompute + 2 * t * i * p + t * h * 4 - logSoftmax : 0;
         long forwardTransient = Math.Max(lossCopy, checkpointedForward);
         return new Activations(
             total,

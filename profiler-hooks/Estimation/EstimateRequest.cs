@@ -56,6 +56,12 @@ public sealed record EstimateRequest
     /// </summary>
     public string Attention { get; init; } = "sdpa";
 
+    /// <summary>
+    /// The runtime category as measured for this configuration (<see cref="CpuRuntimeProbe"/>), used
+    /// instead of the typical figure when set.
+    /// </summary>
+    public RuntimeMeasurement? MeasuredRuntime { get; init; }
+
     /// <summary>Bytes per parameter element.</summary>
     public int DtypeBytes => Dtype == "bf16" ? 2 : 4;
 

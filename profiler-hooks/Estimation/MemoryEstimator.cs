@@ -17,8 +17,10 @@ public static class MemoryEstimator
     private const double MiB = 1024 * 1024;
 
     /// <summary>
-    /// libtorch's own memory on the CPU (autograd engine, math library buffers, kernel caches),
-    /// measured in a fresh <c>gputel finetune</c> process on Linux x64 with libtorch 2.10 (8.1-8.2 MiB across shapes and methods).
+    /// libtorch's own memory on the CPU (autograd engine, math library buffers, kernel caches) where
+    /// it was not measured (<see cref="EstimateRequest.MeasuredRuntime"/>): a typical figure, since
+    /// the math libraries size their buffers by the matrix shapes (4.7-17 MiB measured in fresh
+    /// <c>gputel finetune</c> processes on Linux x64 with libtorch 2.10, on 2 CPUs).
     /// </summary>
     public const long CpuRuntimeBytes = 8L * 1024 * 1024;
 
@@ -37,7 +39,7 @@ public static class MemoryEstimator
         var m = new Terms(request);
 
         long weights = m.Weights, gradients = m.Gradients, optimizer = m.OptimizerState, inputs = m.Inputs;
-        long runtime = request.Device == "cpu" ? CpuRuntimeBytes : CudaRuntimeBytes;
+        long runtime = request.MeasuredRuntime?.Bytes ?? (request.Device == "cpu" ? CpuRuntimeBytes : CudaRuntimeBytes);
         Activations a = Activations.Of(request);
 
         // Each phase's larger end (start for backward, which begins with every activation alive)
@@ -49,7 +51,7 @@ public static class MemoryEstimator
             ("forward", a.Total, 0, a.ForwardTransient, a.ForwardTransientFormula),
             activationsDominate
                 ? ("backward", a.Total, 0, Math.Max(2 * a.LossGradient, a.RecomputeBackward), a.RecomputeBackward > 2 * a.LossGradient
-                    ? $"the last layer recomputed, with the gradients of its output and of its SwiGLU product ({Format(a.RecomputeBackward)})"
+                    ? $"the last layer recomputed, with the gradients of its output and of its SwiGLU factors, less the log-softmax the loss's backward released ({Format(a.RecomputeBackward)})"
                     : $"the loss gradients over the vocabulary at the start of backward (NLL and log-softmax: 2 x b x (s-1) x V x 4 B = {Format(2 * a.LossGradient)})")
                 : ("backward", a.Outputs, gradients, a.Recompute, a.Recompute > 0 ? $"the first trainable layer recomputed while the other gradients are in place ({Format(a.Recompute)})" : "little: gradients replace the activations they consume"),
             ("optimizer_step", a.Outputs, gradients, optimizerTransient, m.OptimizerTransientFormula(request.Device)),
@@ -69,7 +71,10 @@ public static class MemoryEstimator
         lines[(int)MemoryCategory.AllocatorCache] = new(MemoryCategory.AllocatorCache, cache,
             request.Device == "cpu" ? "none: glibc keeps no cache the categories count" : "~5% of the allocator's in-use memory (fragmentation of the caching allocator)");
         lines[(int)MemoryCategory.Runtime] = new(MemoryCategory.Runtime, runtime,
-            request.Device == "cpu" ? "libtorch's own buffers on the CPU (measured)" : "CUDA context with cuBLAS/cuDNN (typical, NVML per process minus the pool)");
+            request.MeasuredRuntime?.How
+            ?? (request.Device == "cpu"
+                ? "libtorch's own buffers on the CPU (typical: the math libraries size theirs by the matrix shapes; gputel estimate --device cpu measures them)"
+                : "CUDA context with cuBLAS/cuDNN (typical, NVML per process minus the pool)"));
         lines[(int)MemoryCategory.Unattributed] = new(MemoryCategory.Unattributed, 0, "by definition: what a measurement cannot name");
 
         long stateOnly = m.ModelStateOnly;
