@@ -109,10 +109,10 @@ internal sealed class Activations
 
         // Final norm, LM head input, logits, and the fp32 log-softmax the loss keeps.
         long positions = b * (s - 1);
-        // Final norm (its fp32 input; its normalised tensor when its weight trains) and the LM head's
-        // input, which libtorch's matmul keeps even for a frozen head (measured: freeze and LoRA
-        // runs hold one t x h tensor more than the frozen weight needs).
-        long head = recorded > 0 ? t * h * 4 + t * h * p + (full ? t * h * p : 0) : 0;
+        // Final norm (its fp32 input, for the gradient of its input; its normalised tensor when its
+        // weight trains) and the LM head's input, saved only when the head's weight trains (full):
+        // a frozen head needs only its weight to pass the gradient on.
+        long head = recorded > 0 ? t * h * 4 + (full ? 2 * t * h * p : 0) : 0;
         long logits = t * v * p;
         long logSoftmax = positions * v * 4;
         long rotary = 2 * s * shape.HeadDim * p;

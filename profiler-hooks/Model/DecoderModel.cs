@@ -67,6 +67,9 @@ public sealed partial class DecoderModel : nn.Module<Tensor, Tensor?, CausalLmOu
     {
         var hidden = model.call(input1);
         var logits = lm_head is null ? nn.functional.linear(hidden, model.EmbeddingWeight) : lm_head.call(hidden);
+        // The head keeps what it needs for backward; this handle would otherwise hold the graph (and
+        // every checkpointed layer's saved input with it) until the caller's dispose scope ends.
+        hidden.Dispose();
         if (input2 is null)
         {
             return new CausalLmOutput(logits, null);

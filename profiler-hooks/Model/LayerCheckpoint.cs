@@ -16,6 +16,7 @@ internal sealed class LayerCheckpoint : autograd.SingleTensorFunction<LayerCheck
     private const string LayerKey = "layer";
     private const string TrainableKey = "trainable";
     private const string InputRequiresGradKey = "inputRequiresGrad";
+    private const string InputKey = "input";
 
     // Gradients handed back to the native autograd engine: it takes its own reference when this
     // backward returns, so ours can go then. Left to a dispose scope they would live until the
@@ -33,6 +34,13 @@ internal sealed class LayerCheckpoint : autograd.SingleTensorFunction<LayerCheck
     public static Tensor Run(DecoderLayer layer, Tensor hidden, RotaryAngles angles)
     {
         Parameter[] trainable = [.. layer.parameters().Where(p => p.requires_grad)];
+        if (trainable.Length == 0 && !hidden.requires_grad)
+        {
+            // A frozen layer under a frozen prefix records no graph: nothing to recompute, and an
+            // input kept for a backward that never comes would wait for the finalizer.
+            return layer.call(hidden, angles);
+        }
+
         object[] arguments = [layer, hidden, angles.Cos, angles.Sin, .. trainable];
         return apply(arguments);
     }
@@ -43,7 +51,12 @@ internal sealed class LayerCheckpoint : autograd.SingleTensorFunction<LayerCheck
         var layer = (DecoderLayer)vars[0];
         var hidden = (Tensor)vars[1];
         var angles = new RotaryAngles((Tensor)vars[2], (Tensor)vars[3]);
-        ctx.save_for_backward([hidden, angles.Cos, angles.Sin]);
+        // The layer's input is kept through a handle of our own, not save_for_backward: TorchSharp
+        // releases saved variables only when the node itself goes, which the graph's chain of saved
+        // layer outputs delays to the end of the step, so every layer's input would outlive its
+        // backward. A detached alias also keeps no hold on the previous layer's node.
+        ctx.save_data(InputKey, new SavedInput(hidden.detach().DetachFromDisposeScope()));
+        ctx.save_for_backward([angles.Cos, angles.Sin]);
         ctx.save_data(LayerKey, layer);
         ctx.save_data(TrainableKey, vars[FirstParameterArgument..].Cast<Parameter>().ToArray());
         ctx.save_data(InputRequiresGradKey, hidden.requires_grad);
@@ -81,11 +94,12 @@ internal sealed class LayerCheckpoint : autograd.SingleTensorFunction<LayerCheck
         var layer = (DecoderLayer)ctx.get_data(LayerKey);
         var trainable = (Parameter[])ctx.get_data(TrainableKey);
         bool inputRequiresGrad = (bool)ctx.get_data(InputRequiresGradKey);
+        using Tensor keptInput = ((SavedInput)ctx.get_data(InputKey)).Take();
 
         // The autograd engine calls backward with grad mode off.
         using var gradMode = enable_grad();
-        var input = saved[0].detach().requires_grad_(inputRequiresGrad);
-        var output = layer.call(input, new RotaryAngles(saved[1], saved[2]));
+        var input = keptInput.detach().requires_grad_(inputRequiresGrad);
+        var output = layer.call(input, new RotaryAngles(saved[0], saved[1]));
         List<Tensor> differentiateBy = inputRequiresGrad ? [input, .. trainable] : [.. trainable];
         var grads = autograd.grad([output], differentiateBy, [grad_output]);
         _returned ??= [];
@@ -104,5 +118,22 @@ internal sealed class LayerCheckpoint : autograd.SingleTensorFunction<LayerCheck
         List<Tensor> result = [null!, inputGrad!, null!, null!];
         result.AddRange(grads.Skip(inputRequiresGrad ? 1 : 0));
         return result;
+    }
+
+    /// <summary>
+    /// The layer's input between forward and backward. <see cref="Take"/> hands it over once, to the
+    /// backward that reads it and releases it when that layer's backward ends; a forward never
+    /// followed by a backward leaves it to the finalizer.
+    /// </summary>
+    private sealed class SavedInput(Tensor input)
+    {
+        private Tensor? _input = input;
+
+        public Tensor Take()
+        {
+            Tensor input = _input ?? throw new InvalidOperationException("a checkpointed layer's backward ran twice; the graph is not kept for a second backward");
+            _input = null;
+            return input;
+        }
     }
 }

@@ -96,6 +96,39 @@ public sealed class FineTuneTests : IDisposable
         Directory.Delete(_dir + "-ckpt", recursive: true);
     }
 
+    [Theory]
+    [InlineData(FineTuneMethod.Lora)]
+    [InlineData(FineTuneMethod.Freeze)]
+    public void Checkpointed_layers_keep_their_inputs_only_until_their_own_backward(FineTuneMethod method)
+    {
+        const int batch = 4, tokens = 256;
+        var snapshots = FineTuneRun.Run(Options(method) with { Shape = Medium, Steps = 3, BatchSize = batch, CutoffLength = tokens, GradientCheckpointing = true });
+        // One layer's input, 1.5 MiB: the bound below, above the 0.5-1 MB that glibc and libtorch
+        // keep outside any tensor, and well under what keeping three or four of them would add.
+        long layerInput = (long)batch * tokens * Medium.HiddenSize * 4;
+
+        // Forward keeps the input of each layer that records a graph (all four under LoRA, the one
+        // trainable layer under freeze: a frozen layer over a frozen prefix has nothing to recompute)
+        // and the head's tensors, as the estimator counts them.
+        var estimate = Gputel.Profiler.Estimation.MemoryEstimator.Estimate(new Gputel.Profiler.Estimation.EstimateRequest
+        {
+            Shape = Medium, Method = method, TrainableLayers = 1, Lora = Options(method).Lora, Dtype = "fp32",
+            BatchSize = batch, CutoffLength = tokens, GradientCheckpointing = true, Device = "cpu",
+        });
+        // One-sided where it matters: on a busy machine the process now and then releases a few MB
+        // outside any tensor mid-run (seen as negative unattributed memory), which can only move
+        // these figures down; keeping inputs too long moves them up.
+        long activations = At(snapshots, 2, "forward")[MemoryCategory.Activations];
+        int recording = method == FineTuneMethod.Lora ? Medium.Layers : 1;
+        Assert.True(activations - estimate.ForwardActivations < layerInput, $"activations {activations}, estimated {estimate.ForwardActivations}, one layer input {layerInput}");
+        Assert.True(activations >= recording * layerInput, $"activations {activations}, {recording} layer inputs of {layerInput}");
+
+        // After backward nothing of the graph is left: each layer's input went with its backward,
+        // not with the step's dispose scope.
+        MemorySnapshot backward = At(snapshots, 2, "backward");
+        Assert.True(backward[MemoryCategory.Unattributed] < layerInput, $"unattributed after backward {backward[MemoryCategory.Unattributed]}, one layer input {layerInput}");
+    }
+
     [Fact]
     public void Loss_falls_on_a_small_dataset_and_every_phase_is_recorded()
     {
