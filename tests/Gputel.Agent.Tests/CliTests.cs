@@ -134,7 +134,10 @@ public sealed class CliTests : IDisposable
         using var http = new HttpClient();
         IReadOnlyList<Sample> samples = [];
         Wait.Until(() => (samples = ExpositionText.Parse(http.GetStringAsync($"http://127.0.0.1:{port}/metrics").GetAwaiter().GetResult()))
-            .Any(s => s.Name == "training_steps_total" && s.Value >= 2), "two steps on /metrics", seconds: 60);
+            // Observable gauges (memory, loss) reach /metrics when the exporter next polls them, which
+            // can be after the counter shows the steps: wait for all of it.
+            .Any(s => s.Name == "training_steps_total" && s.Value >= 2)
+            && samples.Any(s => s.Name == "training_loss") && samples.Any(s => s.Name == "training_step_seconds"), "two steps, the loss and the step time on /metrics", seconds: 60);
 
         Sample weights = samples.Single("training_memory_bytes", ("category", "weights"), ("phase", "forward"));
         Assert.True(weights.Value > 0);
