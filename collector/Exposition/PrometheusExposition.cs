@@ -100,10 +100,22 @@ public sealed class PrometheusExposition
         lock (_gate)
         {
             _generation++;
+            // One read of every collector's latest result serves both the readings and the success
+            // gauges: read twice, a run finishing in between could show success beside the failed
+            // run's missing values.
+            var results = new CollectorResult?[_store.CollectorNames.Count, _store.HostSlot + 1];
+            for (int c = 0; c < results.GetLength(0); c++)
+            {
+                for (int slot = 0; slot < results.GetLength(1); slot++)
+                {
+                    results[c, slot] = _store.Get(c, slot);
+                }
+            }
+
             UpdateMemory();
-            UpdateReadings();
+            UpdateReadings(results);
             RemoveStale();
-            UpdateSelf();
+            UpdateSelf(results);
             _runtime?.Update();
         }
     }
@@ -139,13 +151,13 @@ public sealed class PrometheusExposition
         Set(new Reading(GpuMetrics.MemoryUsedPeak, device, peak, MigInstance: mig));
     }
 
-    private void UpdateReadings()
+    private void UpdateReadings(CollectorResult?[,] results)
     {
         for (int c = 0; c < _store.CollectorNames.Count; c++)
         {
             for (int slot = 0; slot <= _store.HostSlot; slot++)
             {
-                CollectorResult? result = _store.Get(c, slot);
+                CollectorResult? result = results[c, slot];
                 if (result is null || (slot < _store.HostSlot && !_store.IsUp(slot)))
                 {
                     continue;
@@ -249,7 +261,7 @@ public sealed class PrometheusExposition
         }
     }
 
-    private void UpdateSelf()
+    private void UpdateSelf(CollectorResult?[,] results)
     {
         long now = Environment.TickCount64;
         // A collector that has not finished a run for this long is stuck (a hung driver call).
@@ -261,7 +273,7 @@ public sealed class PrometheusExposition
             bool perDevice = !CollectorCatalog.IsHostWide(_store.CollectorNames[c]);
             for (int slot = 0; slot <= _store.HostSlot; slot++)
             {
-                CollectorResult? result = _store.Get(c, slot);
+                CollectorResult? result = results[c, slot];
                 if (result is null)
                 {
                     // A call that hangs from the very first run never publishes a result: after the

@@ -63,9 +63,9 @@ public sealed class FineTuneTests : IDisposable
     [InlineData(FineTuneMethod.Lora)]
     public void Categories_add_up_to_the_allocator_with_little_unattributed(FineTuneMethod method)
     {
-        // 256 tokens: a peak of 130-170 MB, so the few MB other users of malloc in the test process
-        // take and give back now and then stay under the 5% bound.
-        var snapshots = FineTuneRun.Run(Options(method) with { Shape = Medium, Steps = 4, CutoffLength = 256 });
+        // 512 tokens: a peak of 170 MB (LoRA) to 235 MB (full), so the few MB (up to 5.5 seen on a loaded machine) that
+        // the process takes and gives back outside any tensor now and then stay under the 5% bound.
+        var snapshots = FineTuneRun.Run(Options(method) with { Shape = Medium, Steps = 4, CutoffLength = 512 });
         long peak = snapshots.Max(s => s.PeakBytes);
         foreach (MemorySnapshot s in snapshots)
         {
