@@ -92,6 +92,12 @@ public sealed class RealRunReportTests(RealRunReport run) : IClassFixture<RealRu
             Assert.Equal(expected.Bytes[c.GetProperty("category").GetString()!], c.GetProperty("measured_bytes").GetInt64());
         }
 
+        // A CPU run's runtime (the math libraries' buffers on this machine) is measured, not
+        // predicted: the estimate takes the run's own figure and says so.
+        JsonElement runtime = estimate.GetProperty("categories").EnumerateArray().Single(c => c.GetProperty("category").GetString() == "runtime");
+        Assert.Equal(expected.Bytes["runtime"], runtime.GetProperty("estimate_bytes").GetInt64());
+        Assert.StartsWith("as this run measured it", runtime.GetProperty("formula").GetString(), StringComparison.Ordinal);
+
         Assert.Equal(File.ReadAllLines(Path.Combine(run.RunDirectory, "samples.jsonl")).Length, summary.GetProperty("samples").GetProperty("count").GetInt32());
     }
 
