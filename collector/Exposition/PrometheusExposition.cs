@@ -37,6 +37,8 @@ public sealed class PrometheusExposition
     private readonly RuntimeMetrics? _runtime;
     private readonly long _createdAt = Environment.TickCount64;
     private int _generation;
+    private CollectorResult?[,]? _results;
+    private bool[]? _up;
 
     /// <summary>Creates the exposition over <paramref name="store"/> in <paramref name="profile"/>.</summary>
     public PrometheusExposition(SampleStore store, NamingProfile profile, AgentInfo info, bool includeRuntimeMetrics = true)
@@ -100,10 +102,16 @@ public sealed class PrometheusExposition
         lock (_gate)
         {
             _generation++;
-            // One read of every collector's latest result serves both the readings and the success
-            // gauges: read twice, a run finishing in between could show success beside the failed
-            // run's missing values.
-            var results = new CollectorResult?[_store.CollectorNames.Count, _store.HostSlot + 1];
+            // One read of every collector's latest result and of each device's state serves both the
+            // readings and the success gauges: read twice, a run finishing in between could show
+            // success beside the failed run's missing values. The buffers are reused (under _gate).
+            CollectorResult?[,] results = _results ??= new CollectorResult?[_store.CollectorNames.Count, _store.HostSlot + 1];
+            bool[] up = _up ??= new bool[_store.HostSlot];
+            for (int slot = 0; slot < up.Length; slot++)
+            {
+                up[slot] = _store.IsUp(slot);
+            }
+
             for (int c = 0; c < results.GetLength(0); c++)
             {
                 for (int slot = 0; slot < results.GetLength(1); slot++)
@@ -112,20 +120,20 @@ public sealed class PrometheusExposition
                 }
             }
 
-            UpdateMemory();
-            UpdateReadings(results);
+            UpdateMemory(up);
+            UpdateReadings(results, up);
             RemoveStale();
-            UpdateSelf(results);
+            UpdateSelf(results, up);
             _runtime?.Update();
         }
     }
 
-    private void UpdateMemory()
+    private void UpdateMemory(bool[] up)
     {
         for (int d = 0; d < _store.Devices.Count; d++)
         {
             GpuDevice device = _store.Devices[d];
-            Set(new Reading(GpuMetrics.Up, d, _store.IsUp(d) ? 1 : 0));
+            Set(new Reading(GpuMetrics.Up, d, up[d] ? 1 : 0));
             // Closing the window here is what makes the peak "since the previous scrape".
             if (_store.Memory(d).TryRead(closeWindow: true, out MemoryInfo memory, out ulong peak))
             {
@@ -151,14 +159,14 @@ public sealed class PrometheusExposition
         Set(new Reading(GpuMetrics.MemoryUsedPeak, device, peak, MigInstance: mig));
     }
 
-    private void UpdateReadings(CollectorResult?[,] results)
+    private void UpdateReadings(CollectorResult?[,] results, bool[] up)
     {
         for (int c = 0; c < _store.CollectorNames.Count; c++)
         {
             for (int slot = 0; slot <= _store.HostSlot; slot++)
             {
                 CollectorResult? result = results[c, slot];
-                if (result is null || (slot < _store.HostSlot && !_store.IsUp(slot)))
+                if (result is null || (slot < _store.HostSlot && !up[slot]))
                 {
                     continue;
                 }
@@ -261,7 +269,7 @@ public sealed class PrometheusExposition
         }
     }
 
-    private void UpdateSelf(CollectorResult?[,] results)
+    private void UpdateSelf(CollectorResult?[,] results, bool[] up)
     {
         long now = Environment.TickCount64;
         // A collector that has not finished a run for this long is stuck (a hung driver call).
@@ -278,7 +286,7 @@ public sealed class PrometheusExposition
                 {
                     // A call that hangs from the very first run never publishes a result: after the
                     // same grace period, a device that is up but still has none counts as stuck.
-                    if (perDevice && slot < _store.HostSlot && _store.IsUp(slot) && now - _createdAt > staleAfter)
+                    if (perDevice && slot < _store.HostSlot && up[slot] && now - _createdAt > staleAfter)
                     {
                         any = true;
                         ok = false;

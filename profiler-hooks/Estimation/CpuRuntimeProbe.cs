@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Gputel.Profiler.Memory;
 using Gputel.Profiler.Training;
 using static TorchSharp.torch;
@@ -36,6 +37,12 @@ public static class CpuRuntimeProbe
             return null;
         }
 
+        if (request.Attention != "sdpa")
+        {
+            reason = "the reference model computes attention with sdpa only, so it cannot run an eager configuration";
+            return null;
+        }
+
         EstimateRequest oneLayer = request with
         {
             Shape = request.Shape with { Layers = 1 },
@@ -64,15 +71,23 @@ public static class CpuRuntimeProbe
                 BatchSize = request.BatchSize,
                 CutoffLength = request.CutoffLength,
                 GradientCheckpointing = request.GradientCheckpointing,
-                // The runtime settles over the first two steps (FineTuneRun).
-                Steps = 2,
+                // The runtime settles after the first two steps (FineTuneRun); the third step's
+                // figures carry the settled value.
+                Steps = 3,
                 RunId = "runtime-probe",
             };
             IReadOnlyList<MemorySnapshot> snapshots = FineTuneRun.Run(options);
             reason = null;
             return new RuntimeMeasurement(
                 snapshots[^1][MemoryCategory.Runtime],
-                $"measured on this machine: one layer of this shape, 2 steps (libtorch's set-up and the math libraries' buffers for these matrix shapes, {Environment.ProcessorCount} CPUs)");
+                $"measured on this machine: one layer of this shape, 3 steps (libtorch's set-up and the math libraries' buffers for these matrix shapes, {Environment.ProcessorCount} CPUs)");
+        }
+        catch (Exception e) when (e is ExternalException or InvalidOperationException or ArgumentException or OutOfMemoryException or IOException)
+        {
+            // libtorch refusing the configuration (nothing to train, say) or the machine lacking the
+            // memory: the estimate goes on with the typical figure.
+            reason = $"the one-layer run failed: {e.Message.Split('\n')[0].Trim()}";
+            return null;
         }
         finally
         {
@@ -80,7 +95,7 @@ public static class CpuRuntimeProbe
             {
                 Directory.Delete(directory, recursive: true);
             }
-            catch (IOException)
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
                 // A temporary record left behind is harmless.
             }

@@ -29,6 +29,7 @@ public sealed class MemoryAccountant : IDisposable
     private long? _optimizer;
     private bool _phaseOpen;
     private long? _transientBase;
+    private long? _transientTop;
 
     /// <summary>
     /// Attaches to <paramref name="model"/>. <paramref name="optimizerState"/> lists the optimizer's
@@ -100,18 +101,29 @@ public sealed class MemoryAccountant : IDisposable
     /// Records the allocator's figure now as a candidate for the current phase's peak: call it at a
     /// moment known to be a high-water mark that a sampler could miss (see <see cref="IMemoryTruth.SamplePeak"/>).
     /// </summary>
-    public void SamplePeak() => _truth.SamplePeak();
+    public void SamplePeak()
+    {
+        _truth.SamplePeak();
+        if (_transientBase is not null)
+        {
+            // Read here as well: the temporaries are measured from the marked figure to this one,
+            // whatever the phase held before the mark.
+            long now = AllocatorNow();
+            _transientTop = Math.Max(_transientTop ?? now, now);
+        }
+    }
 
     /// <summary>
     /// Marks the moment the current phase's short-lived allocations begin (an optimizer about to walk
-    /// its parameters). The phase's temporary memory is then measured from the allocator's figure at
-    /// this moment rather than at the phase's start: memory the rest of the process releases between
-    /// the two (a math library trimming its buffers, a finalizer) would otherwise be taken out of the
-    /// temporaries. Outside a phase it does nothing.
+    /// its parameters); <see cref="SamplePeak"/> then marks their top. The phase's temporary memory
+    /// is measured between the two rather than from the phase's start: memory the rest of the process
+    /// releases in between (seen on busy machines: a few MB no tensor owns) would otherwise be taken
+    /// out of the temporaries, or, released after the peak, added to them. Outside a phase it does
+    /// nothing; a second mark in the same phase is ignored.
     /// </summary>
     public void BeginTransient()
     {
-        if (_phaseOpen)
+        if (_phaseOpen && _transientBase is null)
         {
             _transientBase = AllocatorNow();
         }
@@ -197,15 +209,20 @@ public sealed class MemoryAccountant : IDisposable
         _truth.BeginPhase(phase);
         _phaseOpen = true;
         _transientBase = null;
+        _transientTop = null;
     }
 
-    /// <summary>Ends the phase: the figure its temporaries rise from, if <see cref="BeginTransient"/> marked one.</summary>
-    internal long? EndTransient()
+    /// <summary>
+    /// Ends the phase's marks: the figure its temporaries rise from and the top they reached, where
+    /// <see cref="BeginTransient"/> and <see cref="SamplePeak"/> marked them. Called before anything
+    /// at the phase's end walks the optimizer's parameters again (its state listing does).
+    /// </summary>
+    internal (long? Base, long? Top) EndTransient()
     {
         _phaseOpen = false;
-        long? mark = _transientBase;
-        _transientBase = null;
-        return mark;
+        (long? Base, long? Top) marks = (_transientBase, _transientTop);
+        _transientBase = _transientTop = null;
+        return marks;
     }
 
     internal long AllocatorAtStart() => (_truth.InUseAtPhaseStart() ?? _baseline) - _baseline;
@@ -250,12 +267,17 @@ public sealed class MemoryAccountant : IDisposable
             long peak = Math.Max(_owner.StopPeak(), _startBytes);
             long now = _owner.AllocatorAtEnd();
             peak = Math.Max(peak, now);
+            (long? mark, long? top) = _owner.EndTransient();
             long[] bytes = _owner.Categorize(now, _phase == "forward" ? now - _startBytes : null, _phase);
-            // Temporaries sit on top of the phase's larger end, or, where the loop marked the moment
-            // they begin, on the figure then: memory released elsewhere before that moment and not
-            // taken again must not shrink them (nor memory released after the peak).
-            long floor = _owner.EndTransient() is { } mark ? Math.Max(mark, now) : Math.Max(_startBytes, now);
-            bytes[(int)MemoryCategory.Temporary] = Math.Max(0, peak - floor);
+            // Temporaries sit on top of the phase's larger end; where the loop marked when they begin
+            // and where they top out, they are measured between the two marks, so memory released
+            // elsewhere in the phase neither hides part of them nor passes for them.
+            bytes[(int)MemoryCategory.Temporary] = (mark, top) switch
+            {
+                ({ } b, { } t) => Math.Max(0, t - Math.Max(b, now)),
+                ({ } b, null) => Math.Max(0, peak - Math.Max(b, now)),
+                _ => Math.Max(0, peak - Math.Max(_startBytes, now)),
+            };
             // Temporary memory was freed by the end of the phase: it is part of the peak, not of the
             // end-of-phase total, so the categories still add up to the allocator's figure.
             _owner.Snapshots.Add(new MemorySnapshot(_step, _phase, bytes, now, peak, seconds));

@@ -10,6 +10,9 @@ namespace Gputel.Profiler.Model;
 /// does not require grad (LoRA on a frozen embedding), which PyTorch's re-entrant variant misses.
 /// Hooks on the layer's modules fire again during the recomputation, as in PyTorch. Unlike PyTorch,
 /// the RNG state is not replayed: with dropout (LoRA dropout &gt; 0) the recomputation draws a new mask.
+/// Each layer's input is released as its backward ends, so a graph cannot be differentiated twice
+/// (<c>retain_graph</c>): the second backward throws. The reference workload differentiates each
+/// graph once.
 /// </summary>
 internal sealed class LayerCheckpoint : autograd.SingleTensorFunction<LayerCheckpoint>
 {

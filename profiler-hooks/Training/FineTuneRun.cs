@@ -37,7 +37,24 @@ public static class FineTuneRun
         model.GradientCheckpointing = options.GradientCheckpointing;
         List<Parameter> trainable = model.TrainableParameters().ToList();
         MemoryAccountant? probeTarget = null;
-        var group = new PeakProbeParameters(trainable, () => probeTarget?.SamplePeak(), () => probeTarget?.BeginTransient());
+        // Armed only inside optimizer.step(): listing the optimizer's state walks the group too.
+        bool stepping = false;
+        var group = new PeakProbeParameters(
+            trainable,
+            () =>
+            {
+                if (stepping)
+                {
+                    probeTarget?.SamplePeak();
+                }
+            },
+            () =>
+            {
+                if (stepping)
+                {
+                    probeTarget?.BeginTransient();
+                }
+            });
         OptimizerHelper optimizer = options.Optimizer == OptimizerKind.AdamW
             ? optim.AdamW(group, lr: options.LearningRate)
             : optim.SGD(group, options.LearningRate, momentum: 0.9);
@@ -96,7 +113,15 @@ public static class FineTuneRun
                 using (TrainingTelemetry.StartPhase(step, "optimizer_step"))
                 using (accountant.Phase(step, "optimizer_step"))
                 {
-                    optimizer.step();
+                    stepping = true;
+                    try
+                    {
+                        optimizer.step();
+                    }
+                    finally
+                    {
+                        stepping = false;
+                    }
                 }
                 phaseEnds.Add(DateTimeOffset.UtcNow);
 

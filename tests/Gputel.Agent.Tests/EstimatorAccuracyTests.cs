@@ -110,7 +110,7 @@ public sealed class EstimatorAccuracyTests : IDisposable
         Assert.True(Math.Abs(measured[(int)MemoryCategory.Unattributed]) <= peak / 20, context);
     }
 
-    // libtorch's CPU runtime (its own set-up plus MKL's or oneDNN's buffers, 13-17 MiB on these
+    // libtorch's CPU runtime (its own set-up plus MKL's or oneDNN's buffers, 11-17 MiB on these
     // shapes) is compared like any other category: `gputel estimate --device cpu` measures it with a
     // one-layer run of the shape, as a user would get it.
     //

@@ -51,9 +51,11 @@ public sealed class MemoryTruthTests
     }
 
     [Theory]
-    [InlineData(true, 50_000)]
-    [InlineData(false, 42_000)]
-    public void Temporaries_rise_from_the_marked_moment_when_other_memory_is_released_first(bool mark, long expected)
+    [InlineData(true, 50_000, 50_000)]
+    [InlineData(false, 50_000, 42_000)]
+    [InlineData(true, 2_000, 2_000)]
+    [InlineData(false, 2_000, 0)]
+    public void Temporaries_are_measured_between_the_marks_when_other_memory_is_released_first(bool mark, long walk, long expected)
     {
         using var model = nn.Linear(100, 10);
         long start = 1_000_000 + 1010 * 4 + 10_000;
@@ -63,24 +65,50 @@ public sealed class MemoryTruthTests
         truth.InUseBytes = start;
         using (accountant.Phase(1, "optimizer_step"))
         {
-            // 8000 bytes the step does not own go back to the allocator (a library trimming its
-            // buffers), then the step holds 50000 bytes of temporaries at once and frees them.
+            // 8000 bytes the step does not own go back to the allocator (seen on busy machines), then
+            // the step holds its temporaries at once, reads its peak, and frees them.
             truth.InUseBytes = start - 8000;
             if (mark)
             {
                 accountant.BeginTransient();
             }
 
-            truth.PeakBytes = truth.InUseBytes + 50_000;
+            truth.InUseBytes = truth.PeakBytes = start - 8000 + walk;
+            accountant.SamplePeak();
+            truth.InUseBytes = start - 8000;
         }
 
-        // Unmarked, the phase can only measure from its larger end, and the release hides 8000
-        // bytes of temporaries; marked, the temporaries are whole and the end figure is unchanged.
+        // Unmarked, the phase can only measure from its larger end: the release hides 8000 bytes of
+        // a large walk and the whole of a small one. Marked, the temporaries are the walk's own.
         MemorySnapshot s = Assert.Single(accountant.Snapshots);
         Assert.Equal(expected, s[MemoryCategory.Temporary]);
         Assert.Equal(2000, s[MemoryCategory.Unattributed]);
         Assert.Equal(start - 8000 - 1_000_000, s.AllocatorBytes);
-        Assert.Equal(start - 8000 + 50_000 - 1_000_000, s.PeakBytes);
+        Assert.Equal(Math.Max(start, start - 8000 + walk) - 1_000_000, s.PeakBytes);
+    }
+
+    [Fact]
+    public void Marks_outside_a_phase_and_a_second_begin_are_ignored()
+    {
+        using var model = nn.Linear(100, 10);
+        var truth = new ScriptedTruth { InUseBytes = 1_000_000 };
+        using var accountant = new MemoryAccountant(model, () => [], truth: truth);
+
+        long start = 1_000_000 + 1010 * 4;
+        truth.InUseBytes = start;
+        accountant.BeginTransient();
+        accountant.SamplePeak();
+        using (accountant.Phase(1, "optimizer_step"))
+        {
+            accountant.BeginTransient();
+            truth.InUseBytes = truth.PeakBytes = start + 30_000;
+            // A second walk over the parameters (the optimizer's state listing) marks nothing new.
+            accountant.BeginTransient();
+            accountant.SamplePeak();
+            truth.InUseBytes = start;
+        }
+
+        Assert.Equal(30_000, Assert.Single(accountant.Snapshots)[MemoryCategory.Temporary]);
     }
 
     [Fact]

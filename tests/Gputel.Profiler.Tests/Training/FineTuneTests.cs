@@ -101,11 +101,13 @@ public sealed class FineTuneTests : IDisposable
     [InlineData(FineTuneMethod.Freeze)]
     public void Checkpointed_layers_keep_their_inputs_only_until_their_own_backward(FineTuneMethod method)
     {
-        const int batch = 4, tokens = 256;
+        const int batch = 8, tokens = 256;
         var snapshots = FineTuneRun.Run(Options(method) with { Shape = Medium, Steps = 3, BatchSize = batch, CutoffLength = tokens, GradientCheckpointing = true });
-        // One layer's input, 1.5 MiB: the bound below, above the 0.5-1 MB that glibc and libtorch
-        // keep outside any tensor, and well under what keeping three or four of them would add.
+        // One layer's input is 3 MiB; the bounds below allow one and a half (the process's own
+        // memory moves by up to 2.5 MB in a phase on a busy machine), well under what keeping the
+        // three frozen layers' or four LoRA layers' inputs adds (9-12 MiB).
         long layerInput = (long)batch * tokens * Medium.HiddenSize * 4;
+        long bound = layerInput * 3 / 2;
 
         // Forward keeps the input of each layer that records a graph (all four under LoRA, the one
         // trainable layer under freeze: a frozen layer over a frozen prefix has nothing to recompute)
@@ -120,13 +122,13 @@ public sealed class FineTuneTests : IDisposable
         // these figures down; keeping inputs too long moves them up.
         long activations = At(snapshots, 2, "forward")[MemoryCategory.Activations];
         int recording = method == FineTuneMethod.Lora ? Medium.Layers : 1;
-        Assert.True(activations - estimate.ForwardActivations < layerInput, $"activations {activations}, estimated {estimate.ForwardActivations}, one layer input {layerInput}");
+        Assert.True(activations - estimate.ForwardActivations < bound, $"activations {activations}, estimated {estimate.ForwardActivations}, one layer input {layerInput}");
         Assert.True(activations >= recording * layerInput, $"activations {activations}, {recording} layer inputs of {layerInput}");
 
         // After backward nothing of the graph is left: each layer's input went with its backward,
         // not with the step's dispose scope.
         MemorySnapshot backward = At(snapshots, 2, "backward");
-        Assert.True(backward[MemoryCategory.Unattributed] < layerInput, $"unattributed after backward {backward[MemoryCategory.Unattributed]}, one layer input {layerInput}");
+        Assert.True(backward[MemoryCategory.Unattributed] < bound, $"unattributed after backward {backward[MemoryCategory.Unattributed]}, one layer input {layerInput}");
     }
 
     [Fact]
