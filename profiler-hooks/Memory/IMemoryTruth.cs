@@ -31,11 +31,10 @@ public interface IMemoryTruth : IDisposable
     /// <summary>
     /// Reads the in-use figure now into the phase's high-water mark: for moments known to be a
     /// peak (an optimizer holding every temporary just before it frees them) that a sampling
-    /// truth could miss between samples. Truths with a real high-water mark ignore it.
+    /// truth could miss between samples. Returns the figure read. Truths with a real high-water
+    /// mark need no sample and just read the figure.
     /// </summary>
-    void SamplePeak()
-    {
-    }
+    long? SamplePeak() => InUse();
 
     /// <summary>In-use bytes when the current phase began (a truth may have read them then).</summary>
     long? InUseAtPhaseStart() => InUse();
@@ -113,7 +112,7 @@ public sealed class CpuMemoryTruth : IMemoryTruth
     }
 
     /// <inheritdoc />
-    public void SamplePeak() => _peak.SampleNow();
+    public long? SamplePeak() => _peak.SampleNow();
 
     /// <inheritdoc />
     public void Dispose()

@@ -5,7 +5,8 @@ namespace Gputel.Profiler.Memory;
 
 /// <summary>
 /// libtorch's one-time memory: the first backward pass starts the autograd engine and the first
-/// matrix products set up the math libraries' buffers (about 8 MB on the CPU with the allocator set up for accounting, priming and the first step together).
+/// matrix products set up the math libraries' buffers (MKL's and oneDNN's, sized by the matrix
+/// shapes: 5-18 MiB on the CPU for priming and the first steps together, measured on the test shapes).
 /// It is no tensor's, yet it is part of what the run costs: the <c>runtime</c> category, the CPU
 /// counterpart of a CUDA context. Priming before the run measures it once.
 /// </summary>

@@ -103,12 +103,11 @@ public sealed class MemoryAccountant : IDisposable
     /// </summary>
     public void SamplePeak()
     {
-        _truth.SamplePeak();
-        if (_transientBase is not null)
+        // The same read marks the top of the temporaries: they are measured from the marked
+        // figure to this one, whatever the phase held before the mark.
+        if (_truth.SamplePeak() is { } read && _transientBase is not null)
         {
-            // Read here as well: the temporaries are measured from the marked figure to this one,
-            // whatever the phase held before the mark.
-            long now = AllocatorNow();
+            long now = read - _baseline;
             _transientTop = Math.Max(_transientTop ?? now, now);
         }
     }

@@ -55,14 +55,8 @@ internal sealed class PeakSampler : IDisposable
         return (Interlocked.Read(ref _peak), now);
     }
 
-    /// <summary>Takes one sample now, while a phase runs.</summary>
-    public void SampleNow()
-    {
-        if (_open)
-        {
-            _ = Sample();
-        }
-    }
+    /// <summary>Takes one sample now, into the phase's peak while a phase runs; returns the figure read.</summary>
+    public long? SampleNow() => _open ? Sample() : _read();
 
     private void Run()
     {

@@ -37,24 +37,7 @@ public static class FineTuneRun
         model.GradientCheckpointing = options.GradientCheckpointing;
         List<Parameter> trainable = model.TrainableParameters().ToList();
         MemoryAccountant? probeTarget = null;
-        // Armed only inside optimizer.step(): listing the optimizer's state walks the group too.
-        bool stepping = false;
-        var group = new PeakProbeParameters(
-            trainable,
-            () =>
-            {
-                if (stepping)
-                {
-                    probeTarget?.SamplePeak();
-                }
-            },
-            () =>
-            {
-                if (stepping)
-                {
-                    probeTarget?.BeginTransient();
-                }
-            });
+        var group = new PeakProbeParameters(trainable, () => probeTarget?.SamplePeak(), () => probeTarget?.BeginTransient());
         OptimizerHelper optimizer = options.Optimizer == OptimizerKind.AdamW
             ? optim.AdamW(group, lr: options.LearningRate)
             : optim.SGD(group, options.LearningRate, momentum: 0.9);
@@ -113,14 +96,14 @@ public static class FineTuneRun
                 using (TrainingTelemetry.StartPhase(step, "optimizer_step"))
                 using (accountant.Phase(step, "optimizer_step"))
                 {
-                    stepping = true;
+                    group.Armed = true;
                     try
                     {
                         optimizer.step();
                     }
                     finally
                     {
-                        stepping = false;
+                        group.Armed = false;
                     }
                 }
                 phaseEnds.Add(DateTimeOffset.UtcNow);

@@ -16,19 +16,23 @@ public sealed class PeakProbeTests
         using var scope = NewDisposeScope();
         var layer = nn.Linear(32, 32);
         List<Parameter> parameters = [.. layer.parameters()];
-        int probes = 0;
-        var group = new PeakProbeParameters(parameters, () => probes++);
+        var marks = new List<string>();
+        var group = new PeakProbeParameters(parameters, () => marks.Add("probe"), () => marks.Add("begin"));
         OptimizerHelper optimizer = kind == "adamw" ? optim.AdamW(group) : optim.SGD(group, 0.01, momentum: 0.9);
-        int afterConstruction = probes;
 
         for (int step = 0; step < 3; step++)
         {
             layer.call(randn(4, 32)).pow(2).mean().backward();
+            group.Armed = true;
             optimizer.step();
+            group.Armed = false;
+            // Listing the state walks the group as well; unarmed, that marks nothing.
+            _ = optimizer.state_dict();
             layer.zero_grad();
         }
 
-        Assert.Equal(afterConstruction + 3, probes);
+        // The optimizer's construction walked the group too, unarmed.
+        Assert.Equal(["begin", "probe", "begin", "probe", "begin", "probe"], marks);
         optimizer.Dispose();
     }
 }
