@@ -10,7 +10,7 @@ using Gputel.Bench.Report;
 //   cpu [--seconds D]                CPU and RSS of the real agent over D seconds (default 60)
 //   profiler [--blocks B] [--steps S] [--warmup W] [--threads T]
 //                                    fine-tuning step time with the memory profiler's hooks on and off
-//                                    (default 10 pairs of 6-step blocks after 5 warm-up steps each way;
+//                                    (default 10 pairs of 6-step blocks after 30 warm-up steps each way;
 //                                    T libtorch intra-op threads, 0 = libtorch's default)
 //   report [--steps S] [--samples N] [--runs R]
 //                                    `gputel report` on a synthetic record of S steps and N samples
@@ -33,7 +33,7 @@ try
             await CpuMode.RunAsync(IntOption(rest, "--seconds", 60)).ConfigureAwait(false);
             return 0;
         case "profiler":
-            ProfilerMode.Run(IntOption(rest, "--blocks", 10), IntOption(rest, "--steps", 6), IntOption(rest, "--warmup", 5), IntOption(rest, "--threads", 0, allowZero: true));
+            ProfilerMode.Run(IntOption(rest, "--blocks", 10), IntOption(rest, "--steps", 6), IntOption(rest, "--warmup", 30), IntOption(rest, "--threads", 0, allowZero: true));
             return 0;
         case "report":
             ReportMode.Run(IntOption(rest, "--steps", 5000), IntOption(rest, "--samples", 100_000), IntOption(rest, "--runs", 7));

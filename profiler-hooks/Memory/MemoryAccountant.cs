@@ -19,7 +19,7 @@ public sealed class MemoryAccountant : IDisposable
     private readonly IMemoryTruth _truth;
     private readonly long _baseline;
     private long _runtime;
-    private (HashSet<IntPtr> Storages, long Bytes)? _weights;
+    private Weights? _weights;
     private bool _runtimeSettled;
     private bool _runtimeConfirmed;
     private Tensor[] _inputs = [];
@@ -30,6 +30,12 @@ public sealed class MemoryAccountant : IDisposable
     private bool _phaseOpen;
     private long? _transientBase;
     private long? _transientTop;
+    private bool _probed;
+
+    // Phases whose top the loop marked last time (SamplePeak inside the phase): the loop's structure
+    // repeats each step, so the truth can spare its own peak-finding there next time. A phase that
+    // stops being marked gets it back from its next start.
+    private readonly HashSet<string> _probedPhases = [];
 
     /// <summary>
     /// Attaches to <paramref name="model"/>. <paramref name="optimizerState"/> lists the optimizer's
@@ -105,6 +111,7 @@ public sealed class MemoryAccountant : IDisposable
     {
         // The same read marks the top of the temporaries: they are measured from the marked
         // figure to this one, whatever the phase held before the mark.
+        _probed |= _phaseOpen;
         if (_truth.SamplePeak() is { } read && _transientBase is not null)
         {
             long now = read - _baseline;
@@ -135,14 +142,14 @@ public sealed class MemoryAccountant : IDisposable
         // Parameters and buffers keep their storages for the whole run (a method is applied before
         // the accountant attaches): counted once, then each phase starts from that set.
         _weights ??= CountWeights();
-        var seen = new StorageSet(_weights.Value.Storages, _weights.Value.Bytes);
-        bytes[(int)MemoryCategory.Weights] = _weights.Value.Bytes;
+        var seen = new StorageSet(_weights.Storages, _weights.Bytes);
+        bytes[(int)MemoryCategory.Weights] = _weights.Bytes;
         // Gradients change only in backward and zero_grad, optimizer state only in the optimizer
         // step: elsewhere the last figures stand, which spares a walk over every parameter (tens of
         // microseconds a phase, most of the hooks' cost on a small model).
         if (_gradients is null || phase is not ("forward" or "optimizer_step"))
         {
-            _gradients = ClaimGradients(seen);
+            _gradients = ClaimGradients(seen, _weights.Parameters);
         }
 
         if (_optimizer is null || phase is not ("forward" or "backward" or "zero_grad"))
@@ -177,36 +184,43 @@ public sealed class MemoryAccountant : IDisposable
     }
 
     /// <summary>
-    /// <c>p.grad</c> hands out a new native reference each time; one left to the garbage collector
-    /// would keep a gradient alive after <c>zero_grad</c> and the accounting would change what it
-    /// measures, so each is released at once.
+    /// Each parameter's gradient storage, read without a managed wrapper: a wrapper left to the
+    /// garbage collector would keep a gradient alive after <c>zero_grad</c> and the accounting would
+    /// change what it measures, and making one per parameter per phase was most of the walk's cost.
     /// </summary>
-    private long ClaimGradients(StorageSet seen)
+    private static long ClaimGradients(StorageSet seen, Tensor[] parameters)
     {
         long bytes = 0;
-        foreach (var parameter in _model.parameters())
+        foreach (Tensor parameter in parameters)
         {
-            using Tensor? grad = parameter.grad;
-            bytes += seen.Claim(grad);
+            bytes += seen.ClaimGradientOf(parameter);
         }
 
         return bytes;
     }
 
-    private (HashSet<IntPtr> Storages, long Bytes) CountWeights()
+    /// <summary>
+    /// The weights' storages and bytes, and the parameters whose gradients each phase end looks up:
+    /// listing them walks the module tree and allocates, so it is done once.
+    /// </summary>
+    private Weights CountWeights()
     {
         var set = new StorageSet();
-        set.ClaimAll(_model.parameters());
+        Tensor[] parameters = [.. _model.parameters()];
+        set.ClaimAll(parameters);
         set.ClaimAll(_model.buffers());
-        return (set.Storages, set.Bytes);
+        return new Weights(set.Storages, set.Bytes, parameters);
     }
+
+    private sealed record Weights(HashSet<IntPtr> Storages, long Bytes, Tensor[] Parameters);
 
     internal long AllocatorNow() => (_truth.InUse() ?? _baseline) - _baseline;
 
     internal void Start(string phase)
     {
-        _truth.BeginPhase(phase);
+        _truth.BeginPhase(phase, _probedPhases.Contains(phase));
         _phaseOpen = true;
+        _probed = false;
         _transientBase = null;
         _transientTop = null;
     }
@@ -216,9 +230,18 @@ public sealed class MemoryAccountant : IDisposable
     /// <see cref="BeginTransient"/> and <see cref="SamplePeak"/> marked them. Called before anything
     /// at the phase's end walks the optimizer's parameters again (its state listing does).
     /// </summary>
-    internal (long? Base, long? Top) EndTransient()
+    internal (long? Base, long? Top) EndTransient(string phase)
     {
         _phaseOpen = false;
+        if (_probed)
+        {
+            _probedPhases.Add(phase);
+        }
+        else
+        {
+            _probedPhases.Remove(phase);
+        }
+
         (long? Base, long? Top) marks = (_transientBase, _transientTop);
         _transientBase = _transientTop = null;
         return marks;
@@ -266,7 +289,7 @@ public sealed class MemoryAccountant : IDisposable
             long peak = Math.Max(_owner.StopPeak(), _startBytes);
             long now = _owner.AllocatorAtEnd();
             peak = Math.Max(peak, now);
-            (long? mark, long? top) = _owner.EndTransient();
+            (long? mark, long? top) = _owner.EndTransient(_phase);
             long[] bytes = _owner.Categorize(now, _phase == "forward" ? now - _startBytes : null, _phase);
             // Temporaries sit on top of the phase's larger end; where the loop marked when they begin
             // and where they top out, they are measured between the two marks, so memory released

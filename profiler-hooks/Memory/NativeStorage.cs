@@ -18,10 +18,42 @@ internal static partial class NativeStorage
     [LibraryImport(Library)]
     private static partial nuint THSStorage_nbytes(IntPtr tensor);
 
+    [LibraryImport(Library)]
+    private static partial IntPtr THSTensor_grad(IntPtr tensor);
+
+    [LibraryImport(Library)]
+    private static partial void THSTensor_dispose(IntPtr tensor);
+
     /// <summary>The base address and size in bytes of the storage behind <paramref name="tensor"/>.</summary>
     public static (IntPtr Address, long Bytes) Of(torch.Tensor tensor)
     {
         ArgumentNullException.ThrowIfNull(tensor);
         return (THSStorage_data_ptr(tensor.Handle), (long)THSStorage_nbytes(tensor.Handle));
+    }
+
+    /// <summary>
+    /// The storage of <paramref name="parameter"/>'s gradient, or (zero, 0) where it has none.
+    /// <c>parameter.grad</c> would wrap a new native reference in a managed tensor (registered with
+    /// the current dispose scope, finalizable) on every call: at every phase end, for every parameter,
+    /// that was most of what counting gradients cost. Here the reference is read and released at
+    /// once, so the accounting never holds a gradient alive.
+    /// </summary>
+    public static (IntPtr Address, long Bytes) GradientOf(torch.Tensor parameter)
+    {
+        ArgumentNullException.ThrowIfNull(parameter);
+        IntPtr grad = THSTensor_grad(parameter.Handle);
+        if (grad == IntPtr.Zero)
+        {
+            return (IntPtr.Zero, 0);
+        }
+
+        try
+        {
+            return (THSStorage_data_ptr(grad), (long)THSStorage_nbytes(grad));
+        }
+        finally
+        {
+            THSTensor_dispose(grad);
+        }
     }
 }

@@ -9,6 +9,7 @@ namespace Gputel.Profiler.Memory;
 /// </summary>
 public sealed class StorageSet
 {
+    private readonly IReadOnlySet<IntPtr>? _claimedBefore;
     private readonly HashSet<IntPtr> _seen;
 
     /// <summary>An empty set.</summary>
@@ -21,7 +22,18 @@ public sealed class StorageSet
         Bytes = claimedBytes;
     }
 
-    /// <summary>Storages claimed so far.</summary>
+    /// <summary>
+    /// A set on top of <paramref name="claimedBefore"/>, which is read, never copied or changed: a
+    /// phase end starts from the run's weights this way without copying their storages each time.
+    /// </summary>
+    internal StorageSet(IReadOnlySet<IntPtr> claimedBefore, long claimedBytes)
+    {
+        _claimedBefore = claimedBefore;
+        _seen = [];
+        Bytes = claimedBytes;
+    }
+
+    /// <summary>Storages claimed in this set (not those it was started on top of).</summary>
     internal HashSet<IntPtr> Storages => _seen;
 
     /// <summary>Bytes counted so far.</summary>
@@ -39,13 +51,22 @@ public sealed class StorageSet
         }
 
         (IntPtr address, long bytes) = NativeStorage.Of(tensor);
-        if (address == IntPtr.Zero || !_seen.Add(address))
+        return Add(address, bytes);
+    }
+
+    /// <summary>
+    /// Adds the storage of <paramref name="parameter"/>'s gradient, if it has one not seen yet, and
+    /// returns the bytes added. The gradient is read and released at once, without a managed tensor.
+    /// </summary>
+    public long ClaimGradientOf(torch.Tensor parameter)
+    {
+        if (parameter is null || parameter.IsInvalid)
         {
             return 0;
         }
 
-        Bytes += bytes;
-        return bytes;
+        (IntPtr address, long bytes) = NativeStorage.GradientOf(parameter);
+        return Add(address, bytes);
     }
 
     /// <summary>Adds every tensor and returns the bytes added.</summary>
@@ -59,5 +80,16 @@ public sealed class StorageSet
         }
 
         return added;
+    }
+
+    private long Add(IntPtr address, long bytes)
+    {
+        if (address == IntPtr.Zero || _claimedBefore?.Contains(address) == true || !_seen.Add(address))
+        {
+            return 0;
+        }
+
+        Bytes += bytes;
+        return bytes;
     }
 }

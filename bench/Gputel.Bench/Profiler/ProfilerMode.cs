@@ -22,6 +22,8 @@ internal static class ProfilerMode
     private static readonly BenchShape[] Shapes =
     [
         new("tiny", ModelShape.Tiny with { VocabSize = 512 }, 2, 32),
+        // `gputel finetune --model tiny`'s default batch: one sequence of 128 tokens.
+        new("tiny, finetune default batch", ModelShape.Tiny, 1, 128),
         new("small", ModelShape.Tiny with { VocabSize = 512, Layers = 4, HiddenSize = 384, IntermediateSize = 1056, AttentionHeads = 8, KeyValueHeads = 2, HeadDim = 48 }, 2, 128),
     ];
 
@@ -73,7 +75,7 @@ internal static class ProfilerMode
         Console.WriteLine();
         Console.WriteLine("The accounting's pieces, each timed alone, µs per call (after a backward and optimizer step, gradients and AdamW state present):");
         Console.WriteLine();
-        Console.WriteLine("| shape | mallinfo2 (one read) | weights: dedup of parameters + buffers | gradients: p.grad + dedup | optimizer state: state_dict + reflection + dedup | of which listing only | idle phase scope (open + close, no work) |");
+        Console.WriteLine("| shape | mallinfo2 (one read) | weights: dedup of parameters + buffers | gradients: native grad lookup + dedup | optimizer state: state_dict + reflection + dedup | of which listing only | idle phase scope (open + close, no work) |");
         Console.WriteLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
         foreach (ShapeResult r in results)
         {
@@ -177,13 +179,14 @@ internal static class ProfilerMode
             seen.ClaimAll(loop.Model.parameters());
             seen.ClaimAll(loop.Model.buffers());
         });
+        // The parameters are listed once per run, as the accountant lists them.
+        TorchSharp.Modules.Parameter[] parameters = [.. loop.Model.parameters()];
         double gradients = Time(Calls, () =>
         {
             var seen = new StorageSet();
-            foreach (var parameter in loop.Model.parameters())
+            foreach (var parameter in parameters)
             {
-                using TorchSharp.torch.Tensor? grad = parameter.grad;
-                seen.Claim(grad);
+                seen.ClaimGradientOf(parameter);
             }
         });
         double optimizerState = Time(Calls, () => new StorageSet().ClaimAll(OptimizerStateTensors.Of(loop.Optimizer)));

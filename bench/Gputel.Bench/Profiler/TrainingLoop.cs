@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Gputel.Profiler.Data;
 using Gputel.Profiler.Memory;
 using Gputel.Profiler.Model;
+using Gputel.Profiler.Training;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -21,6 +22,8 @@ internal sealed class TrainingLoop : IDisposable
     private readonly DecoderModel _model;
     private readonly OptimizerHelper _optimizer;
     private readonly BenchShape _shape;
+    private readonly PeakProbeParameters _group;
+    private MemoryAccountant? _probeTarget;
     private readonly long _seed;
     private int _step;
 
@@ -33,7 +36,10 @@ internal sealed class TrainingLoop : IDisposable
         _model = new DecoderModel(shape.Shape);
         _model.TrainAll();
         Trainable = _model.TrainableParameters().ToList();
-        _optimizer = optim.AdamW(Trainable, lr: 1e-4);
+        // As FineTuneRun: the optimizer walks its parameters through the peak probe, armed around
+        // optimizer.step() when an accountant is attached (both ways walk the same enumerable).
+        _group = new PeakProbeParameters(Trainable, () => _probeTarget?.SamplePeak(), () => _probeTarget?.BeginTransient());
+        _optimizer = optim.AdamW(_group, lr: 1e-4);
     }
 
     /// <summary>Allocator in-use bytes before the model was built (the accountant's baseline).</summary>
@@ -78,7 +84,17 @@ internal sealed class TrainingLoop : IDisposable
 
             using (TimedPhase.Open(accountant, step, 2, scopeTicks))
             {
-                _optimizer.step();
+                _probeTarget = accountant;
+                _group.Armed = accountant is not null;
+                try
+                {
+                    _optimizer.step();
+                }
+                finally
+                {
+                    _group.Armed = false;
+                    _probeTarget = null;
+                }
             }
 
             if (!keepGradients)

@@ -18,7 +18,9 @@ public sealed class MemoryTruthTests
         public long? InUse() => InUseBytes;
         public long? Reserved() => ReservedBytes;
         public long? ProcessDevice() => DeviceBytes;
+        public List<(string Phase, bool TopIsProbed)> Begun { get; } = [];
         public void BeginPhase() { }
+        public void BeginPhase(string phase, bool topIsProbed) => Begun.Add((phase, topIsProbed));
         public long? EndPhasePeak() => PeakBytes;
         public void Dispose() { }
     }
@@ -85,6 +87,38 @@ public sealed class MemoryTruthTests
         Assert.Equal(2000, s[MemoryCategory.Unattributed]);
         Assert.Equal(start - 8000 - 1_000_000, s.AllocatorBytes);
         Assert.Equal(Math.Max(start, start - 8000 + walk) - 1_000_000, s.PeakBytes);
+    }
+
+    [Fact]
+    public void A_phase_whose_top_the_loop_marked_is_started_as_probed_until_it_is_not_marked_again()
+    {
+        using var model = nn.Linear(100, 10);
+        var truth = new ScriptedTruth { InUseBytes = 1_000_000 };
+        using var accountant = new MemoryAccountant(model, () => [], truth: truth);
+
+        // Steps 0 and 1 mark the optimizer step's top; step 2 does not (the loop changed); step 3 runs
+        // after it. A mark outside any phase says nothing about the next one.
+        for (int step = 0; step < 4; step++)
+        {
+            using (accountant.Phase(step, "backward"))
+            {
+            }
+
+            accountant.SamplePeak();
+            using (accountant.Phase(step, "optimizer_step"))
+            {
+                if (step < 2)
+                {
+                    accountant.BeginTransient();
+                    accountant.SamplePeak();
+                }
+            }
+        }
+
+        Assert.Equal(
+            [("backward", false), ("optimizer_step", false), ("backward", false), ("optimizer_step", true),
+             ("backward", false), ("optimizer_step", true), ("backward", false), ("optimizer_step", false)],
+            truth.Begun);
     }
 
     [Fact]
