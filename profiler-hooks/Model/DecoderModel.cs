@@ -46,6 +46,14 @@ public sealed partial class DecoderModel : nn.Module<Tensor, Tensor?, CausalLmOu
     /// <summary>The dtype of the base parameters.</summary>
     public ScalarType DType { get; }
 
+    /// <summary>
+    /// Called right after the loss is computed, while the loss's own buffers (the float32 copy of the
+    /// shifted logits, the log-softmax autograd keeps) are all alive: the moment of the loss's peak,
+    /// which a memory profiler reads here (<see cref="Memory.MemoryAccountant.SamplePeak"/>) rather
+    /// than hoping a sampler wakes inside it.
+    /// </summary>
+    public Action? LossComputed { get; set; }
+
     /// <summary>Whether each decoder layer is recomputed in backward instead of keeping its activations.</summary>
     public bool GradientCheckpointing
     {
@@ -81,6 +89,8 @@ public sealed partial class DecoderModel : nn.Module<Tensor, Tensor?, CausalLmOu
         var predictions = logits.narrow(1, 0, positions).to(ScalarType.Float32).reshape(-1, Shape.VocabSize);
         var targets = input2.narrow(1, 1, positions).reshape(-1);
         var loss = nn.functional.cross_entropy(predictions, targets, ignore_index: IgnoreIndex).MoveToOuterDisposeScope();
+        // Before this scope frees the float32 copy.
+        LossComputed?.Invoke();
         return new CausalLmOutput(logits, loss);
     }
 

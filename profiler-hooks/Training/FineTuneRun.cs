@@ -45,6 +45,8 @@ public static class FineTuneRun
         var batches = new BatchSource(options, (int)options.Shape.VocabSize);
         using var accountant = new MemoryAccountant(model, () => OptimizerStateTensors.Of(optimizer), baseline, runtime);
         probeTarget = accountant;
+        // The loss's peak is read when it happens; the sampler looks for the forward pass's others.
+        model.LossComputed = accountant.SamplePeak;
         using var telemetry = new TrainingTelemetry(options.RunId);
         using var record = new RunRecordWriter(options.OutputDirectory, Describe(options, trainable, baseline));
         // Disposed before the record (declared after it): its last sample lands before the file closes.

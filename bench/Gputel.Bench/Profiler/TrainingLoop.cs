@@ -69,6 +69,8 @@ internal sealed class TrainingLoop : IDisposable
             (Tensor ids, Tensor labels) = TrainingBatches.Synthetic(_shape.BatchSize, _shape.SequenceLength, (int)_shape.Shape.VocabSize, _seed + step);
             accountant?.SetInputs(ids, labels);
             Tensor loss;
+            // As FineTuneRun: the accountant reads the loss's peak when the loss is computed.
+            _model.LossComputed = accountant is null ? null : accountant.SamplePeak;
             using (TimedPhase.Open(accountant, step, 0, scopeTicks))
             {
                 CausalLmOutput output = _model.call(ids, labels);

@@ -43,6 +43,33 @@ public sealed class DecoderModelTests
     }
 
     [Fact]
+    public void The_loss_callback_fires_once_per_loss_while_the_loss_buffers_are_alive()
+    {
+        Gputel.Profiler.Memory.LibtorchRuntime.Prime();
+        using var scope = NewDisposeScope();
+        var shape = ModelShape.Tiny with { VocabSize = 16_384 };
+        using var model = new DecoderModel(shape);
+        using var generator = new Generator(3);
+        var tokens = randint(shape.VocabSize, [2, 64], ScalarType.Int64, generator: generator);
+        // Once without the callback: the math library sizes its buffers for these shapes on first use.
+        model.call(tokens, tokens).Logits.Dispose();
+        var reads = new List<long>();
+        model.LossComputed = () => reads.Add(Gputel.Profiler.Memory.CpuAllocator.InUseBytes()!.Value);
+
+        model.call(tokens, null).Logits.Dispose();
+        Assert.Empty(reads);
+        var output = model.call(tokens, tokens);
+        long after = Gputel.Profiler.Memory.CpuAllocator.InUseBytes()!.Value;
+
+        // At the callback the float32 copy of the shifted logits (2 x 63 x 16384 x 4 bytes, 7.9 MiB)
+        // was still held; it is gone once forward returns, with the loss and the logits kept.
+        long predictions = 2L * 63 * shape.VocabSize * 4;
+        long read = Assert.Single(reads);
+        Assert.InRange(read - after, predictions, predictions + (2L << 20));
+        Assert.True(float.IsFinite(output.Loss!.item<float>()));
+    }
+
+    [Fact]
     public void Parameter_names_are_hugging_faces()
     {
         using var untied = new DecoderModel(ModelShape.Tiny);
