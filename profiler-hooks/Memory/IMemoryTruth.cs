@@ -27,9 +27,9 @@ public interface IMemoryTruth : IDisposable
 
     /// <summary>
     /// Starts measuring the phase named <paramref name="phase"/>. <paramref name="topIsProbed"/> says
-    /// that the loop marked this phase's top itself last time (<see cref="SamplePeak"/> at the
-    /// moment the optimizer holds every temporary), so a truth may skip its own, costlier ways of
-    /// finding the peak there.
+    /// that the loop marked this phase's top itself last time (where its temporaries begin, then
+    /// <see cref="SamplePeak"/> at the moment the optimizer holds every one of them), so a truth may
+    /// skip its own, costlier ways of finding the peak there.
     /// </summary>
     void BeginPhase(string phase, bool topIsProbed) => BeginPhase(phase);
 
@@ -52,10 +52,12 @@ public interface IMemoryTruth : IDisposable
 }
 
 /// <summary>
-/// The CPU truth: glibc's in-use bytes. The phase peak is the higher of a 10 ms sampler and the
-/// kernel's resident high-water mark: the growth of resident memory inside the phase, added to the
-/// in-use figure at its start, catches tensors that live for less than a sample interval (glibc
-/// mmaps large blocks and the kernel counts them when touched).
+/// The CPU truth: glibc's in-use bytes. The phase peak is the highest of the reads at the phase's
+/// ends, the reads the loop offers at known peaks (<see cref="SamplePeak"/>), a 10 ms sampler
+/// thread (forward only) and the kernel's resident high-water mark (forward, backward, and an
+/// optimizer step whose top the loop did not mark last time): the growth of resident memory inside
+/// the phase, added to the in-use figure at its start, catches tensors that live for less than a
+/// sample interval (glibc mmaps large blocks and the kernel counts them when touched).
 /// </summary>
 public sealed class CpuMemoryTruth : IMemoryTruth
 {

@@ -32,9 +32,10 @@ public sealed class MemoryAccountant : IDisposable
     private long? _transientTop;
     private bool _probed;
 
-    // Phases whose top the loop marked last time (SamplePeak inside the phase): the loop's structure
-    // repeats each step, so the truth can spare its own peak-finding there next time. A phase that
-    // stops being marked gets it back from its next start.
+    // Phases whose top the loop marked last time (BeginTransient, then SamplePeak): the loop's
+    // structure repeats each step, so the truth can spare its own peak-finding there next time. A
+    // phase that stops being marked has only its ends' reads for a peak that once, and gets the
+    // truth's peak-finding back from its next start.
     private readonly HashSet<string> _probedPhases = [];
 
     /// <summary>
@@ -106,12 +107,17 @@ public sealed class MemoryAccountant : IDisposable
     /// <summary>
     /// Records the allocator's figure now as a candidate for the current phase's peak: call it at a
     /// moment known to be a high-water mark that a sampler could miss (see <see cref="IMemoryTruth.SamplePeak"/>).
+    /// After <see cref="BeginTransient"/> it also marks the top of the phase's temporaries, and the
+    /// phase counts as one whose top the loop marks: from its next run the truth may spare its own
+    /// ways of finding the peak there (<see cref="IMemoryTruth.BeginPhase(string, bool)"/>).
     /// </summary>
     public void SamplePeak()
     {
         // The same read marks the top of the temporaries: they are measured from the marked
         // figure to this one, whatever the phase held before the mark.
-        _probed |= _phaseOpen;
+        // Only a read paired with BeginTransient marks the phase's top (the optimizer holding every
+        // temporary); a read offered elsewhere (when the loss is computed) adds a figure, no more.
+        _probed |= _transientBase is not null;
         if (_truth.SamplePeak() is { } read && _transientBase is not null)
         {
             long now = read - _baseline;
@@ -201,7 +207,9 @@ public sealed class MemoryAccountant : IDisposable
 
     /// <summary>
     /// The weights' storages and bytes, and the parameters whose gradients each phase end looks up:
-    /// listing them walks the module tree and allocates, so it is done once.
+    /// listing them walks the module tree and allocates, so it is done once, at the first phase end.
+    /// Parameters replaced after that (a training method applied mid-run) are not followed: apply
+    /// methods before the first phase.
     /// </summary>
     private Weights CountWeights()
     {

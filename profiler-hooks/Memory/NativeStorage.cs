@@ -44,6 +44,9 @@ internal static partial class NativeStorage
         IntPtr grad = THSTensor_grad(parameter.Handle);
         if (grad == IntPtr.Zero)
         {
+            // No gradient, or a native failure, which LibTorchSharp reports through its last error:
+            // raised here, as TorchSharp would, rather than by the next unrelated call.
+            torch.CheckForErrors();
             return (IntPtr.Zero, 0);
         }
 

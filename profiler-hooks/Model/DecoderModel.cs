@@ -50,7 +50,8 @@ public sealed partial class DecoderModel : nn.Module<Tensor, Tensor?, CausalLmOu
     /// Called right after the loss is computed, while the loss's own buffers (the float32 copy of the
     /// shifted logits, the log-softmax autograd keeps) are all alive: the moment of the loss's peak,
     /// which a memory profiler reads here (<see cref="Memory.MemoryAccountant.SamplePeak"/>) rather
-    /// than hoping a sampler wakes inside it.
+    /// than hoping a sampler wakes inside it. It fires on every forward pass given labels, in
+    /// training or not, inside the loss's own dispose scope: tensors it creates are freed on return.
     /// </summary>
     public Action? LossComputed { get; set; }
 
