@@ -102,7 +102,7 @@ public sealed class FineTuneTests : IDisposable
     public void Checkpointed_layers_keep_their_inputs_only_until_their_own_backward(FineTuneMethod method)
     {
         const int batch = 8, tokens = 256;
-        var snapshots = FineTuneRun.Run(Options(method) with { Shape = Medium, Steps = 3, BatchSize = batch, CutoffLength = tokens, GradientCheckpointing = true });
+        var snapshots = FineTuneRun.Run(Options(method) with { Shape = Medium, Steps = 4, BatchSize = batch, CutoffLength = tokens, GradientCheckpointing = true });
         // One layer's input is 3 MiB; the bounds below allow one and a half (the process's own
         // memory moves by up to 2.5 MB in a phase on a busy machine), well under what keeping the
         // three frozen layers' or four LoRA layers' inputs adds (9-12 MiB).
@@ -119,16 +119,19 @@ public sealed class FineTuneTests : IDisposable
         });
         // One-sided where it matters: on a busy machine the process now and then releases a few MB
         // outside any tensor mid-run (seen as negative unattributed memory), which can only move
-        // these figures down; keeping inputs too long moves them up.
-        long activations = At(snapshots, 2, "forward")[MemoryCategory.Activations];
+        // these figures down; keeping inputs too long moves them up. The least of the steps after
+        // the first: kept inputs raise every step, while the math library's one-time buffers, which
+        // a loaded machine has been seen to set up again in a later step's forward pass (4.6 MiB in
+        // step 2), raise one.
+        long activations = Enumerable.Range(1, 3).Min(step => At(snapshots, step, "forward")[MemoryCategory.Activations]);
         int recording = method == FineTuneMethod.Lora ? Medium.Layers : 1;
         Assert.True(activations - estimate.ForwardActivations < bound, $"activations {activations}, estimated {estimate.ForwardActivations}, one layer input {layerInput}");
         Assert.True(activations >= recording * layerInput, $"activations {activations}, {recording} layer inputs of {layerInput}");
 
         // After backward nothing of the graph is left: each layer's input went with its backward,
         // not with the step's dispose scope.
-        MemorySnapshot backward = At(snapshots, 2, "backward");
-        Assert.True(backward[MemoryCategory.Unattributed] < bound, $"unattributed after backward {backward[MemoryCategory.Unattributed]}, one layer input {layerInput}");
+        long leftAfterBackward = Enumerable.Range(1, 3).Min(step => At(snapshots, step, "backward")[MemoryCategory.Unattributed]);
+        Assert.True(leftAfterBackward < bound, $"unattributed after backward {leftAfterBackward}, one layer input {layerInput}");
     }
 
     [Fact]
