@@ -11,7 +11,7 @@ namespace Gputel.Profiler.Estimation;
 public sealed record RuntimeMeasurement(long Bytes, string How);
 
 /// <summary>
-/// Measures libtorch's CPU runtime memory for a configuration by running it, one layer deep, for two
+/// Measures libtorch's CPU runtime memory for a configuration by running it, one layer deep, for three
 /// steps through the profiled training loop. On the CPU that memory is mostly the math libraries'
 /// buffers (MKL's GEMM packing buffers for fp32, oneDNN's for bf16), sized by the matrix products'
 /// shapes and the thread count and kept by the libraries for reuse: 4.7 to 17 MiB on the test shapes,

@@ -113,10 +113,9 @@ public sealed class MemoryAccountant : IDisposable
     /// </summary>
     public void SamplePeak()
     {
-        // The same read marks the top of the temporaries: they are measured from the marked
-        // figure to this one, whatever the phase held before the mark.
-        // Only a read paired with BeginTransient marks the phase's top (the optimizer holding every
-        // temporary); a read offered elsewhere (when the loss is computed) adds a figure, no more.
+        // Paired with BeginTransient, the same read marks the top of the temporaries (measured from
+        // the marked figure to this one, whatever the phase held before the mark) and the phase's
+        // top; a read offered elsewhere (when the loss is computed) adds a figure, no more.
         _probed |= _transientBase is not null;
         if (_truth.SamplePeak() is { } read && _transientBase is not null)
         {
@@ -151,8 +150,8 @@ public sealed class MemoryAccountant : IDisposable
         var seen = new StorageSet(_weights.Storages, _weights.Bytes);
         bytes[(int)MemoryCategory.Weights] = _weights.Bytes;
         // Gradients change only in backward and zero_grad, optimizer state only in the optimizer
-        // step: elsewhere the last figures stand, which spares a walk over every parameter (tens of
-        // microseconds a phase, most of the hooks' cost on a small model).
+        // step: elsewhere the last figures stand, which spares a walk over every parameter (a few
+        // microseconds warm, tens with the caches cold after a phase's compute).
         if (_gradients is null || phase is not ("forward" or "optimizer_step"))
         {
             _gradients = ClaimGradients(seen, _weights.Parameters);

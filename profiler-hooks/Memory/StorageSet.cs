@@ -15,18 +15,13 @@ public sealed class StorageSet
     /// <summary>An empty set.</summary>
     public StorageSet() => _seen = [];
 
-    /// <summary>A set that starts with <paramref name="claimed"/> already counted (their bytes are not counted again).</summary>
-    public StorageSet(IEnumerable<IntPtr> claimed, long claimedBytes)
-    {
-        _seen = [.. claimed];
-        Bytes = claimedBytes;
-    }
-
     /// <summary>
-    /// A set on top of <paramref name="claimedBefore"/>, which is read, never copied or changed: a
-    /// phase end starts from the run's weights this way without copying their storages each time.
+    /// A set that starts with <paramref name="claimedBefore"/> already counted (their storages are
+    /// not counted again, and <paramref name="claimedBytes"/> are in <see cref="Bytes"/>). The set is
+    /// read, never copied or changed: a phase end starts from the run's weights this way without
+    /// copying their storages each time.
     /// </summary>
-    internal StorageSet(IReadOnlySet<IntPtr> claimedBefore, long claimedBytes)
+    public StorageSet(IReadOnlySet<IntPtr> claimedBefore, long claimedBytes)
     {
         _claimedBefore = claimedBefore;
         _seen = [];
