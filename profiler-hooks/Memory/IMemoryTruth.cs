@@ -106,8 +106,8 @@ public sealed class CpuMemoryTruth : IMemoryTruth
     /// <summary>
     /// Starts a phase, as <see cref="BeginPhase(string)"/>. Where the loop marks the optimizer step's
     /// top itself (<see cref="SamplePeak"/> when every temporary is held), the resident mark is
-    /// skipped: in the accuracy runs it never rose above that marked top (by 0.01 MiB at most), and
-    /// its reset and read are two thirds of what an idle phase costs. A read the loop offers in the
+    /// skipped: in the accuracy runs it never rose above that marked top (by 0.01 MiB at most), so
+    /// its reset (a write to <c>clear_refs</c> and a read of <c>statm</c>) buys nothing there. A read the loop offers in the
     /// forward pass (when the loss is computed) does not replace the sampler there: in one of those
     /// configurations the sampler found, elsewhere in the pass, a peak 19 MiB above that read, while
     /// the read found the loss's own up to 3.7 MiB above what the sampler caught.

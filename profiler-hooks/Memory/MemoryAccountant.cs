@@ -20,6 +20,7 @@ public sealed class MemoryAccountant : IDisposable
     private readonly long _baseline;
     private long _runtime;
     private Weights? _weights;
+    private StorageSet? _phaseSet;
     private bool _runtimeSettled;
     private bool _runtimeConfirmed;
     private Tensor[] _inputs = [];
@@ -27,6 +28,8 @@ public sealed class MemoryAccountant : IDisposable
     private long _activations;
     private long? _gradients;
     private long? _optimizer;
+    private readonly List<WeakReference<Tensor>> _stateCounted = [];
+    private readonly List<Tensor> _stateListing = [];
     private bool _phaseOpen;
     private long? _transientBase;
     private long? _transientTop;
@@ -147,7 +150,8 @@ public sealed class MemoryAccountant : IDisposable
         // Parameters and buffers keep their storages for the whole run (a method is applied before
         // the accountant attaches): counted once, then each phase starts from that set.
         _weights ??= CountWeights();
-        var seen = new StorageSet(_weights.Storages, _weights.Bytes);
+        StorageSet seen = _phaseSet ??= new StorageSet(_weights.Storages, _weights.Bytes);
+        seen.Restart();
         bytes[(int)MemoryCategory.Weights] = _weights.Bytes;
         // Gradients change only in backward and zero_grad, optimizer state only in the optimizer
         // step: elsewhere the last figures stand, which spares a walk over every parameter (a few
@@ -159,7 +163,7 @@ public sealed class MemoryAccountant : IDisposable
 
         if (_optimizer is null || phase is not ("forward" or "backward" or "zero_grad"))
         {
-            _optimizer = seen.ClaimAll(_optimizerState());
+            _optimizer = CountOptimizerState(seen);
         }
 
         bytes[(int)MemoryCategory.Gradients] = _gradients.Value;
@@ -201,6 +205,52 @@ public sealed class MemoryAccountant : IDisposable
             bytes += seen.ClaimGradientOf(parameter);
         }
 
+        return bytes;
+    }
+
+    /// <summary>
+    /// The optimizer state's bytes. Optimizers update their state in place, so at the end of each
+    /// step the same tensors come back; then the last count stands, and no storage is read (two
+    /// native calls per tensor, with the caches cold after the step: most of what the optimizer
+    /// step's categorization cost). A tensor replaced (AdamW with AMSGrad makes a new maximum each
+    /// step), added or disposed changes the list and has everything counted afresh. The tensors are
+    /// held by weak references, so the accounting never keeps one alive that the optimizer dropped,
+    /// and are compared as objects, not by native handle: a freed handle's address comes back for
+    /// the next tensor made. A tensor whose storage is swapped in place (<c>set_</c>) keeps its
+    /// last size; no TorchSharp optimizer does that.
+    /// </summary>
+    private long CountOptimizerState(StorageSet seen)
+    {
+        _stateListing.Clear();
+        bool same = _optimizer is not null;
+        foreach (Tensor tensor in _optimizerState())
+        {
+            _stateListing.Add(tensor);
+            int at = _stateListing.Count - 1;
+            same &= at < _stateCounted.Count && !tensor.IsInvalid
+                && _stateCounted[at].TryGetTarget(out Tensor? counted) && ReferenceEquals(counted, tensor);
+        }
+
+        same &= _stateListing.Count == _stateCounted.Count;
+        long bytes = same ? _optimizer!.Value : seen.ClaimAll(_stateListing);
+        if (!same)
+        {
+            for (int i = 0; i < _stateListing.Count; i++)
+            {
+                if (i < _stateCounted.Count)
+                {
+                    _stateCounted[i].SetTarget(_stateListing[i]);
+                }
+                else
+                {
+                    _stateCounted.Add(new WeakReference<Tensor>(_stateListing[i]));
+                }
+            }
+
+            _stateCounted.RemoveRange(_stateListing.Count, _stateCounted.Count - _stateListing.Count);
+        }
+
+        _stateListing.Clear();
         return bytes;
     }
 

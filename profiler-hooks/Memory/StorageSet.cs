@@ -10,6 +10,7 @@ namespace Gputel.Profiler.Memory;
 public sealed class StorageSet
 {
     private readonly IReadOnlySet<IntPtr>? _claimedBefore;
+    private readonly long _claimedBeforeBytes;
     private readonly HashSet<IntPtr> _seen;
 
     /// <summary>An empty set.</summary>
@@ -24,8 +25,20 @@ public sealed class StorageSet
     public StorageSet(IReadOnlySet<IntPtr> claimedBefore, long claimedBytes)
     {
         _claimedBefore = claimedBefore;
+        _claimedBeforeBytes = claimedBytes;
         _seen = [];
         Bytes = claimedBytes;
+    }
+
+    /// <summary>
+    /// Forgets what was claimed in this set, back to the set it was started on, and keeps its
+    /// capacity: each phase end reuses one set instead of growing a new one (garbage that the
+    /// training loop's per-step collection would otherwise sweep).
+    /// </summary>
+    internal void Restart()
+    {
+        _seen.Clear();
+        Bytes = _claimedBeforeBytes;
     }
 
     /// <summary>Storages claimed in this set (not those it was started on top of).</summary>

@@ -123,6 +123,46 @@ public sealed class MemoryTruthTests
     }
 
     [Fact]
+    public void Optimizer_state_is_recounted_when_its_tensors_change_and_kept_while_updated_in_place()
+    {
+        using var model = nn.Linear(100, 10);
+        var truth = new ScriptedTruth { InUseBytes = 1_000_000 };
+        using Tensor a = zeros(1000);
+        using Tensor b = zeros(3000);
+        Tensor replaced = zeros(1000);
+        var state = new List<Tensor>();
+        using var accountant = new MemoryAccountant(model, () => state, truth: truth);
+
+        long OptimizerStateAfterStep(int step)
+        {
+            using (accountant.Phase(step, "optimizer_step"))
+            {
+            }
+
+            return accountant.Snapshots[^1][MemoryCategory.OptimizerState];
+        }
+
+        Assert.Equal(0, OptimizerStateAfterStep(0));
+        state.Add(a);
+        Assert.Equal(4000, OptimizerStateAfterStep(1));
+        a.mul_(2); // updated in place: the same tensor, the same storage
+        Assert.Equal(4000, OptimizerStateAfterStep(2));
+        state[0] = b; // replaced by a tensor of another size
+        Assert.Equal(12_000, OptimizerStateAfterStep(3));
+        state.Add(a);
+        Assert.Equal(16_000, OptimizerStateAfterStep(4));
+        state.Add(a.view(10, 100)); // a view of a counted storage adds nothing
+        Assert.Equal(16_000, OptimizerStateAfterStep(5));
+        state.RemoveAt(2);
+        state.Add(replaced);
+        Assert.Equal(20_000, OptimizerStateAfterStep(6));
+        // Disposed and replaced by a smaller one (AMSGrad's pattern): the new handle is counted afresh.
+        replaced.Dispose();
+        state[2] = zeros(10);
+        Assert.Equal(16_040, OptimizerStateAfterStep(7));
+    }
+
+    [Fact]
     public void Marks_outside_a_phase_and_a_second_begin_are_ignored()
     {
         using var model = nn.Linear(100, 10);

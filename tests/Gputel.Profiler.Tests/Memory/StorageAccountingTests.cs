@@ -1,10 +1,41 @@
 using Gputel.Profiler.Memory;
+using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace Gputel.Profiler.Tests.Memory;
 
 public sealed class StorageAccountingTests
 {
+    [Theory]
+    [InlineData("adamw", 2)]
+    [InlineData("adamw-amsgrad", 3)]
+    [InlineData("adam", 2)]
+    [InlineData("sgd-momentum", 1)]
+    [InlineData("rmsprop", 3)] // read through its fields: TorchSharp keeps square_avg, momentum_buffer and grad_avg for each
+    public void Optimizer_state_lists_each_kind_of_state_once_per_parameter(string kind, int perParameter)
+    {
+        using var model = nn.Linear(64, 32); // 2080 parameters in 2 tensors
+        Parameter[] parameters = [.. model.parameters()];
+        using OptimizerHelper optimizer = kind switch
+        {
+            "adamw" => optim.AdamW(parameters),
+            "adamw-amsgrad" => optim.AdamW(parameters, amsgrad: true),
+            "adam" => optim.Adam(parameters),
+            "sgd-momentum" => optim.SGD(parameters, 0.01, momentum: 0.9),
+            _ => optim.RMSProp(parameters),
+        };
+        using (NewDisposeScope())
+        {
+            model.call(ones(4, 64)).sum().backward();
+            optimizer.step();
+        }
+
+        Tensor[] state = [.. OptimizerStateTensors.Of(optimizer)];
+        Assert.Equal(perParameter * parameters.Length, state.Length);
+        Assert.DoesNotContain(state, t => t is Parameter);
+        Assert.Equal(perParameter * 2080 * 4, new StorageSet().ClaimAll(state));
+    }
+
     [Fact]
     public void Views_transposes_and_repeats_share_one_storage()
     {

@@ -1,0 +1,89 @@
+using System.Runtime.InteropServices;
+using Gputel.Profiler.Memory;
+
+namespace Gputel.Profiler.Tests.Memory;
+
+public sealed class ResidentHighWaterTests
+{
+    // Above glibc's largest mmap threshold (32 MiB), so the buffer gets fresh pages from the kernel
+    // whatever the heap holds free.
+    private const int BufferBytes = 48 << 20;
+
+    /// <summary>Maps, touches and frees a buffer: resident for a moment only.</summary>
+    private static unsafe void TouchAndFree()
+    {
+        byte* buffer = (byte*)NativeMemory.Alloc(BufferBytes);
+        try
+        {
+            for (int i = 0; i < BufferBytes; i += 4096)
+            {
+                buffer[i] = 1;
+            }
+        }
+        finally
+        {
+            NativeMemory.Free(buffer);
+        }
+    }
+
+    [Fact]
+    public void A_buffer_freed_before_the_read_still_shows_and_a_reset_forgets_it()
+    {
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "the resident high-water mark is Linux's");
+        using var mark = new ResidentHighWater();
+        Assert.SkipUnless(mark.Available, "this kernel does not let the process reset its resident mark");
+
+        long start = mark.Reset()!.Value;
+        TouchAndFree();
+        long high = mark.HighWater()!.Value;
+        Assert.InRange(high - start, BufferBytes - (4L << 20), BufferBytes + (16L << 20));
+
+        // Reset again: the freed buffer is forgotten, the mark starts from the resident size now.
+        long again = mark.Reset()!.Value;
+        Assert.True(again < high - (BufferBytes / 2), $"after the reset the resident size is {again}, the old mark {high}");
+        // getrusage reads the kernel's per-CPU counters unsummed, statm sums them: a few hundred KB
+        // either way, where a mark not reset would be the whole buffer above.
+        Assert.InRange(mark.HighWater()!.Value - again, -(4L << 20), 4L << 20);
+    }
+
+    [Fact]
+    public void The_system_call_gives_the_status_files_mark_unless_an_inherited_one_is_higher()
+    {
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "the resident high-water mark is Linux's");
+        using var mark = new ResidentHighWater();
+        Assert.SkipUnless(mark.Available, "this kernel does not let the process reset its resident mark");
+
+        long start = mark.Reset()!.Value;
+        bool readsRusage = mark.ReadsRusage;
+        TouchAndFree();
+        long fromCall = ResidentHighWater.MaxResident()!.Value;
+        long fromStatus = mark.StatusHighWater()!.Value;
+        Assert.True(fromStatus - start >= BufferBytes - (4L << 20), $"the status file's mark rose {fromStatus - start} bytes");
+        if (readsRusage)
+        {
+            Assert.InRange(fromCall - fromStatus, -(1L << 20), 1L << 20);
+        }
+        else
+        {
+            // Started by a larger process (vfork): getrusage still holds that one's mark, which the
+            // reset could not clear, so the status file had to be read.
+            Assert.True(fromCall > start + (1 << 20), $"getrusage read {fromCall}, the resident size after the reset was {start}");
+        }
+    }
+
+    [Fact]
+    public void An_inherited_mark_above_the_process_sends_the_read_to_the_status_file()
+    {
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "the resident high-water mark is Linux's");
+        // getrusage as a process spawned by a 64 GiB launcher would see it: never below that.
+        long inherited = 64L << 30;
+        using var mark = new ResidentHighWater(() => Math.Max(inherited, ResidentHighWater.MaxResident() ?? 0));
+        Assert.SkipUnless(mark.Available, "this kernel does not let the process reset its resident mark");
+
+        long start = mark.Reset()!.Value;
+        Assert.False(mark.ReadsRusage);
+        TouchAndFree();
+        long high = mark.HighWater()!.Value;
+        Assert.InRange(high - start, BufferBytes - (4L << 20), BufferBytes + (16L << 20));
+    }
+}
