@@ -11,7 +11,8 @@ using Gputel.Bench.Report;
 //   profiler [--blocks B] [--steps S] [--warmup W] [--threads T]
 //                                    fine-tuning step time with the memory profiler's hooks on and off
 //                                    (default 10 pairs of 6-step blocks after 30 warm-up steps each way;
-//                                    T libtorch intra-op threads, 0 = libtorch's default)
+//                                    T libtorch intra-op threads, 0 = libtorch's default;
+//                                    run with DOTNET_TieredCompilation=0 for the steady state)
 //   report [--steps S] [--samples N] [--runs R]
 //                                    `gputel report` on a synthetic record of S steps and N samples
 //                                    (default 5000 and 100000), R runs end to end and in-process (default 7)

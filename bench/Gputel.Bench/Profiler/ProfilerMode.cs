@@ -42,6 +42,9 @@ internal static class ProfilerMode
 
         long runtime = LibtorchRuntime.Prime();
         Console.WriteLine(MachineInfo.Describe());
+        Console.WriteLine(TieredCompilationOff()
+            ? "JIT: tiered compilation off (DOTNET_TieredCompilation=0): both arms run fully optimised code from their first step"
+            : "JIT: tiered compilation on (the default): code is recompiled in the background for a long time (hundreds of steps here), in either arm; set DOTNET_TieredCompilation=0 for the steady state");
         Console.WriteLine(Invariant($"libtorch {libtorch} (CPU), {torch.get_num_threads()} intra-op threads; AdamW (lr 1e-4) full fine-tuning, fp32, seed {Seed}, synthetic batches; per shape {warmUp} warm-up steps each way, then {blocks} pairs of {stepsPerBlock}-step blocks, hooks on and off alternating (on first in even pairs, off first in odd)"));
 
         var results = new List<ShapeResult>();
@@ -63,13 +66,13 @@ internal static class ProfilerMode
         Console.WriteLine();
         Console.WriteLine("Where the \"on\" time goes, per step (phase scopes timed inside the loop: opening, which starts the peak sampler, plus closing, which categorizes):");
         Console.WriteLine();
-        Console.WriteLine("| shape | 4 phase scopes, µs/step | % of off mean step | forward | backward | optimizer_step | zero_grad | peak sampler thread CPU, µs/step | process CPU off / on, ms/step |");
-        Console.WriteLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        Console.WriteLine("| shape | 4 phase scopes, µs/step | % of off mean step | forward | backward | optimizer_step | zero_grad | peak sampler thread CPU, µs/step | process CPU off / on, ms/step | per-step GC.Collect + finalizers off / on, µs | managed allocation off / on, KB/step | JIT background thread CPU off / on, µs/step |");
+        Console.WriteLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
         foreach (ShapeResult r in results)
         {
             double[] perPhase = r.ScopeTicks.Select(t => Micros(t) / r.On.Count).ToArray();
             Console.WriteLine(Invariant(
-                $"| {r.Shape.Name} | {perPhase.Sum():0} | {perPhase.Sum() / (Mean(r.Off) * 1e6) * 100:0.00} % | {perPhase[0]:0} | {perPhase[1]:0} | {perPhase[2]:0} | {perPhase[3]:0} | {r.SamplerNs / 1e3 / r.On.Count:0} | {r.ProcessOffNs / 1e6 / r.Off.Count:0.00} / {r.ProcessOnNs / 1e6 / r.On.Count:0.00} |"));
+                $"| {r.Shape.Name} | {perPhase.Sum():0} | {perPhase.Sum() / (Mean(r.Off) * 1e6) * 100:0.00} % | {perPhase[0]:0} | {perPhase[1]:0} | {perPhase[2]:0} | {perPhase[3]:0} | {r.SamplerNs / 1e3 / r.On.Count:0} | {r.ProcessOffNs / 1e6 / r.Off.Count:0.00} / {r.ProcessOnNs / 1e6 / r.On.Count:0.00} | {Micros(r.OffRuntime.CollectTicks) / r.Off.Count:0} / {Micros(r.OnRuntime.CollectTicks) / r.On.Count:0} | {r.OffRuntime.AllocatedBytes / 1024.0 / r.Off.Count:0.0} / {r.OnRuntime.AllocatedBytes / 1024.0 / r.On.Count:0.0} | {r.OffRuntime.JitNs / 1e3 / r.Off.Count:0} / {r.OnRuntime.JitNs / 1e3 / r.On.Count:0} |"));
         }
 
         Console.WriteLine();
@@ -96,12 +99,12 @@ internal static class ProfilerMode
             loop.Step(null, null);
         }
 
-        using (MemoryAccountant accountant = loop.Attach(runtime))
+        // One accountant for the whole measurement, as a run attaches one for all its steps: what it
+        // does once (listing the weights, learning which phases the loop marks) is not a step's cost.
+        using MemoryAccountant accountant = loop.Attach(runtime);
+        for (int i = 0; i < warmUp; i++)
         {
-            for (int i = 0; i < warmUp; i++)
-            {
-                loop.Step(accountant, new long[4]);
-            }
+            loop.Step(accountant, new long[4]);
         }
 
         var on = new List<double>();
@@ -109,6 +112,8 @@ internal static class ProfilerMode
         var pairOverhead = new double[blocks];
         long[] scopeTicks = new long[4];
         long samplerNs = 0, processOnNs = 0, processOffNs = 0;
+        var on0 = new Runtime();
+        var off0 = new Runtime();
         for (int b = 0; b < blocks; b++)
         {
             bool onFirst = b % 2 == 0;
@@ -117,10 +122,9 @@ internal static class ProfilerMode
             {
                 if ((half == 0) == onFirst)
                 {
-                    // A fresh accountant per block, made outside the timed steps, as a run makes one.
-                    using MemoryAccountant accountant = loop.Attach(runtime);
                     long sampler0 = ThreadCpu.Nanoseconds(ThreadCpu.PeakSamplerName);
                     long process0 = ThreadCpu.Nanoseconds();
+                    (long jit0, long gc0, long allocated0) = (ThreadCpu.Nanoseconds(ThreadCpu.TieredCompilationName), loop.CollectTicks, GC.GetAllocatedBytesForCurrentThread());
                     var times = new double[stepsPerBlock];
                     for (int i = 0; i < stepsPerBlock; i++)
                     {
@@ -128,6 +132,7 @@ internal static class ProfilerMode
                     }
 
                     processOnNs += ThreadCpu.Nanoseconds() - process0;
+                    on0.Add(ThreadCpu.Nanoseconds(ThreadCpu.TieredCompilationName) - jit0, loop.CollectTicks - gc0, GC.GetAllocatedBytesForCurrentThread() - allocated0);
                     samplerNs += ThreadCpu.Nanoseconds(ThreadCpu.PeakSamplerName) - sampler0;
                     on.AddRange(times);
                     onMedian = Median(times);
@@ -135,11 +140,14 @@ internal static class ProfilerMode
                 else
                 {
                     long process0 = ThreadCpu.Nanoseconds();
+                    (long jit0, long gc0, long allocated0) = (ThreadCpu.Nanoseconds(ThreadCpu.TieredCompilationName), loop.CollectTicks, GC.GetAllocatedBytesForCurrentThread());
                     var times = new double[stepsPerBlock];
                     for (int i = 0; i < stepsPerBlock; i++)
                     {
                         times[i] = loop.Step(null, null);
                     }
+
+                    off0.Add(ThreadCpu.Nanoseconds(ThreadCpu.TieredCompilationName) - jit0, loop.CollectTicks - gc0, GC.GetAllocatedBytesForCurrentThread() - allocated0);
 
                     processOffNs += ThreadCpu.Nanoseconds() - process0;
                     off.AddRange(times);
@@ -153,7 +161,7 @@ internal static class ProfilerMode
 
         double half95 = TQuantile975(blocks - 1) * StandardDeviation(pairOverhead) / Math.Sqrt(blocks);
         double mean = pairOverhead.Average();
-        return new ShapeResult(shape, parameters, on, off, pairOverhead, mean - half95, mean + half95, scopeTicks, samplerNs, processOnNs, processOffNs, MeasurePieces(loop, runtime));
+        return new ShapeResult(shape, parameters, on, off, pairOverhead, mean - half95, mean + half95, scopeTicks, samplerNs, processOnNs, processOffNs, on0, off0, MeasurePieces(loop, runtime));
     }
 
     /// <summary>Each part of what a phase end does, timed alone on the trained model.</summary>
@@ -212,6 +220,12 @@ internal static class ProfilerMode
         return Stopwatch.GetElapsedTime(start).TotalMicroseconds / calls;
     }
 
+    /// <summary>Whether the runtime was started with tiered compilation off (the environment or runtimeconfig says so).</summary>
+    private static bool TieredCompilationOff() =>
+        Environment.GetEnvironmentVariable("DOTNET_TieredCompilation") == "0"
+        || Environment.GetEnvironmentVariable("COMPlus_TieredCompilation") == "0"
+        || AppContext.GetData("System.Runtime.TieredCompilation") is false or "false";
+
     private static double Micros(long ticks) => ticks * 1e6 / Stopwatch.Frequency;
 
     private static double Mean(IReadOnlyList<double> values) => values.Average();
@@ -252,5 +266,24 @@ internal static class ProfilerMode
         long SamplerNs,
         long ProcessOnNs,
         long ProcessOffNs,
+        Runtime OnRuntime,
+        Runtime OffRuntime,
         Pieces Pieces);
+
+    /// <summary>What the .NET runtime spent in one arm: its JIT's background thread, the per-step collection, and managed allocation.</summary>
+    private sealed class Runtime
+    {
+        public long JitNs { get; private set; }
+
+        public long CollectTicks { get; private set; }
+
+        public long AllocatedBytes { get; private set; }
+
+        public void Add(long jitNs, long collectTicks, long allocatedBytes)
+        {
+            JitNs += jitNs;
+            CollectTicks += collectTicks;
+            AllocatedBytes += allocatedBytes;
+        }
+    }
 }

@@ -47,6 +47,9 @@ internal sealed class TrainingLoop : IDisposable
 
     public IReadOnlyList<Parameter> Trainable { get; }
 
+    /// <summary>Stopwatch ticks spent so far in the per-step collection (both ways).</summary>
+    public long CollectTicks { get; private set; }
+
     public DecoderModel Model => _model;
 
     public OptimizerHelper Optimizer => _optimizer;
@@ -109,8 +112,10 @@ internal sealed class TrainingLoop : IDisposable
         }
 
         // As FineTuneRun: release TorchSharp's finalizer-only scalar wrappers every step.
+        long collect = Stopwatch.GetTimestamp();
         GC.Collect();
         GC.WaitForPendingFinalizers();
+        CollectTicks += Stopwatch.GetTimestamp() - collect;
         return Stopwatch.GetElapsedTime(started).TotalSeconds;
     }
 
