@@ -217,14 +217,21 @@ public sealed class MemoryAccountant : IDisposable
     /// held by weak references, so the accounting never keeps one alive that the optimizer dropped,
     /// and are compared as objects, not by native handle: a freed handle's address comes back for
     /// the next tensor made. A tensor whose storage is swapped in place (<c>set_</c>) keeps its
-    /// last size; no TorchSharp optimizer does that.
+    /// last size; no TorchSharp optimizer does that. A kept count does not claim the state's
+    /// storages again, so an input sharing one would be counted twice; none does.
     /// </summary>
     private long CountOptimizerState(StorageSet seen)
     {
         _stateListing.Clear();
         bool same = _optimizer is not null;
-        foreach (Tensor tensor in _optimizerState())
+        foreach (Tensor? tensor in _optimizerState())
         {
+            // A listing may hold state not made yet (SGD's momentum before its first step).
+            if (tensor is null)
+            {
+                continue;
+            }
+
             _stateListing.Add(tensor);
             int at = _stateListing.Count - 1;
             same &= at < _stateCounted.Count && !tensor.IsInvalid

@@ -12,8 +12,8 @@ namespace Gputel.Profiler.Memory;
 /// The mark is read through <c>getrusage</c> (<c>ru_maxrss</c>, the same kernel figure as
 /// <c>VmHWM</c> in <c>/proc/self/status</c>): a system call of about a quarter of a microsecond,
 /// where formatting the whole status file cost 18-40 µs in a training process. <c>ru_maxrss</c> is
-/// also at least the mark the process inherited when it was started (a launcher's, for a process
-/// spawned with <c>vfork</c>), which no reset clears; so each reset checks the figure against the
+/// also at least the mark the process inherited when it was started (exec keeps the mark of the
+/// process it replaces: a large launcher's, after <c>vfork</c>), which no reset clears; so each reset checks the figure against the
 /// resident size read just after it, and a phase it does not match reads the status file instead.
 /// The files stay open and are read with positioned reads into a stack buffer.
 /// </summary>

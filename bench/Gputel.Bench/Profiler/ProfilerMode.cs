@@ -66,7 +66,7 @@ internal static class ProfilerMode
         Console.WriteLine();
         Console.WriteLine("Where the \"on\" time goes, per step (phase scopes timed inside the loop: opening, which starts the peak sampler, plus closing, which categorizes):");
         Console.WriteLine();
-        Console.WriteLine("| shape | 4 phase scopes, µs/step | % of off mean step | forward | backward | optimizer_step | zero_grad | peak sampler thread CPU, µs/step | process CPU off / on, ms/step | per-step GC.Collect + finalizers off / on, µs | managed allocation off / on, KB/step | JIT background thread CPU off / on, µs/step |");
+        Console.WriteLine("| shape | 4 phase scopes, µs/step | % of off mean step | forward | backward | optimizer_step | zero_grad | peak sampler thread CPU, µs/step | process CPU off / on, ms/step | per-step GC.Collect + finalizers off / on, µs | managed allocation off / on, KB/step | JIT compilation off / on, µs/step |");
         Console.WriteLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
         foreach (ShapeResult r in results)
         {
@@ -124,7 +124,7 @@ internal static class ProfilerMode
                 {
                     long sampler0 = ThreadCpu.Nanoseconds(ThreadCpu.PeakSamplerName);
                     long process0 = ThreadCpu.Nanoseconds();
-                    (long jit0, long gc0, long allocated0) = (ThreadCpu.Nanoseconds(ThreadCpu.TieredCompilationName), loop.CollectTicks, GC.GetAllocatedBytesForCurrentThread());
+                    (long jit0, long gc0, long allocated0) = (JitNanoseconds(), loop.CollectTicks, GC.GetAllocatedBytesForCurrentThread());
                     var times = new double[stepsPerBlock];
                     for (int i = 0; i < stepsPerBlock; i++)
                     {
@@ -132,7 +132,7 @@ internal static class ProfilerMode
                     }
 
                     processOnNs += ThreadCpu.Nanoseconds() - process0;
-                    on0.Add(ThreadCpu.Nanoseconds(ThreadCpu.TieredCompilationName) - jit0, loop.CollectTicks - gc0, GC.GetAllocatedBytesForCurrentThread() - allocated0);
+                    on0.Add(JitNanoseconds() - jit0, loop.CollectTicks - gc0, GC.GetAllocatedBytesForCurrentThread() - allocated0);
                     samplerNs += ThreadCpu.Nanoseconds(ThreadCpu.PeakSamplerName) - sampler0;
                     on.AddRange(times);
                     onMedian = Median(times);
@@ -140,16 +140,15 @@ internal static class ProfilerMode
                 else
                 {
                     long process0 = ThreadCpu.Nanoseconds();
-                    (long jit0, long gc0, long allocated0) = (ThreadCpu.Nanoseconds(ThreadCpu.TieredCompilationName), loop.CollectTicks, GC.GetAllocatedBytesForCurrentThread());
+                    (long jit0, long gc0, long allocated0) = (JitNanoseconds(), loop.CollectTicks, GC.GetAllocatedBytesForCurrentThread());
                     var times = new double[stepsPerBlock];
                     for (int i = 0; i < stepsPerBlock; i++)
                     {
                         times[i] = loop.Step(null, null);
                     }
 
-                    off0.Add(ThreadCpu.Nanoseconds(ThreadCpu.TieredCompilationName) - jit0, loop.CollectTicks - gc0, GC.GetAllocatedBytesForCurrentThread() - allocated0);
-
                     processOffNs += ThreadCpu.Nanoseconds() - process0;
+                    off0.Add(JitNanoseconds() - jit0, loop.CollectTicks - gc0, GC.GetAllocatedBytesForCurrentThread() - allocated0);
                     off.AddRange(times);
                     offMedian = Median(times);
                 }
@@ -226,6 +225,9 @@ internal static class ProfilerMode
         || Environment.GetEnvironmentVariable("COMPlus_TieredCompilation") == "0"
         || AppContext.GetData("System.Runtime.TieredCompilation") is false or "false";
 
+    /// <summary>Time the JIT has spent compiling so far, on every thread (it only grows, unlike a thread that may exit).</summary>
+    private static long JitNanoseconds() => (long)System.Runtime.JitInfo.GetCompilationTime().TotalNanoseconds;
+
     private static double Micros(long ticks) => ticks * 1e6 / Stopwatch.Frequency;
 
     private static double Mean(IReadOnlyList<double> values) => values.Average();
@@ -270,7 +272,7 @@ internal static class ProfilerMode
         Runtime OffRuntime,
         Pieces Pieces);
 
-    /// <summary>What the .NET runtime spent in one arm: its JIT's background thread, the per-step collection, and managed allocation.</summary>
+    /// <summary>What the .NET runtime spent in one arm: JIT compilation, the per-step collection, and managed allocation.</summary>
     private sealed class Runtime
     {
         public long JitNs { get; private set; }

@@ -8,9 +8,6 @@ internal static class ThreadCpu
     /// <summary>The profiler's peak sampler thread (<c>PeakSampler</c> names its thread so).</summary>
     public const string PeakSamplerName = "gputel-peak";
 
-    /// <summary>The runtime's background JIT thread (".NET Tiered Compilation Worker", cut to the kernel's 15 characters).</summary>
-    public const string TieredCompilationName = ".NET Tiered Com";
-
     /// <summary>Nanoseconds on CPU of the live threads named <paramref name="name"/>, or of all live threads when null.</summary>
     public static long Nanoseconds(string? name = null)
     {

@@ -160,6 +160,14 @@ public sealed class MemoryTruthTests
         replaced.Dispose();
         state[2] = zeros(10);
         Assert.Equal(16_040, OptimizerStateAfterStep(7));
+
+        // State not made yet (SGD's momentum before its first step) is listed as null and skipped.
+        using var early = new MemoryAccountant(model, () => [null!, a], truth: truth);
+        using (early.Phase(0, "optimizer_step"))
+        {
+        }
+
+        Assert.Equal(4000, early.Snapshots[^1][MemoryCategory.OptimizerState]);
     }
 
     [Fact]
