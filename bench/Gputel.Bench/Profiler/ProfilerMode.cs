@@ -78,7 +78,7 @@ internal static class ProfilerMode
         Console.WriteLine();
         Console.WriteLine("The accounting's pieces, each timed alone, µs per call (after a backward and optimizer step, gradients and AdamW state present):");
         Console.WriteLine();
-        Console.WriteLine("| shape | mallinfo2 (one read) | weights: dedup of parameters + buffers | gradients: native grad lookup + dedup | optimizer state: state_dict + reflection + dedup | of which listing only | idle phase scope (open + close, no work) |");
+        Console.WriteLine("| shape | mallinfo2 (one read) | weights: dedup of parameters + buffers | gradients: native grad lookup + dedup | optimizer state: state_dict + state fields + dedup | of which listing only | idle phase scope (open + close, no work) |");
         Console.WriteLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
         foreach (ShapeResult r in results)
         {

@@ -9,6 +9,20 @@ public sealed class ResidentHighWaterTests
     // whatever the heap holds free.
     private const int BufferBytes = 48 << 20;
 
+    /// <summary>The mark, or the test skipped with the reason where this kernel has none to reset.</summary>
+    private static ResidentHighWater Open(Func<long?>? maxResident = null)
+    {
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "the resident high-water mark is Linux's");
+        var mark = new ResidentHighWater(maxResident);
+        if (!mark.Available)
+        {
+            mark.Dispose();
+            Assert.Skip("this kernel does not let the process reset its resident mark");
+        }
+
+        return mark;
+    }
+
     /// <summary>Maps, touches and frees a buffer: resident for a moment only.</summary>
     private static unsafe void TouchAndFree()
     {
@@ -29,9 +43,7 @@ public sealed class ResidentHighWaterTests
     [Fact]
     public void A_buffer_freed_before_the_read_still_shows_and_a_reset_forgets_it()
     {
-        Assert.SkipUnless(OperatingSystem.IsLinux(), "the resident high-water mark is Linux's");
-        using var mark = new ResidentHighWater();
-        Assert.SkipUnless(mark.Available, "this kernel does not let the process reset its resident mark");
+        using ResidentHighWater mark = Open();
 
         long start = mark.Reset()!.Value;
         TouchAndFree();
@@ -49,9 +61,7 @@ public sealed class ResidentHighWaterTests
     [Fact]
     public void The_system_call_gives_the_status_files_mark_unless_an_inherited_one_is_higher()
     {
-        Assert.SkipUnless(OperatingSystem.IsLinux(), "the resident high-water mark is Linux's");
-        using var mark = new ResidentHighWater();
-        Assert.SkipUnless(mark.Available, "this kernel does not let the process reset its resident mark");
+        using ResidentHighWater mark = Open();
 
         long start = mark.Reset()!.Value;
         bool readsRusage = mark.ReadsRusage;
@@ -76,11 +86,9 @@ public sealed class ResidentHighWaterTests
     [Fact]
     public void An_inherited_mark_above_the_process_sends_the_read_to_the_status_file()
     {
-        Assert.SkipUnless(OperatingSystem.IsLinux(), "the resident high-water mark is Linux's");
         // getrusage as a process spawned by a 64 GiB launcher would see it: never below that.
         long inherited = 64L << 30;
-        using var mark = new ResidentHighWater(() => Math.Max(inherited, ResidentHighWater.MaxResident() ?? 0));
-        Assert.SkipUnless(mark.Available, "this kernel does not let the process reset its resident mark");
+        using ResidentHighWater mark = Open(() => Math.Max(inherited, ResidentHighWater.MaxResident() ?? 0));
 
         long start = mark.Reset()!.Value;
         Assert.False(mark.ReadsRusage);
