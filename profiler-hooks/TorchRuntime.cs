@@ -13,6 +13,7 @@ public static class TorchRuntime
     public static string EnsureLoaded()
     {
         Memory.CpuAllocator.ConfigureForAccounting();
+        Memory.ResidentHighWater.NoteStartingMark();
         try
         {
             return torch.__version__;

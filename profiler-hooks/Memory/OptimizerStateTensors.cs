@@ -13,10 +13,16 @@ namespace Gputel.Profiler.Memory;
 public static class OptimizerStateTensors
 {
     /// <summary>Lists the state tensors of <paramref name="optimizer"/> as they are now.</summary>
-    public static IEnumerable<Tensor> Of(OptimizerHelper optimizer)
+    public static IEnumerable<Tensor> Of(OptimizerHelper optimizer) => Of(optimizer, fromTable: true);
+
+    /// <summary>Whether this TorchSharp's optimizers keep the state table read here (else <c>state_dict()</c> is).</summary>
+    internal static bool ReadsStateTable => StateTable is not null;
+
+    /// <summary>The state tensors, read from the optimizer's table or, with <paramref name="fromTable"/> off, through <c>state_dict()</c>.</summary>
+    internal static IEnumerable<Tensor> Of(OptimizerHelper optimizer, bool fromTable)
     {
         ArgumentNullException.ThrowIfNull(optimizer);
-        foreach (OptimizerState state in optimizer.state_dict().State)
+        foreach (OptimizerState state in States(optimizer, fromTable))
         {
             // The optimizers a fine-tuning run uses are read directly: this runs at the end of every
             // optimizer step, with the caches cold, and field reflection cost a microsecond a state.
@@ -56,6 +62,32 @@ public static class OptimizerStateTensors
                     yield return tensor;
                 }
             }
+        }
+    }
+
+    // The optimizer's own table of per-parameter state, in the order parameters were added.
+    // state_dict() builds a fresh dictionary with lists for every call, looking each parameter up by
+    // handle: most of what listing the state cost at each optimizer step's end.
+    private static readonly FieldInfo? StateTable =
+        typeof(OptimizerHelper).GetField("_state", BindingFlags.NonPublic | BindingFlags.Instance) is { } field
+        && field.FieldType == typeof(TorchSharp.Utils.OrderedDict<IntPtr, OptimizerState>) ? field : null;
+
+    /// <summary>Each parameter's state object, read from the optimizer's table where this TorchSharp has it.</summary>
+    private static IEnumerable<OptimizerState> States(OptimizerHelper optimizer, bool fromTable)
+    {
+        if (fromTable && StateTable?.GetValue(optimizer) is TorchSharp.Utils.OrderedDict<IntPtr, OptimizerState> table)
+        {
+            for (int i = 0; i < table.Count; i++)
+            {
+                yield return table[i].Item2;
+            }
+
+            yield break;
+        }
+
+        foreach (OptimizerState state in optimizer.state_dict().State)
+        {
+            yield return state;
         }
     }
 

@@ -13,8 +13,15 @@ namespace Gputel.Profiler.Memory;
 /// <c>VmHWM</c> in <c>/proc/self/status</c>): a system call of about a quarter of a microsecond,
 /// where formatting the whole status file cost 18-40 µs in a training process. <c>ru_maxrss</c> is
 /// also at least the mark the process inherited when it was started (exec keeps the mark of the
-/// process it replaces: a large launcher's, after <c>vfork</c>), which no reset clears; so each reset checks the figure against the
-/// resident size read just after it, and a phase it does not match reads the status file instead.
+/// process it replaces: a large launcher's, after <c>vfork</c>), which no reset clears.
+/// <para>
+/// That inherited mark is a constant, and every <c>ru_maxrss</c> read is at least it, so the lowest
+/// figure read so far (right after a reset, or early in the process: <see cref="NoteStartingMark"/>)
+/// bounds it. A reset whose figure is above that bound reads the process's own resident size, and the
+/// phase is measured by the system call alone. A reset at or below it cannot tell the two apart: it
+/// reads the resident size from <c>statm</c>, and where the figure does not match, the phase reads the
+/// status file instead.
+/// </para>
 /// The files stay open and are read with positioned reads into a stack buffer.
 /// </summary>
 internal sealed partial class ResidentHighWater : IDisposable
@@ -31,8 +38,12 @@ internal sealed partial class ResidentHighWater : IDisposable
     private readonly SafeFileHandle? _clearRefs;
     private readonly SafeFileHandle? _statm;
     private readonly SafeFileHandle? _status;
+    private static long s_startingMark = long.MaxValue;
     private readonly Func<long?> _maxResident;
+    private readonly bool _ownFigure;
+    private long? _inheritedBound;
     private bool _fromRusage;
+    private bool _rusageAlone;
 
     /// <summary>
     /// Opens the kernel's files. <paramref name="maxResident"/> stands in for <c>getrusage</c>'s
@@ -41,6 +52,7 @@ internal sealed partial class ResidentHighWater : IDisposable
     public ResidentHighWater(Func<long?>? maxResident = null)
     {
         _maxResident = maxResident ?? MaxResident;
+        _ownFigure = maxResident is null;
         try
         {
             _clearRefs = File.OpenHandle("/proc/self/clear_refs", FileMode.Open, FileAccess.Write);
@@ -51,6 +63,24 @@ internal sealed partial class ResidentHighWater : IDisposable
         {
             Dispose();
             _clearRefs = _statm = _status = null;
+        }
+    }
+
+    /// <summary>
+    /// Notes <c>getrusage</c>'s mark now, early in the process (before libtorch loads), while the
+    /// process's own resident size is still small: a bound on any inherited mark that later resets,
+    /// once the process has grown past it, can rely on without reading <c>statm</c>.
+    /// </summary>
+    public static void NoteStartingMark()
+    {
+        if (MaxResident() is not { } mark)
+        {
+            return;
+        }
+
+        long seen;
+        while (mark < (seen = Interlocked.Read(ref s_startingMark)) && Interlocked.CompareExchange(ref s_startingMark, mark, seen) != seen)
+        {
         }
     }
 
@@ -65,10 +95,23 @@ internal sealed partial class ResidentHighWater : IDisposable
             return null;
         }
 
-        _fromRusage = false;
+        _fromRusage = _rusageAlone = false;
         try
         {
             RandomAccess.Write(_clearRefs, Five, 0);
+            if (_maxResident() is { } fresh)
+            {
+                // Every figure read is at least the inherited mark: the lowest one bounds it.
+                _inheritedBound = _inheritedBound is { } known ? Math.Min(known, fresh)
+                    : _ownFigure ? Math.Min(fresh, Interlocked.Read(ref s_startingMark)) : fresh;
+                if (fresh > _inheritedBound)
+                {
+                    // Above any inherited mark: this is the resident size the reset set the mark to.
+                    _fromRusage = _rusageAlone = true;
+                    return fresh;
+                }
+            }
+
             // statm: "size resident shared ..." in pages.
             Span<byte> buffer = stackalloc byte[128];
             int read = RandomAccess.Read(_statm, buffer, 0);
@@ -91,6 +134,9 @@ internal sealed partial class ResidentHighWater : IDisposable
 
     /// <summary>Whether the last <see cref="Reset"/> found <c>getrusage</c> reporting the fresh mark (else the status file is read).</summary>
     internal bool ReadsRusage => _fromRusage;
+
+    /// <summary>Whether the last <see cref="Reset"/> knew that from the system call alone, without reading <c>statm</c>.</summary>
+    internal bool ReadsRusageAlone => _rusageAlone;
 
     /// <summary>The highest resident size since the last <see cref="Reset"/>, or null when unknown.</summary>
     public long? HighWater() => _fromRusage ? _maxResident() : StatusHighWater();

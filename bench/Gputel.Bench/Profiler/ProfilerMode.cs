@@ -66,13 +66,13 @@ internal static class ProfilerMode
         Console.WriteLine();
         Console.WriteLine("Where the \"on\" time goes, per step (phase scopes timed inside the loop: opening, which starts the peak sampler, plus closing, which categorizes):");
         Console.WriteLine();
-        Console.WriteLine("| shape | 4 phase scopes, µs/step | % of off mean step | forward | backward | optimizer_step | zero_grad | peak sampler thread CPU, µs/step | process CPU off / on, ms/step | per-step GC.Collect + finalizers off / on, µs | managed allocation off / on, KB/step | JIT compilation off / on, µs/step |");
+        Console.WriteLine("| shape | 4 phase scopes, µs/step | % of off mean step | forward | backward | optimizer_step | zero_grad | peak sampler thread CPU in on / off blocks, µs/step | process CPU off / on, ms/step | per-step GC.Collect + finalizers off / on, µs | managed allocation off / on, KB/step | JIT compilation off / on, µs/step |");
         Console.WriteLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
         foreach (ShapeResult r in results)
         {
             double[] perPhase = r.ScopeTicks.Select(t => Micros(t) / r.On.Count).ToArray();
             Console.WriteLine(Invariant(
-                $"| {r.Shape.Name} | {perPhase.Sum():0} | {perPhase.Sum() / (Mean(r.Off) * 1e6) * 100:0.00} % | {perPhase[0]:0} | {perPhase[1]:0} | {perPhase[2]:0} | {perPhase[3]:0} | {r.SamplerNs / 1e3 / r.On.Count:0} | {r.ProcessOffNs / 1e6 / r.Off.Count:0.00} / {r.ProcessOnNs / 1e6 / r.On.Count:0.00} | {Micros(r.OffRuntime.CollectTicks) / r.Off.Count:0} / {Micros(r.OnRuntime.CollectTicks) / r.On.Count:0} | {r.OffRuntime.AllocatedBytes / 1024.0 / r.Off.Count:0.0} / {r.OnRuntime.AllocatedBytes / 1024.0 / r.On.Count:0.0} | {r.OffRuntime.JitNs / 1e3 / r.Off.Count:0} / {r.OnRuntime.JitNs / 1e3 / r.On.Count:0} |"));
+                $"| {r.Shape.Name} | {perPhase.Sum():0} | {perPhase.Sum() / (Mean(r.Off) * 1e6) * 100:0.00} % | {perPhase[0]:0} | {perPhase[1]:0} | {perPhase[2]:0} | {perPhase[3]:0} | {r.SamplerNs / 1e3 / r.On.Count:0} / {r.SamplerOffNs / 1e3 / r.Off.Count:0} | {r.ProcessOffNs / 1e6 / r.Off.Count:0.00} / {r.ProcessOnNs / 1e6 / r.On.Count:0.00} | {Micros(r.OffRuntime.CollectTicks) / r.Off.Count:0} / {Micros(r.OnRuntime.CollectTicks) / r.On.Count:0} | {r.OffRuntime.AllocatedBytes / 1024.0 / r.Off.Count:0.0} / {r.OnRuntime.AllocatedBytes / 1024.0 / r.On.Count:0.0} | {r.OffRuntime.JitNs / 1e3 / r.Off.Count:0} / {r.OnRuntime.JitNs / 1e3 / r.On.Count:0} |"));
         }
 
         Console.WriteLine();
@@ -111,7 +111,7 @@ internal static class ProfilerMode
         var off = new List<double>();
         var pairOverhead = new double[blocks];
         long[] scopeTicks = new long[4];
-        long samplerNs = 0, processOnNs = 0, processOffNs = 0;
+        long samplerNs = 0, samplerOffNs = 0, processOnNs = 0, processOffNs = 0;
         var on0 = new Runtime();
         var off0 = new Runtime();
         for (int b = 0; b < blocks; b++)
@@ -139,6 +139,9 @@ internal static class ProfilerMode
                 }
                 else
                 {
+                    // The sampler thread may still tick for a while after the "on" block (it parks
+                    // when phases stop coming): charged to the hooks, not to the "off" steps.
+                    long sampler0 = ThreadCpu.Nanoseconds(ThreadCpu.PeakSamplerName);
                     long process0 = ThreadCpu.Nanoseconds();
                     (long jit0, long gc0, long allocated0) = (JitNanoseconds(), loop.CollectTicks, GC.GetAllocatedBytesForCurrentThread());
                     var times = new double[stepsPerBlock];
@@ -149,6 +152,7 @@ internal static class ProfilerMode
 
                     processOffNs += ThreadCpu.Nanoseconds() - process0;
                     off0.Add(JitNanoseconds() - jit0, loop.CollectTicks - gc0, GC.GetAllocatedBytesForCurrentThread() - allocated0);
+                    samplerOffNs += ThreadCpu.Nanoseconds(ThreadCpu.PeakSamplerName) - sampler0;
                     off.AddRange(times);
                     offMedian = Median(times);
                 }
@@ -160,7 +164,7 @@ internal static class ProfilerMode
 
         double half95 = TQuantile975(blocks - 1) * StandardDeviation(pairOverhead) / Math.Sqrt(blocks);
         double mean = pairOverhead.Average();
-        return new ShapeResult(shape, parameters, on, off, pairOverhead, mean - half95, mean + half95, scopeTicks, samplerNs, processOnNs, processOffNs, on0, off0, MeasurePieces(loop, runtime));
+        return new ShapeResult(shape, parameters, on, off, pairOverhead, mean - half95, mean + half95, scopeTicks, samplerNs, samplerOffNs, processOnNs, processOffNs, on0, off0, MeasurePieces(loop, runtime));
     }
 
     /// <summary>Each part of what a phase end does, timed alone on the trained model.</summary>
@@ -266,6 +270,7 @@ internal static class ProfilerMode
         double IntervalHigh,
         long[] ScopeTicks,
         long SamplerNs,
+        long SamplerOffNs,
         long ProcessOnNs,
         long ProcessOffNs,
         Runtime OnRuntime,

@@ -92,8 +92,42 @@ public sealed class ResidentHighWaterTests
 
         long start = mark.Reset()!.Value;
         Assert.False(mark.ReadsRusage);
+        // However large the process grows below it, the inherited mark stays the lowest figure read.
+        Assert.False(mark.Reset() is null || mark.ReadsRusageAlone);
+        start = mark.Reset()!.Value;
         TouchAndFree();
         long high = mark.HighWater()!.Value;
         Assert.InRange(high - start, BufferBytes - (4L << 20), BufferBytes + (16L << 20));
+    }
+
+    [Fact]
+    public unsafe void Once_the_process_grows_past_every_inherited_mark_a_reset_needs_only_the_system_call()
+    {
+        // getrusage as a process that inherited no mark answers: its own mark since the last reset.
+        ResidentHighWater? self = null;
+        using ResidentHighWater mark = Open(() => self?.StatusHighWater());
+        self = mark;
+
+        long first = mark.Reset()!.Value;
+        // Nothing read before bounds an inherited mark yet: the first reset checks with statm.
+        Assert.False(mark.ReadsRusageAlone);
+        byte* held = (byte*)NativeMemory.Alloc(BufferBytes);
+        try
+        {
+            for (int i = 0; i < BufferBytes; i += 4096)
+            {
+                held[i] = 1;
+            }
+
+            long start = mark.Reset()!.Value;
+            Assert.True(mark.ReadsRusageAlone, $"the reset read {start}, the first {first}");
+            Assert.InRange(start - first, BufferBytes - (4L << 20), BufferBytes + (16L << 20));
+            TouchAndFree();
+            Assert.InRange(mark.HighWater()!.Value - start, BufferBytes - (4L << 20), BufferBytes + (16L << 20));
+        }
+        finally
+        {
+            NativeMemory.Free(held);
+        }
     }
 }

@@ -34,6 +34,13 @@ public sealed class StorageAccountingTests
         Assert.Equal(perParameter * parameters.Length, state.Length);
         Assert.DoesNotContain(state, t => t is Parameter);
         Assert.Equal(perParameter * 2080 * 4, new StorageSet().ClaimAll(state));
+
+        // Read from the optimizer's own table (a TorchSharp that renames it falls back to state_dict,
+        // and this says so): the same tensor objects, in the same order, as state_dict lists them.
+        Assert.True(OptimizerStateTensors.ReadsStateTable, "this TorchSharp's optimizers keep no _state table");
+        Tensor[] throughStateDict = [.. OptimizerStateTensors.Of(optimizer, fromTable: false)];
+        Assert.Equal(throughStateDict.Length, state.Length);
+        Assert.All(Enumerable.Range(0, state.Length), i => Assert.Same(throughStateDict[i], state[i]));
     }
 
     [Fact]
