@@ -40,6 +40,7 @@ public sealed class MemoryAccountant : IDisposable
     // phase that stops being marked has only its ends' reads for a peak that once, and gets the
     // truth's peak-finding back from its next start.
     private readonly HashSet<string> _probedPhases = [];
+    private readonly long[] _categorized = new long[MemoryCategoryNames.All.Count];
 
     /// <summary>
     /// Attaches to <paramref name="model"/>. <paramref name="optimizerState"/> lists the optimizer's
@@ -59,8 +60,8 @@ public sealed class MemoryAccountant : IDisposable
         _baseline = baselineBytes ?? _truth.InUse() ?? 0;
     }
 
-    /// <summary>Snapshots taken so far, in order.</summary>
-    public List<MemorySnapshot> Snapshots { get; } = [];
+    /// <summary>Snapshots taken so far, in order (kept compactly: see <see cref="MemorySnapshotLog"/>).</summary>
+    public MemorySnapshotLog Snapshots { get; } = new();
 
     /// <summary>The allocator in-use bytes the figures are measured from.</summary>
     public long BaselineBytes => _baseline;
@@ -143,10 +144,14 @@ public sealed class MemoryAccountant : IDisposable
         }
     }
 
-    /// <summary>Bytes per category right now (no allocator peak), with activations as last measured.</summary>
+    /// <summary>
+    /// Bytes per category right now (no allocator peak), with activations as last measured. The array
+    /// is the accountant's own, reused by the next call: read it before then.
+    /// </summary>
     internal long[] Categorize(long allocatorBytes, long? forwardGrowth, string? phase = null)
     {
-        var bytes = new long[MemoryCategoryNames.All.Count];
+        long[] bytes = _categorized;
+        Array.Clear(bytes);
         // Parameters and buffers keep their storages for the whole run (a method is applied before
         // the accountant attaches): counted once, then each phase starts from that set.
         _weights ??= CountWeights();
@@ -366,7 +371,7 @@ public sealed class MemoryAccountant : IDisposable
             };
             // Temporary memory was freed by the end of the phase: it is part of the peak, not of the
             // end-of-phase total, so the categories still add up to the allocator's figure.
-            _owner.Snapshots.Add(new MemorySnapshot(_step, _phase, bytes, now, peak, seconds));
+            _owner.Snapshots.Add(_step, _phase, bytes, now, peak, seconds);
         }
     }
 }

@@ -11,7 +11,7 @@ public sealed class MemoryAccountantTests
     // 1 MB now and then, whatever the model) stays under the 5% bound.
     private const int Width = 1536;
 
-    private static (long Params, List<MemorySnapshot> Snapshots) Train(bool freezeFirst, int steps = 3)
+    private static (long Params, IReadOnlyList<MemorySnapshot> Snapshots) Train(bool freezeFirst, int steps = 3)
     {
         long baseline = CpuAllocator.InUseBytes()!.Value;
         long runtime = LibtorchRuntime.Prime();
@@ -67,14 +67,14 @@ public sealed class MemoryAccountantTests
     [Fact]
     public void Weights_are_the_parameter_count_times_four_bytes()
     {
-        (_, List<MemorySnapshot> snapshots) = Train(freezeFirst: false, steps: 1);
+        (_, IReadOnlyList<MemorySnapshot> snapshots) = Train(freezeFirst: false, steps: 1);
         Assert.All(snapshots, s => Assert.Equal(ParameterCount * 4, s[MemoryCategory.Weights]));
     }
 
     [Fact]
     public void Gradients_and_adamw_state_cover_only_trainable_parameters()
     {
-        (long trainable, List<MemorySnapshot> snapshots) = Train(freezeFirst: true, steps: 2);
+        (long trainable, IReadOnlyList<MemorySnapshot> snapshots) = Train(freezeFirst: true, steps: 2);
         Assert.Equal(ParameterCount - (Width * Width) - Width, trainable);
 
         MemorySnapshot backward = snapshots.Single(s => s.Step == 1 && s.Phase == "backward");
@@ -87,7 +87,7 @@ public sealed class MemoryAccountantTests
     [Fact]
     public void Categories_add_up_to_the_allocator_and_little_is_unattributed()
     {
-        (_, List<MemorySnapshot> snapshots) = Train(freezeFirst: false);
+        (_, IReadOnlyList<MemorySnapshot> snapshots) = Train(freezeFirst: false);
         long peak = snapshots.Max(s => s.PeakBytes);
         // Step 0 sets up libtorch's per-shape state, which becomes runtime at its end.
         foreach (MemorySnapshot s in snapshots.Where(s => s.Step > 0))
