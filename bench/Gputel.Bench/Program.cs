@@ -8,10 +8,11 @@ using Gputel.Bench.Report;
 //   [micro] [BenchmarkDotNet args]   in-process benchmarks of one sample and one exposition
 //   scrape [--requests N]            /metrics latency of the real agent (default 5000 GETs)
 //   cpu [--seconds D]                CPU and RSS of the real agent over D seconds (default 60)
-//   profiler [--blocks B] [--steps S] [--warmup W] [--threads T]
+//   profiler [--blocks B] [--steps S] [--warmup W] [--threads T] [--shape tiny|tiny-128|small]...
 //                                    fine-tuning step time with the memory profiler's hooks on and off
 //                                    (default 10 pairs of 6-step blocks after 30 warm-up steps each way;
-//                                    T libtorch intra-op threads, 0 = libtorch's default;
+//                                    T libtorch intra-op threads, 0 = libtorch's default; every shape
+//                                    unless --shape names some;
 //                                    run with DOTNET_TieredCompilation=0 for the steady state)
 //   report [--steps S] [--samples N] [--runs R]
 //                                    `gputel report` on a synthetic record of S steps and N samples
@@ -34,7 +35,7 @@ try
             await CpuMode.RunAsync(IntOption(rest, "--seconds", 60)).ConfigureAwait(false);
             return 0;
         case "profiler":
-            ProfilerMode.Run(IntOption(rest, "--blocks", 10), IntOption(rest, "--steps", 6), IntOption(rest, "--warmup", 30), IntOption(rest, "--threads", 0, allowZero: true));
+            ProfilerMode.Run(IntOption(rest, "--blocks", 10), IntOption(rest, "--steps", 6), IntOption(rest, "--warmup", 30), IntOption(rest, "--threads", 0, allowZero: true), Values(rest, "--shape"));
             return 0;
         case "report":
             ReportMode.Run(IntOption(rest, "--steps", 5000), IntOption(rest, "--samples", 100_000), IntOption(rest, "--runs", 7));
@@ -47,6 +48,26 @@ catch (ArgumentException e)
 {
     await Console.Error.WriteLineAsync($"gputel-bench: {e.Message}").ConfigureAwait(false);
     return 2;
+}
+
+// Every value given for a repeatable option: "--shape tiny --shape small".
+static HashSet<string> Values(string[] args, string name)
+{
+    var values = new HashSet<string>(StringComparer.Ordinal);
+    for (int i = 0; i < args.Length; i++)
+    {
+        if (args[i] == name)
+        {
+            if (i + 1 >= args.Length || args[i + 1].StartsWith('-'))
+            {
+                throw new ArgumentException($"{name} needs a value");
+            }
+
+            values.Add(args[++i]);
+        }
+    }
+
+    return values;
 }
 
 static int IntOption(string[] args, string name, int fallback, bool allowZero = false)

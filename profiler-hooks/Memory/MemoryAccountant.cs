@@ -6,7 +6,7 @@ namespace Gputel.Profiler.Memory;
 
 /// <summary>
 /// Accounts a training loop's memory by category. Attach it to the model and optimizer, wrap each
-/// phase in <see cref="Phase"/>, and read a <see cref="MemorySnapshot"/> at the end of every phase.
+/// phase in <see cref="Phase(int, string)"/>, and read a <see cref="MemorySnapshot"/> at the end of every phase.
 /// Weights, gradients, optimizer state and inputs are known from the tensors (each storage counted
 /// once, in that order of precedence); activations are what the allocator holds at the end of the
 /// forward pass beyond those; temporary memory is a phase's peak above its start; the rest is
@@ -23,8 +23,8 @@ public sealed class MemoryAccountant : IDisposable
     private StorageSet? _phaseSet;
     private bool _runtimeSettled;
     private bool _runtimeConfirmed;
-    private Tensor[] _inputs = [];
-    private Tensor[] _outputs = [];
+    private DeclaredTensors _inputs = DeclaredTensors.None;
+    private DeclaredTensors _outputs = DeclaredTensors.None;
     private long _activations;
     private long? _gradients;
     private long? _optimizer;
@@ -34,6 +34,7 @@ public sealed class MemoryAccountant : IDisposable
     private long? _transientBase;
     private long? _transientTop;
     private bool _probed;
+    private long? _lastEndInUse;
 
     // Phases whose top the loop marked last time (BeginTransient, then SamplePeak): the loop's
     // structure repeats each step, so the truth can spare its own peak-finding there next time. A
@@ -93,20 +94,31 @@ public sealed class MemoryAccountant : IDisposable
     }
 
     /// <summary>Declares the current batch's tensors (token ids, masks, labels).</summary>
-    public void SetInputs(params Tensor[] inputs) => _inputs = inputs ?? [];
+    public void SetInputs(params Tensor[] inputs) => _inputs = new DeclaredTensors(inputs);
 
     /// <summary>
     /// Declares the forward pass's outputs the loop holds until the step ends (logits, loss). They
     /// count as activations in every phase: logits alone are batch x sequence x vocabulary floats,
     /// often the largest single tensor of a fine-tuning step.
     /// </summary>
-    public void SetOutputs(params Tensor[] outputs) => _outputs = outputs ?? [];
+    public void SetOutputs(params Tensor[] outputs) => _outputs = new DeclaredTensors(outputs);
 
     /// <summary>
     /// Starts a phase; disposing the returned scope ends it and records its snapshot.
     /// Phases do not nest.
     /// </summary>
-    public PhaseScope Phase(int step, string phase) => new(this, step, phase);
+    public PhaseScope Phase(int step, string phase) => new(this, step, phase, continuesLast: false);
+
+    /// <summary>
+    /// Starts a phase, as <see cref="Phase(int, string)"/>. With <paramref name="continuesLast"/>
+    /// the caller vouches that the phase begins where the last one ended, with nothing allocated in
+    /// between that the accounting should see (a backward pass right after its forward pass, an
+    /// optimizer step right after the last backward): its start is then the figure the last phase
+    /// ended at, one allocator read less (a <c>mallinfo2</c> call on the CPU). Anything allocated in
+    /// between would be missing from the phase's start: never for a forward pass after a new batch.
+    /// Where no phase has ended yet, the start is read as usual.
+    /// </summary>
+    public PhaseScope Phase(int step, string phase, bool continuesLast) => new(this, step, phase, continuesLast);
 
     /// <summary>
     /// Records the allocator's figure now as a candidate for the current phase's peak: call it at a
@@ -173,8 +185,8 @@ public sealed class MemoryAccountant : IDisposable
 
         bytes[(int)MemoryCategory.Gradients] = _gradients.Value;
         bytes[(int)MemoryCategory.OptimizerState] = _optimizer.Value;
-        bytes[(int)MemoryCategory.Inputs] = seen.ClaimAll(_inputs);
-        long outputs = seen.ClaimAll(_outputs);
+        bytes[(int)MemoryCategory.Inputs] = _inputs.ClaimIn(seen);
+        long outputs = _outputs.ClaimIn(seen);
         // A caching allocator's reserve beyond what is in use, and what the device holds for the
         // process beyond the allocator's reserve (CUDA context, library workspaces), where known.
         long? reserved = _truth.Reserved() - _baseline;
@@ -283,11 +295,38 @@ public sealed class MemoryAccountant : IDisposable
 
     private sealed record Weights(HashSet<IntPtr> Storages, long Bytes, Tensor[] Parameters);
 
+    /// <summary>
+    /// Tensors the loop declared (a batch, a forward pass's outputs), with their storages read once:
+    /// they are claimed at every phase end until declared again, and each storage read is two native
+    /// calls, with the caches cold after a phase's compute. A tensor disposed since is skipped.
+    /// </summary>
+    private sealed class DeclaredTensors(Tensor[]? tensors)
+    {
+        public static readonly DeclaredTensors None = new([]);
+        private readonly Tensor[] _tensors = tensors ?? [];
+        private (IntPtr Address, long Bytes)[]? _storages;
+
+        public long ClaimIn(StorageSet seen)
+        {
+            _storages ??= Array.ConvertAll(_tensors, t => t is null || t.IsInvalid ? (IntPtr.Zero, 0L) : NativeStorage.Of(t));
+            long bytes = 0;
+            for (int i = 0; i < _tensors.Length; i++)
+            {
+                if (_tensors[i] is { IsInvalid: false })
+                {
+                    bytes += seen.Add(_storages[i].Address, _storages[i].Bytes);
+                }
+            }
+
+            return bytes;
+        }
+    }
+
     internal long AllocatorNow() => (_truth.InUse() ?? _baseline) - _baseline;
 
-    internal void Start(string phase)
+    internal void Start(string phase, bool continuesLast)
     {
-        _truth.BeginPhase(phase, _probedPhases.Contains(phase));
+        _truth.BeginPhase(phase, _probedPhases.Contains(phase), continuesLast ? _lastEndInUse : null);
         _phaseOpen = true;
         _probed = false;
         _transientBase = null;
@@ -318,7 +357,11 @@ public sealed class MemoryAccountant : IDisposable
 
     internal long AllocatorAtStart() => (_truth.InUseAtPhaseStart() ?? _baseline) - _baseline;
 
-    internal long AllocatorAtEnd() => (_truth.InUseAtPhaseEnd() ?? _baseline) - _baseline;
+    internal long AllocatorAtEnd()
+    {
+        _lastEndInUse = _truth.InUseAtPhaseEnd();
+        return (_lastEndInUse ?? _baseline) - _baseline;
+    }
 
     internal long StopPeak() => (_truth.EndPhasePeak() ?? _truth.InUse() ?? _baseline) - _baseline;
 
@@ -335,13 +378,13 @@ public sealed class MemoryAccountant : IDisposable
         private readonly long _startBytes;
         private bool _ended;
 
-        internal PhaseScope(MemoryAccountant owner, int step, string phase)
+        internal PhaseScope(MemoryAccountant owner, int step, string phase, bool continuesLast)
         {
             _owner = owner;
             _step = step;
             _phase = phase;
             _start = Stopwatch.GetTimestamp();
-            owner.Start(phase);
+            owner.Start(phase, continuesLast);
             _startBytes = owner.AllocatorAtStart();
         }
 

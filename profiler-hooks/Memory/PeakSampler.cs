@@ -76,10 +76,14 @@ internal sealed class PeakSampler : IDisposable
     /// <summary>Background reads dropped because their phase ended while they ran (for tests).</summary>
     internal long DroppedSamples => Interlocked.Read(ref _dropped);
 
-    /// <summary>Starts a phase, sampling in the background unless told not to; returns the figure it starts from.</summary>
-    public long Start(bool background = true)
+    /// <summary>
+    /// Starts a phase, sampling in the background unless told not to; returns the figure it starts
+    /// from: <paramref name="known"/> where the caller has it (the figure the last phase ended at,
+    /// unchanged since), else a new read.
+    /// </summary>
+    public long Start(bool background = true, long? known = null)
     {
-        long now = _read() ?? 0;
+        long now = known ?? _read() ?? 0;
         lock (_gate)
         {
             _phase++;

@@ -33,7 +33,7 @@ internal sealed partial class ResidentHighWater : IDisposable
     // growth read at most this much high; a machine whose counters drift further apart falls back
     // to the status file, the slower read of the same mark.
     private const long Slack = 1024 * 1024;
-    private static readonly byte[] Five = "5"u8.ToArray();
+    private static readonly byte Five = (byte)'5';
     private static readonly long PageSize = Environment.SystemPageSize;
     private readonly SafeFileHandle? _clearRefs;
     private readonly SafeFileHandle? _statm;
@@ -98,7 +98,13 @@ internal sealed partial class ResidentHighWater : IDisposable
         _fromRusage = _rusageAlone = false;
         try
         {
-            RandomAccess.Write(_clearRefs, Five, 0);
+            // A plain pwrite: RandomAccess.Write's checks cost another microsecond on each reset
+            // (2.6 µs against 1.7 µs in a training step on the benchmark machine).
+            if (pwrite(_clearRefs, in Five, 1, 0) != 1)
+            {
+                return null;
+            }
+
             if (_maxResident() is { } fresh)
             {
                 // Every figure read is at least the inherited mark: the lowest one bounds it.
@@ -179,6 +185,9 @@ internal sealed partial class ResidentHighWater : IDisposable
         const int RusageThread = 1;
         return OperatingSystem.IsLinux() && getrusage(RusageThread, out RUsage usage) == 0 ? usage.MaxResidentKilobytes * 1024 : null;
     }
+
+    [LibraryImport("libc")]
+    private static partial nint pwrite(SafeFileHandle fd, in byte buffer, nint count, long offset);
 
     [LibraryImport("libc")]
     private static partial int getrusage(int who, out RUsage usage);

@@ -90,7 +90,8 @@ public sealed class StorageSet
         return added;
     }
 
-    private long Add(IntPtr address, long bytes)
+    /// <summary>Adds a storage already read (its base address and size) and returns the bytes added.</summary>
+    internal long Add(IntPtr address, long bytes)
     {
         if (address == IntPtr.Zero || _claimedBefore?.Contains(address) == true || !_seen.Add(address))
         {

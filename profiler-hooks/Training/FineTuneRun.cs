@@ -79,8 +79,10 @@ public static class FineTuneRun
                     phaseEnds.Add(DateTimeOffset.UtcNow);
 
                     lossSum += microLoss.to(ScalarType.Float32).item<float>() * options.GradientAccumulation;
+                    // Each phase from here starts where the last ended: between them only the loss's
+                    // value is read (a tensor wrapper of a few bytes), so their end reads serve as starts.
                     using (TrainingTelemetry.StartPhase(step, "backward"))
-                    using (accountant.Phase(step, "backward"))
+                    using (accountant.Phase(step, "backward", continuesLast: true))
                     {
                         microLoss.backward();
                         LayerCheckpoint.ReleaseReturnedGradients();
@@ -96,7 +98,7 @@ public static class FineTuneRun
                 }
 
                 using (TrainingTelemetry.StartPhase(step, "optimizer_step"))
-                using (accountant.Phase(step, "optimizer_step"))
+                using (accountant.Phase(step, "optimizer_step", continuesLast: true))
                 {
                     group.Armed = true;
                     try
@@ -111,7 +113,7 @@ public static class FineTuneRun
                 phaseEnds.Add(DateTimeOffset.UtcNow);
 
                 using (TrainingTelemetry.StartPhase(step, "zero_grad"))
-                using (accountant.Phase(step, "zero_grad"))
+                using (accountant.Phase(step, "zero_grad", continuesLast: true))
                 {
                     model.zero_grad(set_to_none: true);
                 }

@@ -21,17 +21,26 @@ internal static class ProfilerMode
 
     private static readonly BenchShape[] Shapes =
     [
-        new("tiny", ModelShape.Tiny with { VocabSize = 512 }, 2, 32),
+        new("tiny", "tiny", ModelShape.Tiny with { VocabSize = 512 }, 2, 32),
         // `gputel finetune --model tiny`'s default batch: one sequence of 128 tokens.
-        new("tiny, finetune default batch", ModelShape.Tiny, 1, 128),
-        new("small", ModelShape.Tiny with { VocabSize = 512, Layers = 4, HiddenSize = 384, IntermediateSize = 1056, AttentionHeads = 8, KeyValueHeads = 2, HeadDim = 48 }, 2, 128),
+        new("tiny-128", "tiny, finetune default batch", ModelShape.Tiny, 1, 128),
+        new("small", "small", ModelShape.Tiny with { VocabSize = 512, Layers = 4, HiddenSize = 384, IntermediateSize = 1056, AttentionHeads = 8, KeyValueHeads = 2, HeadDim = 48 }, 2, 128),
     ];
 
-    public static void Run(int blocks, int stepsPerBlock, int warmUp, int threads)
+    /// <summary>The keys <c>--shape</c> takes.</summary>
+    public static IEnumerable<string> ShapeKeys => Shapes.Select(s => s.Key);
+
+    public static void Run(int blocks, int stepsPerBlock, int warmUp, int threads, IReadOnlyCollection<string> only)
     {
         if (blocks < 2)
         {
             throw new ArgumentException("--blocks needs at least 2 (the interval comes from the spread between block pairs)");
+        }
+
+        BenchShape[] shapes = only.Count == 0 ? Shapes : [.. Shapes.Where(s => only.Contains(s.Key))];
+        if (only.FirstOrDefault(key => !Shapes.Any(s => s.Key == key)) is { } unknown)
+        {
+            throw new ArgumentException($"--shape '{unknown}' is not one of {string.Join(", ", ShapeKeys)}");
         }
 
         string libtorch = TorchRuntime.EnsureLoaded();
@@ -48,7 +57,7 @@ internal static class ProfilerMode
         Console.WriteLine(Invariant($"libtorch {libtorch} (CPU), {torch.get_num_threads()} intra-op threads; AdamW (lr 1e-4) full fine-tuning, fp32, seed {Seed}, synthetic batches; per shape {warmUp} warm-up steps each way, then {blocks} pairs of {stepsPerBlock}-step blocks, hooks on and off alternating (on first in even pairs, off first in odd)"));
 
         var results = new List<ShapeResult>();
-        foreach (BenchShape shape in Shapes)
+        foreach (BenchShape shape in shapes)
         {
             Console.Error.WriteLine($"profiler: {shape.Name} ...");
             results.Add(Measure(shape, runtime, blocks, stepsPerBlock, warmUp));

@@ -140,7 +140,7 @@ internal sealed class TrainingLoop : IDisposable
             _ticks = ticks;
             _index = index;
             long t0 = Stopwatch.GetTimestamp();
-            _scope = accountant.Phase(step, Phases[index]);
+            _scope = accountant.Phase(step, Phases[index], continuesLast: index > 0);
             _ticks[index] += Stopwatch.GetTimestamp() - t0;
         }
 
@@ -151,7 +151,8 @@ internal sealed class TrainingLoop : IDisposable
                 return null;
             }
 
-            return ticks is null ? accountant.Phase(step, Phases[index]) : new TimedPhase(accountant, step, index, ticks);
+            // As FineTuneRun: the phases after forward start where the last one ended.
+            return ticks is null ? accountant.Phase(step, Phases[index], continuesLast: index > 0) : new TimedPhase(accountant, step, index, ticks);
         }
 
         public void Dispose()
@@ -164,4 +165,4 @@ internal sealed class TrainingLoop : IDisposable
 }
 
 /// <summary>A model shape and batch the benchmark trains.</summary>
-internal sealed record BenchShape(string Name, ModelShape Shape, int BatchSize, int SequenceLength);
+internal sealed record BenchShape(string Key, string Name, ModelShape Shape, int BatchSize, int SequenceLength);

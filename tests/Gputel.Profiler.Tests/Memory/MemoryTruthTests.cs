@@ -20,7 +20,13 @@ public sealed class MemoryTruthTests
         public long? ProcessDevice() => DeviceBytes;
         public List<(string Phase, bool TopIsProbed)> Begun { get; } = [];
         public void BeginPhase() { }
+        public List<long?> StartsGiven { get; } = [];
         public void BeginPhase(string phase, bool topIsProbed) => Begun.Add((phase, topIsProbed));
+        public void BeginPhase(string phase, bool topIsProbed, long? inUseNow)
+        {
+            BeginPhase(phase, topIsProbed);
+            StartsGiven.Add(inUseNow);
+        }
         public long? EndPhasePeak() => PeakBytes;
         public void Dispose() { }
     }
@@ -120,6 +126,65 @@ public sealed class MemoryTruthTests
             [("backward", false), ("optimizer_step", false), ("backward", false), ("optimizer_step", true),
              ("backward", false), ("optimizer_step", true), ("backward", false), ("optimizer_step", false)],
             truth.Begun);
+    }
+
+    [Fact]
+    public void A_phase_that_continues_the_last_starts_from_its_end_figure()
+    {
+        using var model = nn.Linear(100, 10);
+        var truth = new ScriptedTruth { InUseBytes = 1_000_000 };
+        using var accountant = new MemoryAccountant(model, () => [], truth: truth);
+
+        // No phase has ended yet: nothing to continue from.
+        truth.InUseBytes = truth.PeakBytes = 1_200_000;
+        using (accountant.Phase(0, "forward", continuesLast: true))
+        {
+            truth.InUseBytes = truth.PeakBytes = 1_500_000;
+        }
+
+        using (accountant.Phase(0, "backward", continuesLast: true))
+        {
+            truth.InUseBytes = 1_300_000;
+        }
+
+        // A new batch comes between zero_grad and the next forward: that one reads afresh.
+        truth.InUseBytes = 1_310_000;
+        using (accountant.Phase(1, "forward"))
+        {
+        }
+
+        Assert.Equal([null, 1_500_000, null], truth.StartsGiven);
+    }
+
+    [Fact]
+    public void Declared_inputs_are_counted_once_per_storage_until_disposed_or_declared_again()
+    {
+        using var model = nn.Linear(100, 10);
+        var truth = new ScriptedTruth { InUseBytes = 1_000_000 };
+        using var accountant = new MemoryAccountant(model, () => [], truth: truth);
+        using Tensor ids = zeros(64, ScalarType.Int64);
+        Tensor labels = zeros(32, ScalarType.Int64);
+
+        long InputsAfterPhase(int step)
+        {
+            using (accountant.Phase(step, "forward"))
+            {
+            }
+
+            return accountant.Snapshots[^1][MemoryCategory.Inputs];
+        }
+
+        // A view of the ids shares their storage.
+        accountant.SetInputs(ids, labels, ids.narrow(0, 0, 8));
+        Assert.Equal(64 * 8 + 32 * 8, InputsAfterPhase(0));
+        Assert.Equal(64 * 8 + 32 * 8, InputsAfterPhase(1));
+        labels.Dispose();
+        Assert.Equal(64 * 8, InputsAfterPhase(2));
+        using Tensor next = zeros(16, ScalarType.Int64);
+        accountant.SetInputs(next);
+        Assert.Equal(16 * 8, InputsAfterPhase(3));
+        accountant.SetInputs();
+        Assert.Equal(0, InputsAfterPhase(4));
     }
 
     [Fact]

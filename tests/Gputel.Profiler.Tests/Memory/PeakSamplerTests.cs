@@ -84,4 +84,17 @@ public sealed class PeakSamplerTests
         WaitFor(() => sampler.BackgroundSamples > before, "a sample after the wake-up");
         Assert.Equal(900, sampler.Stop().Peak);
     }
+
+    [Fact]
+    public void A_start_given_the_figure_does_not_read_it_again()
+    {
+        int reads = 0;
+        using var sampler = new PeakSampler(() => { Interlocked.Increment(ref reads); return 100; }, background: false);
+
+        Assert.Equal(250, sampler.Start(background: false, known: 250));
+        Assert.Equal(0, reads);
+        // The phase's peak starts from the given figure; its end is read.
+        Assert.Equal((250L, 100L), sampler.Stop());
+        Assert.Equal(1, reads);
+    }
 }
