@@ -8,11 +8,13 @@ public static class TorchRuntime
     /// <summary>
     /// Loads libtorch for the CPU and checks it can compute. On Debian 12 and Ubuntu 22.04 the load
     /// fails because libstdc++ lacks GLIBCXX_3.4.32; the message says so instead of TorchSharp's
-    /// misleading one. Returns the libtorch version.
+    /// misleading one. Returns the libtorch version. The first call in a process also sets glibc up
+    /// for the accounting, for exact CPU peaks where <paramref name="exactCpuPeaks"/> asks
+    /// (<see cref="Memory.CpuAllocator.ConfigureForAccounting(bool)"/>).
     /// </summary>
-    public static string EnsureLoaded()
+    public static string EnsureLoaded(bool exactCpuPeaks = false)
     {
-        Memory.CpuAllocator.ConfigureForAccounting();
+        Memory.CpuAllocator.ConfigureForAccounting(exactCpuPeaks);
         Memory.ResidentHighWater.NoteStartingMark();
         try
         {

@@ -8,11 +8,12 @@ using Gputel.Bench.Report;
 //   [micro] [BenchmarkDotNet args]   in-process benchmarks of one sample and one exposition
 //   scrape [--requests N]            /metrics latency of the real agent (default 5000 GETs)
 //   cpu [--seconds D]                CPU and RSS of the real agent over D seconds (default 60)
-//   profiler [--blocks B] [--steps S] [--warmup W] [--threads T] [--shape tiny|tiny-128|small]...
+//   profiler [--blocks B] [--steps S] [--warmup W] [--threads T] [--shape tiny|tiny-128|small]... [--exact-cpu-peaks]
 //                                    fine-tuning step time with the memory profiler's hooks on and off
 //                                    (default 10 pairs of 6-step blocks after 30 warm-up steps each way;
 //                                    T libtorch intra-op threads, 0 = libtorch's default; every shape
-//                                    unless --shape names some;
+//                                    unless --shape names some; --exact-cpu-peaks: the hooks with
+//                                    exact CPU peaks, their allocator set-up counted as their cost;
 //                                    run with DOTNET_TieredCompilation=0 for the steady state)
 //   report [--steps S] [--samples N] [--runs R]
 //                                    `gputel report` on a synthetic record of S steps and N samples
@@ -35,7 +36,7 @@ try
             await CpuMode.RunAsync(IntOption(rest, "--seconds", 60)).ConfigureAwait(false);
             return 0;
         case "profiler":
-            ProfilerMode.Run(IntOption(rest, "--blocks", 10), IntOption(rest, "--steps", 6), IntOption(rest, "--warmup", 30), IntOption(rest, "--threads", 0, allowZero: true), Values(rest, "--shape"));
+            ProfilerMode.Run(IntOption(rest, "--blocks", 10), IntOption(rest, "--steps", 6), IntOption(rest, "--warmup", 30), IntOption(rest, "--threads", 0, allowZero: true), Values(rest, "--shape"), rest.Contains("--exact-cpu-peaks"));
             return 0;
         case "report":
             ReportMode.Run(IntOption(rest, "--steps", 5000), IntOption(rest, "--samples", 100_000), IntOption(rest, "--runs", 7));

@@ -29,31 +29,74 @@ public static partial class CpuAllocator
         }
     }
 
+    // 0: not configured; 1: sampled peaks; 2: exact peaks.
     private static int _configured;
 
     /// <summary>
-    /// Makes <c>mallinfo2()</c> see every allocation: it reports the main arena and mmapped chunks
-    /// only, so memory that other threads (autograd, OpenMP workers) take from their own arenas
-    /// would be invisible, and glibc's sliding mmap threshold would move tensors between the two
-    /// over a run. One arena and a fixed threshold keep the figure complete and steady. Call before
-    /// libtorch starts its threads; later calls do nothing. Returns false where glibc is absent.
+    /// Whether this process's allocator was set up for exact phase peaks
+    /// (<see cref="ConfigureForAccounting(bool)"/> with <c>exactPeaks</c>): only then is the kernel's
+    /// resident high-water mark a measure of the allocator's own peak.
     /// </summary>
-    public static bool ConfigureForAccounting()
+    public static bool ExactPeaks => Volatile.Read(ref _configured) == 2;
+
+    /// <summary>
+    /// Sets glibc up for the accounting. Call before libtorch starts its threads; the first call
+    /// decides, later ones change nothing. Returns false where glibc is absent.
+    /// <para>
+    /// Always one arena: <c>mallinfo2()</c> sums every arena, walking each one's free chunks under
+    /// its lock, so each arena libtorch's worker threads would add makes every read dearer.
+    /// </para>
+    /// <para>
+    /// With <paramref name="exactPeaks"/>, also a fixed mmap threshold of 128 KiB: every block above
+    /// it is mapped fresh when allocated and unmapped when freed, so the kernel's resident high-water
+    /// mark follows the allocator's own peak, however briefly a tensor lives (glibc's sliding
+    /// threshold would serve most blocks from its heap, whose freed pages stay resident: there the
+    /// mark overstated one backward pass's peak by 42 MiB). The price is a page fault for every
+    /// fresh 4 KiB, every time: 30 % of a step of the benchmark's small model on the CPU
+    /// (docs/BENCHMARKS.md). Without it, phase peaks are sampled: the highest of the reads the
+    /// accounting takes, a lower bound.
+    /// </para>
+    /// </summary>
+    public static bool ConfigureForAccounting(bool exactPeaks = false)
     {
-        if (!OperatingSystem.IsLinux() || Interlocked.Exchange(ref _configured, 1) == 1)
+        if (!OperatingSystem.IsLinux())
         {
-            return Volatile.Read(ref _configured) == 1 && OperatingSystem.IsLinux();
+            return false;
+        }
+
+        if (Interlocked.CompareExchange(ref _configured, 1, 0) != 0)
+        {
+            return true;
         }
 
         try
         {
             const int MArenaMax = -8, MMmapThreshold = -3;
-            return mallopt(MArenaMax, 1) == 1 && mallopt(MMmapThreshold, 128 * 1024) == 1;
+            bool configured = mallopt(MArenaMax, 1) == 1;
+            if (exactPeaks && mallopt(MMmapThreshold, 128 * 1024) == 1)
+            {
+                Volatile.Write(ref _configured, 2);
+            }
+
+            return configured;
         }
         catch (EntryPointNotFoundException)
         {
             return false;
         }
+    }
+
+    /// <summary>
+    /// For the benchmark's "off" steps in exact-peak mode: glibc's thresholds as its sliding
+    /// adjustment settles them over a run (mmap 32 MiB, its ceiling on 64-bit; trim twice that), or
+    /// back to the exact-peak set-up's (mmap 128 KiB, trim at glibc's default 128 KiB).
+    /// </summary>
+    internal static bool UseSettledGlibcThresholds(bool settled)
+    {
+        const int MTrimThreshold = -1, MMmapThreshold = -3;
+        return OperatingSystem.IsLinux()
+            && mallopt(MMmapThreshold, settled ? 32 << 20 : 128 << 10) == 1
+            && mallopt(MTrimThreshold, settled ? 64 << 20 : 128 << 10) == 1;
     }
 
     [LibraryImport("libc")]

@@ -61,31 +61,44 @@ public interface IMemoryTruth : IDisposable
 
 /// <summary>
 /// The CPU truth: glibc's in-use bytes. The phase peak is the highest of the reads at the phase's
-/// ends, the reads the loop offers at known peaks (<see cref="SamplePeak"/>), a 10 ms sampler
-/// thread (forward only) and the kernel's resident high-water mark (forward, backward, and an
-/// optimizer step whose top the loop did not mark last time): the growth of resident memory inside
-/// the phase, added to the in-use figure at its start, catches tensors that live for less than a
-/// sample interval (glibc mmaps large blocks and the kernel counts them when touched).
+/// ends, the reads the loop offers at known peaks (<see cref="SamplePeak"/>) and a 10 ms sampler
+/// thread. Where the process's allocator is set up for exact peaks
+/// (<see cref="CpuAllocator.ExactPeaks"/>), also the kernel's resident high-water mark (forward,
+/// backward, and an optimizer step whose top the loop did not mark last time): the growth of
+/// resident memory inside the phase, added to the in-use figure at its start, catches tensors that
+/// live for less than a sample interval, since every large block is then mapped fresh.
 /// </summary>
 public sealed class CpuMemoryTruth : IMemoryTruth
 {
-    private readonly ResidentHighWater _resident;
+    private readonly ResidentHighWater? _resident;
     private readonly PeakSampler _peak;
     private long? _startResident;
     private long _startInUse;
     private long _endInUse;
 
-    /// <summary>
-    /// Reads glibc, with both peak sources: the resident high-water mark sees large tensors that get
-    /// fresh pages however briefly they live; the sampler sees peaks built from memory glibc reuses
-    /// (most of a steady training step), which leave the resident size unchanged. Without the sampler
-    /// a LoRA step with checkpointing measured a 50 MiB peak instead of 59.
-    /// </summary>
+    /// <summary>Reads glibc, with the peak sources the process's allocator set-up allows (<see cref="CpuAllocator.ExactPeaks"/>).</summary>
     public CpuMemoryTruth()
+        : this(CpuAllocator.ExactPeaks)
     {
-        _resident = new ResidentHighWater();
+    }
+
+    /// <summary>
+    /// Reads glibc. With <paramref name="exactPeaks"/>, both peak sources: the resident high-water
+    /// mark sees large tensors that get fresh pages however briefly they live; the sampler sees peaks
+    /// built from memory glibc reuses (most of a steady training step), which leave the resident
+    /// size unchanged. Without the sampler a LoRA step with checkpointing measured a 50 MiB peak
+    /// instead of 59. Without <paramref name="exactPeaks"/> glibc serves large blocks from a heap
+    /// whose freed pages stay resident, and the mark would overstate the peak: the sampler and the
+    /// reads alone give it, a lower bound.
+    /// </summary>
+    internal CpuMemoryTruth(bool exactPeaks)
+    {
+        _resident = exactPeaks ? new ResidentHighWater() : null;
         _peak = new PeakSampler(CpuAllocator.InUseBytes);
     }
+
+    /// <summary>Whether phase peaks include the resident high-water mark (else they are sampled).</summary>
+    public bool ExactPeaks => _resident is not null;
 
     /// <inheritdoc />
     public long? InUse() => CpuAllocator.InUseBytes();
@@ -100,14 +113,16 @@ public sealed class CpuMemoryTruth : IMemoryTruth
     public void BeginPhase() => BeginPhase(string.Empty);
 
     /// <summary>
-    /// Starts a phase. The sampler thread runs only in the forward pass (and in phases of other
-    /// names), where peaks are built from memory glibc reuses: across the estimator's accuracy runs
+    /// Starts a phase. With exact peaks, the sampler thread runs only in the forward pass (and in
+    /// phases of other names), where peaks are built from memory glibc reuses: across the estimator's accuracy runs
     /// (12 configurations, 84 steps) it read up to 20.4 MiB (5.7% of the peak) above the resident
     /// mark and the phase's end in forward, but at most 0.88 MiB (0.24%) in backward, the longest
     /// phase, whose large gradients and recomputed activations take fresh pages the resident mark
     /// sees (up to 31.8 MiB above the other figures there). The optimizer's temporaries are
     /// parameter-sized, so glibc mmaps them and the resident mark sees them. zero_grad only frees,
-    /// so its peak is its start and it needs neither the sampler nor the resident mark.
+    /// so its peak is its start and it needs neither the sampler nor the resident mark. With sampled
+    /// peaks, the sampler runs in every phase but zero_grad and an optimizer step whose top the loop
+    /// marks.
     /// </summary>
     public void BeginPhase(string phase) => BeginPhase(phase, topIsProbed: false);
 
@@ -129,9 +144,10 @@ public sealed class CpuMemoryTruth : IMemoryTruth
     /// </summary>
     public void BeginPhase(string phase, bool topIsProbed, long? inUseNow)
     {
-        bool resident = phase != "zero_grad" && !(topIsProbed && phase == "optimizer_step");
-        _startResident = resident ? _resident.Reset() : null;
-        _startInUse = _peak.Start(background: phase is not ("backward" or "optimizer_step" or "zero_grad"), inUseNow);
+        bool needsTop = phase != "zero_grad" && !(topIsProbed && phase == "optimizer_step");
+        _startResident = needsTop ? _resident?.Reset() : null;
+        bool background = _resident is null ? needsTop : phase is not ("backward" or "optimizer_step" or "zero_grad");
+        _startInUse = _peak.Start(background, inUseNow);
     }
 
     /// <inheritdoc />
@@ -144,7 +160,7 @@ public sealed class CpuMemoryTruth : IMemoryTruth
     public long? EndPhasePeak()
     {
         (long sampled, _endInUse) = _peak.Stop();
-        if (_startResident is { } start && _resident.HighWater() is { } high)
+        if (_startResident is { } start && _resident?.HighWater() is { } high)
         {
             return Math.Max(sampled, _startInUse + Math.Max(0, high - start));
         }
@@ -159,6 +175,6 @@ public sealed class CpuMemoryTruth : IMemoryTruth
     public void Dispose()
     {
         _peak.Dispose();
-        _resident.Dispose();
+        _resident?.Dispose();
     }
 }

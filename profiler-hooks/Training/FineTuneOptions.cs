@@ -63,6 +63,15 @@ public sealed record FineTuneOptions(ModelShape Shape, string OutputDirectory)
     /// <summary>Recompute each decoder layer in backward instead of keeping its activations.</summary>
     public bool GradientCheckpointing { get; init; }
 
+    /// <summary>
+    /// On the CPU, set glibc up for exact phase peaks (a fixed mmap threshold, so the kernel's
+    /// resident high-water mark follows the allocator; see
+    /// <see cref="Memory.CpuAllocator.ConfigureForAccounting(bool)"/>): every large tensor then
+    /// takes fresh pages, which slows CPU training (by 30 % on the benchmark's small model).
+    /// Without it, phase peaks are sampled, a lower bound. The first run in a process decides.
+    /// </summary>
+    public bool ExactCpuPeaks { get; init; }
+
     /// <summary>Optimizer steps to run.</summary>
     public int Steps { get; init; } = 10;
 

@@ -21,7 +21,14 @@ public static class FineTuneRun
     public static IReadOnlyList<MemorySnapshot> Run(FineTuneOptions options, Action<StepReport>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
-        TorchRuntime.EnsureLoaded();
+        TorchRuntime.EnsureLoaded(options.ExactCpuPeaks);
+        if (options.ExactCpuPeaks && !CpuAllocator.ExactPeaks)
+        {
+            throw new InvalidOperationException(
+                "exact CPU peaks need glibc set up before libtorch starts, and this process already set it up for sampled peaks "
+                + "(an earlier run or libtorch load): run in a fresh process");
+        }
+
         // Whatever an earlier run in this process left to finalizers would be freed during this
         // run and show as memory below the baseline: release it before the baseline is taken.
         GC.Collect();
@@ -224,6 +231,9 @@ public static class FineTuneRun
             // What malloc had handed out before the model existed: the phase figures are above it,
             // samples.jsonl's used_bytes are not, so a report can line the two up.
             ["allocator_baseline_bytes"] = allocatorBaseline.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            // How phase peaks were measured on the CPU: "exact" (the resident high-water mark, with
+            // a fixed mmap threshold) or "sampled" (the highest of the accounting's reads, a lower bound).
+            ["cpu_peaks"] = CpuAllocator.ExactPeaks ? "exact" : "sampled",
         },
         new Dictionary<string, string>
         {

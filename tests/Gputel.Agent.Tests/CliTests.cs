@@ -117,6 +117,8 @@ public sealed class CliTests : IDisposable
         Assert.Contains("run record written", output, StringComparison.Ordinal);
         Assert.Equal(3 * 4, File.ReadAllLines(Path.Combine(run, "steps.jsonl")).Length);
         Assert.Contains("\"method\":\"lora\"", File.ReadAllText(Path.Combine(run, "run.json")), StringComparison.Ordinal);
+        // Without --exact-cpu-peaks the phase peaks are sampled, and the record says so.
+        Assert.Contains("\"cpu_peaks\":\"sampled\"", File.ReadAllText(Path.Combine(run, "run.json")), StringComparison.Ordinal);
     }
 
     [Fact]

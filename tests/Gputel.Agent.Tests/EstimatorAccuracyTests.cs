@@ -44,7 +44,9 @@ public sealed class EstimatorAccuracyTests : IDisposable
         string config = _dir.File(layout + ".json", layout switch { "gqa" => Gqa, "gqa-v2048" => GqaV2048, _ => Mha });
         string run = Path.Combine(_dir.Path, "run");
         List<string> args = ["finetune", "--model", config, "--method", method, "--steps", "4", "--dtype", dtype,
-            "--batch-size", batch.ToString(CultureInfo.InvariantCulture), "--cutoff-len", cutoff.ToString(CultureInfo.InvariantCulture), "--trainable-layers", "2", "--out", run];
+            "--batch-size", batch.ToString(CultureInfo.InvariantCulture), "--cutoff-len", cutoff.ToString(CultureInfo.InvariantCulture), "--trainable-layers", "2", "--out", run,
+            // The estimate is held to the phase peaks, short-lived tensors included.
+            "--exact-cpu-peaks"];
         if (checkpointing)
         {
             args.Add("--gradient-checkpointing");
@@ -69,6 +71,7 @@ public sealed class EstimatorAccuracyTests : IDisposable
         Assert.True(runtime.Success, estimateOutput);
 
         RunRecordReader record = RunRecordReader.Read(run);
+        Assert.Equal("exact", record.Info!.Settings["cpu_peaks"]);
         MemoryEstimate estimate = MemoryEstimator.Estimate(EstimateRequest.FromRunInfo(record.Info!) with
         {
             MeasuredRuntime = new RuntimeMeasurement(long.Parse(runtime.Groups[1].Value, CultureInfo.InvariantCulture), "gputel estimate"),

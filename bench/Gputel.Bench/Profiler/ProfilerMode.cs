@@ -19,6 +19,9 @@ internal static class ProfilerMode
 {
     private const long Seed = 42;
 
+    // Whether the hooks run with exact CPU peaks, whose allocator set-up the "off" steps undo.
+    private static bool s_exact;
+
     private static readonly BenchShape[] Shapes =
     [
         new("tiny", "tiny", ModelShape.Tiny with { VocabSize = 512 }, 2, 32),
@@ -30,7 +33,7 @@ internal static class ProfilerMode
     /// <summary>The keys <c>--shape</c> takes.</summary>
     public static IEnumerable<string> ShapeKeys => Shapes.Select(s => s.Key);
 
-    public static void Run(int blocks, int stepsPerBlock, int warmUp, int threads, IReadOnlyCollection<string> only)
+    public static void Run(int blocks, int stepsPerBlock, int warmUp, int threads, IReadOnlyCollection<string> only, bool exactCpuPeaks)
     {
         if (blocks < 2)
         {
@@ -43,7 +46,8 @@ internal static class ProfilerMode
             throw new ArgumentException($"--shape '{unknown}' is not one of {string.Join(", ", ShapeKeys)}");
         }
 
-        string libtorch = TorchRuntime.EnsureLoaded();
+        string libtorch = TorchRuntime.EnsureLoaded(exactCpuPeaks);
+        s_exact = CpuAllocator.ExactPeaks;
         if (threads > 0)
         {
             torch.set_num_threads(threads);
@@ -51,6 +55,9 @@ internal static class ProfilerMode
 
         long runtime = LibtorchRuntime.Prime();
         Console.WriteLine(MachineInfo.Describe());
+        Console.WriteLine(s_exact
+            ? "CPU peaks: exact (--exact-cpu-peaks: glibc maps every block over 128 KiB fresh, so the resident high-water mark follows the allocator); the \"off\" steps get glibc's own thresholds as a run settles them (mmap 32 MiB, trim 64 MiB), so what the set-up costs counts as the hooks'"
+            : "CPU peaks: sampled (the default: glibc's own mmap threshold in both arms; one malloc arena in both)");
         Console.WriteLine(TieredCompilationOff()
             ? "JIT: tiered compilation off (DOTNET_TieredCompilation=0): both arms run fully optimised code from their first step"
             : "JIT: tiered compilation on (the default): code is recompiled in the background for a long time (hundreds of steps here), in either arm; set DOTNET_TieredCompilation=0 for the steady state");
@@ -151,9 +158,19 @@ internal static class ProfilerMode
         long parameters = loop.Trainable.Sum(p => p.numel());
 
         // Warm-up both ways: JIT (including the accountant's paths), libtorch's kernels, AdamW state.
+        if (s_exact)
+        {
+            CpuAllocator.UseSettledGlibcThresholds(settled: true);
+        }
+
         for (int i = 0; i < warmUp; i++)
         {
             loop.Step(null, null);
+        }
+
+        if (s_exact)
+        {
+            CpuAllocator.UseSettledGlibcThresholds(settled: false);
         }
 
         // One accountant for the whole measurement, as a run attaches one for all its steps: what it
@@ -179,6 +196,11 @@ internal static class ProfilerMode
             {
                 if ((half == 0) == onFirst)
                 {
+                    if (s_exact)
+                    {
+                        CpuAllocator.UseSettledGlibcThresholds(settled: false);
+                    }
+
                     long sampler0 = ThreadCpu.Nanoseconds(ThreadCpu.PeakSamplerName);
                     long process0 = ThreadCpu.Nanoseconds();
                     (long jit0, long gc0, long allocated0) = (JitNanoseconds(), loop.CollectTicks, GC.GetAllocatedBytesForCurrentThread());
@@ -196,6 +218,11 @@ internal static class ProfilerMode
                 }
                 else
                 {
+                    if (s_exact)
+                    {
+                        CpuAllocator.UseSettledGlibcThresholds(settled: true);
+                    }
+
                     // The sampler thread may still tick for a while after the "on" block (it parks
                     // when phases stop coming): charged to the hooks, not to the "off" steps.
                     long sampler0 = ThreadCpu.Nanoseconds(ThreadCpu.PeakSamplerName);

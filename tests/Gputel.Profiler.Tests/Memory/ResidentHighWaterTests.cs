@@ -5,8 +5,6 @@ namespace Gputel.Profiler.Tests.Memory;
 
 public sealed class ResidentHighWaterTests
 {
-    // Above glibc's largest mmap threshold (32 MiB), so the buffer gets fresh pages from the kernel
-    // whatever the heap holds free.
     private const int BufferBytes = 48 << 20;
 
     /// <summary>The mark, or the test skipped with the reason where this kernel has none to reset.</summary>
@@ -23,22 +21,33 @@ public sealed class ResidentHighWaterTests
         return mark;
     }
 
-    /// <summary>Maps, touches and frees a buffer: resident for a moment only.</summary>
-    private static unsafe void TouchAndFree()
+    /// <summary>Maps, touches and unmaps a buffer: resident for a moment only.</summary>
+    private static unsafe void TouchAndFree() => Unmap(MapAndTouch());
+
+    /// <summary>
+    /// A buffer of fresh pages, every one touched. Mapped directly rather than through malloc, which
+    /// may serve even 48 MiB from memory its heap already holds (resident, so the mark would not move).
+    /// </summary>
+    private static unsafe byte* MapAndTouch()
     {
-        byte* buffer = (byte*)NativeMemory.Alloc(BufferBytes);
-        try
+        const int ProtReadWrite = 0x1 | 0x2, MapPrivateAnonymous = 0x02 | 0x20;
+        byte* buffer = (byte*)mmap(null, BufferBytes, ProtReadWrite, MapPrivateAnonymous, -1, 0);
+        Assert.True(buffer != (byte*)-1, "mmap failed");
+        for (int i = 0; i < BufferBytes; i += 4096)
         {
-            for (int i = 0; i < BufferBytes; i += 4096)
-            {
-                buffer[i] = 1;
-            }
+            buffer[i] = 1;
         }
-        finally
-        {
-            NativeMemory.Free(buffer);
-        }
+
+        return buffer;
     }
+
+    private static unsafe void Unmap(byte* buffer) => Assert.Equal(0, munmap(buffer, BufferBytes));
+
+    [DllImport("libc")]
+    private static extern unsafe void* mmap(void* address, nint length, int protection, int flags, int fd, nint offset);
+
+    [DllImport("libc")]
+    private static extern unsafe int munmap(void* address, nint length);
 
     [Fact]
     public void A_buffer_freed_before_the_read_still_shows_and_a_reset_forgets_it()
@@ -111,14 +120,9 @@ public sealed class ResidentHighWaterTests
         long first = mark.Reset()!.Value;
         // Nothing read before bounds an inherited mark yet: the first reset checks with statm.
         Assert.False(mark.ReadsRusageAlone);
-        byte* held = (byte*)NativeMemory.Alloc(BufferBytes);
+        byte* held = MapAndTouch();
         try
         {
-            for (int i = 0; i < BufferBytes; i += 4096)
-            {
-                held[i] = 1;
-            }
-
             long start = mark.Reset()!.Value;
             Assert.True(mark.ReadsRusageAlone, $"the reset read {start}, the first {first}");
             Assert.InRange(start - first, BufferBytes - (4L << 20), BufferBytes + (16L << 20));
@@ -127,7 +131,7 @@ public sealed class ResidentHighWaterTests
         }
         finally
         {
-            NativeMemory.Free(held);
+            Unmap(held);
         }
     }
 }

@@ -126,7 +126,9 @@ public sealed class RealRunReportTests(RealRunReport run) : IClassFixture<RealRu
         using SKBitmap bitmap = SKBitmap.Decode(run.Files.Png);
         Assert.Equal((1200, 600), (bitmap.Width, bitmap.Height));
         // Category colours fill much of the plot: count clearly coloured (not white or grey) pixels.
+        // A blank chart has none; this run's bars cover about a tenth of the image (how much of a
+        // tiny run's memory is unattributed, drawn grey, moves with what malloc keeps in its heap).
         int coloured = PixelCount.Coloured(bitmap, new SKRectI(0, 0, bitmap.Width, bitmap.Height));
-        Assert.True(coloured > bitmap.Width * bitmap.Height / 10, $"{coloured} coloured pixels");
+        Assert.True(coloured > bitmap.Width * bitmap.Height / 20, $"{coloured} coloured pixels");
     }
 }
