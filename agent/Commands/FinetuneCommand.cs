@@ -162,22 +162,37 @@ internal static class FinetuneCommand
 
     private static void PrintPeakTable(IReadOnlyList<MemorySnapshot> snapshots)
     {
+        if (snapshots.Count == 0)
+        {
+            return;
+        }
+
+        // The last step: steady state, with step 0's one-time set-up settled. Read from the end: the
+        // snapshot log builds each snapshot it hands out, and a long run holds tens of thousands.
+        int last = snapshots[^1].Step;
+        var lastStep = new List<MemorySnapshot>();
+        for (int i = snapshots.Count - 1; i >= 0 && snapshots[i] is { } s && s.Step == last; i--)
+        {
+            lastStep.Insert(0, s);
+        }
+
+        // With gradient accumulation a phase repeats within the step: its last run stands.
+        string[] phases = lastStep.Select(s => s.Phase).Distinct().ToArray();
+        MemorySnapshot[] columns = [.. phases.Select(p => lastStep.Last(s => s.Phase == p))];
         var table = new Table().Border(TableBorder.Rounded).AddColumn("category");
-        string[] phases = snapshots.Select(s => s.Phase).Distinct().ToArray();
         foreach (string phase in phases)
         {
             table.AddColumn(new TableColumn($"{phase} (MiB)").RightAligned());
         }
 
-        // The last step: steady state, with step 0's one-time set-up settled.
-        int last = snapshots.Max(s => s.Step);
+        static string Mib(long bytes) => (bytes / MiB).ToString("0.00", CultureInfo.InvariantCulture);
         foreach (MemoryCategory category in MemoryCategoryNames.All)
         {
-            table.AddRow([category.ToName(), .. phases.Select(p => (snapshots.Last(s => s.Step == last && s.Phase == p)[category] / MiB).ToString("0.00", CultureInfo.InvariantCulture))]);
+            table.AddRow([category.ToName(), .. columns.Select(c => Mib(c[category]))]);
         }
 
-        table.AddRow(["[bold]allocator total[/]", .. phases.Select(p => (snapshots.Last(s => s.Step == last && s.Phase == p).AllocatorBytes / MiB).ToString("0.00", CultureInfo.InvariantCulture))]);
-        table.AddRow(["[bold]peak in phase[/]", .. phases.Select(p => (snapshots.Last(s => s.Step == last && s.Phase == p).PeakBytes / MiB).ToString("0.00", CultureInfo.InvariantCulture))]);
+        table.AddRow(["[bold]allocator total[/]", .. columns.Select(c => Mib(c.AllocatorBytes))]);
+        table.AddRow(["[bold]peak in phase[/]", .. columns.Select(c => Mib(c.PeakBytes))]);
         AnsiConsole.Write(table);
     }
 

@@ -29,15 +29,39 @@ public static partial class CpuAllocator
         }
     }
 
-    // 0: not configured; 1: sampled peaks; 2: exact peaks.
-    private static int _configured;
+    private static readonly object Gate = new();
+    private static bool _configured;
+    private static bool _glibc;
+    private static bool _exactPeaks;
+    private static string? _exactPeaksRefused = "glibc has not been set up for the accounting yet";
 
     /// <summary>
     /// Whether this process's allocator was set up for exact phase peaks
     /// (<see cref="ConfigureForAccounting(bool)"/> with <c>exactPeaks</c>): only then is the kernel's
     /// resident high-water mark a measure of the allocator's own peak.
     /// </summary>
-    public static bool ExactPeaks => Volatile.Read(ref _configured) == 2;
+    public static bool ExactPeaks
+    {
+        get
+        {
+            lock (Gate)
+            {
+                return _exactPeaks;
+            }
+        }
+    }
+
+    /// <summary>Why this process's phase peaks are not exact, or null where they are (<see cref="ExactPeaks"/>).</summary>
+    public static string? ExactPeaksRefused
+    {
+        get
+        {
+            lock (Gate)
+            {
+                return _exactPeaksRefused;
+            }
+        }
+    }
 
     /// <summary>
     /// Sets glibc up for the accounting. Call before libtorch starts its threads; the first call
@@ -59,30 +83,41 @@ public static partial class CpuAllocator
     /// </summary>
     public static bool ConfigureForAccounting(bool exactPeaks = false)
     {
-        if (!OperatingSystem.IsLinux())
+        lock (Gate)
         {
-            return false;
-        }
-
-        if (Interlocked.CompareExchange(ref _configured, 1, 0) != 0)
-        {
-            return true;
-        }
-
-        try
-        {
-            const int MArenaMax = -8, MMmapThreshold = -3;
-            bool configured = mallopt(MArenaMax, 1) == 1;
-            if (exactPeaks && mallopt(MMmapThreshold, 128 * 1024) == 1)
+            if (_configured)
             {
-                Volatile.Write(ref _configured, 2);
+                return _glibc;
             }
 
-            return configured;
-        }
-        catch (EntryPointNotFoundException)
-        {
-            return false;
+            _configured = true;
+            _exactPeaksRefused = "this process set glibc up for sampled peaks first (an earlier run, or libtorch loaded before): run in a process of its own";
+            if (!OperatingSystem.IsLinux())
+            {
+                _exactPeaksRefused = "exact CPU peaks need glibc on Linux";
+                return false;
+            }
+
+            try
+            {
+                const int MArenaMax = -8, MMmapThreshold = -3;
+                _glibc = mallopt(MArenaMax, 1) == 1;
+                if (exactPeaks)
+                {
+                    _exactPeaks = mallopt(MMmapThreshold, 128 * 1024) == 1 && ResidentHighWater.CanReset;
+                    _exactPeaksRefused = _exactPeaks ? null
+                        : !ResidentHighWater.CanReset ? "the kernel does not let this process reset its resident high-water mark (/proc/self/clear_refs)"
+                        : "glibc refused a fixed mmap threshold";
+                }
+
+                return _glibc;
+            }
+            catch (EntryPointNotFoundException)
+            {
+                // musl and other C libraries: no mallopt, no mallinfo2.
+                _exactPeaksRefused = "exact CPU peaks need glibc on Linux";
+                return false;
+            }
         }
     }
 

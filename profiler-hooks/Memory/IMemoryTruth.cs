@@ -94,6 +94,13 @@ public sealed class CpuMemoryTruth : IMemoryTruth
     internal CpuMemoryTruth(bool exactPeaks)
     {
         _resident = exactPeaks ? new ResidentHighWater() : null;
+        if (_resident is { Available: false })
+        {
+            // A sandbox that forbids resetting the mark: the sampler covers every phase instead.
+            _resident.Dispose();
+            _resident = null;
+        }
+
         _peak = new PeakSampler(CpuAllocator.InUseBytes);
     }
 
@@ -130,7 +137,8 @@ public sealed class CpuMemoryTruth : IMemoryTruth
     /// Starts a phase, as <see cref="BeginPhase(string)"/>. Where the loop marks the optimizer step's
     /// top itself (<see cref="SamplePeak"/> when every temporary is held), the resident mark is
     /// skipped: in the accuracy runs it never rose above that marked top (by 0.01 MiB at most), so
-    /// its reset (a write to <c>clear_refs</c> and a read of <c>statm</c>) buys nothing there. A read the loop offers in the
+    /// its reset (a write to <c>clear_refs</c>, with a read of <c>statm</c> until the process has grown
+    /// past any inherited mark) buys nothing there. A read the loop offers in the
     /// forward pass (when the loss is computed) does not replace the sampler there: in one of those
     /// configurations the sampler found, elsewhere in the pass, a peak 19 MiB above that read, while
     /// the read found the loss's own up to 3.7 MiB above what the sampler caught.

@@ -298,7 +298,9 @@ public sealed class MemoryAccountant : IDisposable
     /// <summary>
     /// Tensors the loop declared (a batch, a forward pass's outputs), with their storages read once:
     /// they are claimed at every phase end until declared again, and each storage read is two native
-    /// calls, with the caches cold after a phase's compute. A tensor disposed since is skipped.
+    /// calls, with the caches cold after a phase's compute. A tensor disposed since is skipped; one
+    /// resized or given another storage in place (<c>resize_</c>, <c>set_</c>) keeps its first size,
+    /// which no training loop's batch or outputs do.
     /// </summary>
     private sealed class DeclaredTensors(Tensor[]? tensors)
     {

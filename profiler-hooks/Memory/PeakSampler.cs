@@ -3,7 +3,8 @@ namespace Gputel.Profiler.Memory;
 /// <summary>
 /// The allocator's high-water mark inside a phase. glibc keeps no high-water mark, so a background
 /// thread reads the in-use figure every 10 ms while a phase that asks for it runs (the CPU truth
-/// asks in forward only). Each read takes malloc's lock and walks its free chunks, and each wake-up
+/// asks in forward only with exact peaks, in every phase but zero_grad and a marked optimizer
+/// step with sampled ones). Each read takes malloc's lock and walks its free chunks, and each wake-up
 /// costs CPU: at 1 ms the sampler cost 6% of a training step on a 2-core machine
 /// (docs/BENCHMARKS.md). A peak shorter than the interval can be missed here; the phase's end
 /// reads, reads the loop offers at known peaks (<see cref="SampleNow"/>) and, where the truth keeps

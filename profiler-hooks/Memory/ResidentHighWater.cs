@@ -84,6 +84,15 @@ internal sealed partial class ResidentHighWater : IDisposable
         }
     }
 
+    /// <summary>Whether this kernel lets the process reset its mark (some sandboxes forbid writing <c>clear_refs</c>).</summary>
+    public static bool CanReset => CanResetOnce.Value;
+
+    private static readonly Lazy<bool> CanResetOnce = new(() =>
+    {
+        using var mark = new ResidentHighWater();
+        return mark.Available;
+    });
+
     /// <summary>Whether this kernel lets the process read and reset the mark.</summary>
     public bool Available => _clearRefs is not null;
 

@@ -22,11 +22,9 @@ public static class FineTuneRun
     {
         ArgumentNullException.ThrowIfNull(options);
         TorchRuntime.EnsureLoaded(options.ExactCpuPeaks);
-        if (options.ExactCpuPeaks && !CpuAllocator.ExactPeaks)
+        if (options.ExactCpuPeaks && CpuAllocator.ExactPeaksRefused is { } refused)
         {
-            throw new InvalidOperationException(
-                "exact CPU peaks need glibc set up before libtorch starts, and this process already set it up for sampled peaks "
-                + "(an earlier run or libtorch load): run in a fresh process");
+            throw new NotSupportedException("exact CPU peaks are not available: " + refused);
         }
 
         // Whatever an earlier run in this process left to finalizers would be freed during this
@@ -87,7 +85,8 @@ public static class FineTuneRun
 
                     lossSum += microLoss.to(ScalarType.Float32).item<float>() * options.GradientAccumulation;
                     // Each phase from here starts where the last ended: between them only the loss's
-                    // value is read (a tensor wrapper of a few bytes), so their end reads serve as starts.
+                    // value is read (a float32 copy of one number, a few hundred bytes with its tensor
+                    // object in bf16), so their end reads serve as starts.
                     using (TrainingTelemetry.StartPhase(step, "backward"))
                     using (accountant.Phase(step, "backward", continuesLast: true))
                     {

@@ -15,11 +15,12 @@ public sealed class PeakSamplerTests
     [Fact]
     public void A_background_sample_raises_the_open_phases_peak_and_the_ends_read_the_figure()
     {
-        long figure = 100;
+        // The phase starts from 100 (given, not read); the allocator then holds 500 until a
+        // background sample has seen it, and 100 again by the phase's end.
+        long figure = 500;
         using var sampler = new PeakSampler(() => Interlocked.Read(ref figure), interval: TimeSpan.FromMilliseconds(2));
 
-        Assert.Equal(100, sampler.Start());
-        Interlocked.Exchange(ref figure, 500);
+        Assert.Equal(100, sampler.Start(known: 100));
         WaitFor(() => sampler.BackgroundSamples > 0, "a background sample");
         Interlocked.Exchange(ref figure, 100);
 
@@ -79,10 +80,12 @@ public sealed class PeakSamplerTests
         WaitFor(() => sampler.Parked, "the thread to park");
         long before = sampler.BackgroundSamples;
 
-        sampler.Start();
+        // Only a background sample can see 900: the start is given, and the end reads 100.
         Interlocked.Exchange(ref figure, 900);
+        sampler.Start(known: 100);
         WaitFor(() => sampler.BackgroundSamples > before, "a sample after the wake-up");
-        Assert.Equal(900, sampler.Stop().Peak);
+        Interlocked.Exchange(ref figure, 100);
+        Assert.Equal((900L, 100L), sampler.Stop());
     }
 
     [Fact]

@@ -134,4 +134,37 @@ public sealed class ResidentHighWaterTests
             Unmap(held);
         }
     }
+
+    [Fact]
+    public unsafe void An_inherited_mark_between_the_process_sizes_is_trusted_only_once_the_process_is_above_it()
+    {
+        // A launcher's mark 24 MiB above the process now: getrusage answers the larger of the two.
+        long inherited = Environment.WorkingSet + (24L << 20);
+        ResidentHighWater? self = null;
+        using ResidentHighWater mark = Open(() => self?.StatusHighWater() is { } own ? Math.Max(own, inherited) : null);
+        self = mark;
+
+        // Below the inherited mark: the reset cannot tell it from the process's own, and the
+        // resident size read from statm shows the figure is not the process's: the status file it is.
+        long below = mark.Reset()!.Value;
+        Assert.False(mark.ReadsRusageAlone);
+        Assert.False(mark.ReadsRusage, $"resident {below}, inherited {inherited}");
+        byte* held = MapAndTouch();
+        try
+        {
+            // 48 MiB more puts the process above it: the system call alone is trusted.
+            long start = mark.Reset()!.Value;
+            Assert.True(mark.ReadsRusageAlone, $"the reset read {start}, the inherited mark is {inherited}");
+            TouchAndFree();
+            Assert.InRange(mark.HighWater()!.Value - start, BufferBytes - (4L << 20), BufferBytes + (16L << 20));
+        }
+        finally
+        {
+            Unmap(held);
+        }
+
+        // Back below it: the inherited mark is read again, and it is not trusted.
+        mark.Reset();
+        Assert.False(mark.ReadsRusageAlone);
+    }
 }

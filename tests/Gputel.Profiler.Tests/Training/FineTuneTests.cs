@@ -157,6 +157,22 @@ public sealed class FineTuneTests : IDisposable
         Directory.Delete(_dir + "-data", recursive: true);
     }
 
+    [Fact]
+    public void Exact_cpu_peaks_asked_in_a_process_set_up_for_sampled_ones_are_refused_before_anything_is_written()
+    {
+        // This test process loaded libtorch with the default set-up: sampled peaks.
+        Gputel.Profiler.TorchRuntime.EnsureLoaded();
+        Assert.False(CpuAllocator.ExactPeaks);
+
+        var e = Assert.Throws<NotSupportedException>(() => FineTuneRun.Run(Options(FineTuneMethod.Lora) with { ExactCpuPeaks = true }));
+        Assert.Contains("sampled peaks first", e.Message, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(_dir));
+
+        // The default run says how its peaks were measured.
+        FineTuneRun.Run(Options(FineTuneMethod.Lora) with { Steps = 1 });
+        Assert.Equal("sampled", RunRecordReader.Read(_dir).Info!.Settings["cpu_peaks"]);
+    }
+
     public void Dispose()
     {
         if (Directory.Exists(_dir))
