@@ -35,7 +35,7 @@ internal static class FinetuneCommand
         var loraTargets = new Option<string>("--lora-targets") { Description = "Comma-separated projections (default all: q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj)." };
         var trainableLayers = new Option<int>("--trainable-layers") { Description = "For --method freeze: how many last layers train (default 2).", DefaultValueFactory = _ => 2 };
         var seed = new Option<long>("--seed") { Description = "Seed (default 42).", DefaultValueFactory = _ => 42 };
-        var exactCpuPeaks = new Option<bool>("--exact-cpu-peaks") { Description = "On the CPU, measure each phase's peak exactly: glibc maps every block over 128 KiB fresh so the kernel's resident high-water mark follows the allocator. Slows CPU training (30% on a 6.7M-parameter model); without it, peaks are sampled (a lower bound)." };
+        var exactCpuPeaks = new Option<bool>("--exact-cpu-peaks") { Description = "On the CPU, measure each phase's peak exactly: glibc maps every block over 128 KiB fresh so the kernel's resident high-water mark follows the allocator. Slows CPU training, since every large tensor is then page-faulted afresh (steps 9-83% longer in docs/BENCHMARKS.md); without it, peaks are sampled, a lower bound (within 4.5% of the exact ones there)." };
         var metricsListen = new Option<string>("--metrics-listen") { Description = "Serve the live training gauges (training_memory_bytes{category,phase}, ...) on http://HOST:PORT/metrics while the run lasts." };
         OtlpOptions otlp = OtlpOptions.Create();
 
