@@ -104,9 +104,11 @@ public static partial class CpuAllocator
                 _glibc = mallopt(MArenaMax, 1) == 1;
                 if (exactPeaks)
                 {
-                    _exactPeaks = mallopt(MMmapThreshold, 128 * 1024) == 1 && ResidentHighWater.CanReset;
+                    // The mark first: without it a fixed threshold would cost the training for nothing.
+                    bool canReset = ResidentHighWater.CanReset;
+                    _exactPeaks = canReset && mallopt(MMmapThreshold, 128 * 1024) == 1;
                     _exactPeaksRefused = _exactPeaks ? null
-                        : !ResidentHighWater.CanReset ? "the kernel does not let this process reset its resident high-water mark (/proc/self/clear_refs)"
+                        : !canReset ? "the kernel does not let this process reset its resident high-water mark (/proc/self/clear_refs)"
                         : "glibc refused a fixed mmap threshold";
                 }
 

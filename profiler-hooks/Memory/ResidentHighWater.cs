@@ -89,8 +89,9 @@ internal sealed partial class ResidentHighWater : IDisposable
 
     private static readonly Lazy<bool> CanResetOnce = new(() =>
     {
+        // Opening clear_refs is not enough: a sandbox may refuse the write itself.
         using var mark = new ResidentHighWater();
-        return mark.Available;
+        return mark.Available && mark.Reset() is not null;
     });
 
     /// <summary>Whether this kernel lets the process read and reset the mark.</summary>
