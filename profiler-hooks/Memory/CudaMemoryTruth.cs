@@ -86,8 +86,8 @@ public sealed partial class CudaMemoryTruth : IMemoryTruth
         return self?.UsedBytes is { } used ? (long)used : null;
     }
 
-    /// <inheritdoc />
-    public void BeginPhase()
+    /// <summary>Starts a phase: the pool keeps exact high marks, so every phase is measured alike and no start figure is needed.</summary>
+    public void BeginPhase(string phase, bool topIsProbed = false, long? inUseNow = null)
     {
         // The pool's high marks can only be reset by setting them to zero.
         ulong zero = 0;

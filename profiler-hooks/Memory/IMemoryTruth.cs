@@ -16,32 +16,19 @@ public interface IMemoryTruth : IDisposable
     /// <summary>Bytes the device reports for this process (NVML), or null on the CPU.</summary>
     long? ProcessDevice();
 
-    /// <summary>Starts measuring a phase's high-water mark.</summary>
-    void BeginPhase();
-
     /// <summary>
-    /// Starts measuring the high-water mark of the phase named <paramref name="phase"/>; a truth may
-    /// spend less on phases whose peaks it sees otherwise.
-    /// </summary>
-    void BeginPhase(string phase) => BeginPhase();
-
-    /// <summary>
-    /// Starts measuring the phase named <paramref name="phase"/>. <paramref name="topIsProbed"/> says
-    /// that the loop marked this phase's top itself last time (where its temporaries begin, then
+    /// Starts measuring the high-water mark of the phase named <paramref name="phase"/> (a truth may
+    /// spend less on phases whose peaks it sees otherwise). <paramref name="topIsProbed"/> says that
+    /// the loop marked this phase's top itself last time (where its temporaries begin, then
     /// <see cref="SamplePeak"/> at the moment the optimizer holds every one of them), so a truth may
-    /// skip its own, costlier ways of finding the peak there.
+    /// skip its own, costlier ways of finding the peak there. <paramref name="inUseNow"/>, where
+    /// given, is the in-use figure the last phase ended at, which the caller vouches is still the
+    /// figure now (nothing allocated in between): a truth may take it as the phase's start instead
+    /// of reading its allocator again.
     /// </summary>
-    void BeginPhase(string phase, bool topIsProbed) => BeginPhase(phase);
+    void BeginPhase(string phase, bool topIsProbed = false, long? inUseNow = null);
 
-    /// <summary>
-    /// Starts measuring the phase named <paramref name="phase"/>, as <see cref="BeginPhase(string, bool)"/>.
-    /// <paramref name="inUseNow"/>, where given, is the in-use figure the last phase ended at, which
-    /// the caller vouches is still the figure now (the phase follows that one with nothing allocated
-    /// in between): a truth may take it as the phase's start instead of reading its allocator again.
-    /// </summary>
-    void BeginPhase(string phase, bool topIsProbed, long? inUseNow) => BeginPhase(phase, topIsProbed);
-
-    /// <summary>The highest in-use figure since <see cref="BeginPhase()"/>, or null when unknown.</summary>
+    /// <summary>The highest in-use figure since <see cref="BeginPhase"/>, or null when unknown.</summary>
     long? EndPhasePeak();
 
     /// <summary>
@@ -116,41 +103,32 @@ public sealed class CpuMemoryTruth : IMemoryTruth
     /// <inheritdoc />
     public long? ProcessDevice() => null;
 
-    /// <inheritdoc />
-    public void BeginPhase() => BeginPhase(string.Empty);
-
     /// <summary>
     /// Starts a phase. With exact peaks, the sampler thread runs only in the forward pass (and in
-    /// phases of other names), where peaks are built from memory glibc reuses: across the estimator's accuracy runs
-    /// (12 configurations, 84 steps) it read up to 20.4 MiB (5.7% of the peak) above the resident
-    /// mark and the phase's end in forward, but at most 0.88 MiB (0.24%) in backward, the longest
-    /// phase, whose large gradients and recomputed activations take fresh pages the resident mark
-    /// sees (up to 31.8 MiB above the other figures there). The optimizer's temporaries are
-    /// parameter-sized, so glibc mmaps them and the resident mark sees them. zero_grad only frees,
-    /// so its peak is its start and it needs neither the sampler nor the resident mark. With sampled
-    /// peaks, the sampler runs in every phase but zero_grad and an optimizer step whose top the loop
-    /// marks.
+    /// phases of other names), where peaks are built from memory glibc reuses: across the estimator's
+    /// accuracy runs (12 configurations, 84 steps) it read up to 20.4 MiB (5.7% of the peak) above
+    /// the resident mark and the phase's end in forward, but at most 0.88 MiB (0.24%) in backward,
+    /// the longest phase, whose large gradients and recomputed activations take fresh pages the
+    /// resident mark sees (up to 31.8 MiB above the other figures there). The optimizer's
+    /// temporaries are parameter-sized, so glibc mmaps them and the resident mark sees them.
+    /// zero_grad only frees, so its peak is its start and it needs neither the sampler nor the
+    /// resident mark. With sampled peaks, the sampler runs in every phase but zero_grad and an
+    /// optimizer step whose top the loop marks.
+    /// <para>
+    /// Where the loop marks the optimizer step's top itself (<paramref name="topIsProbed"/>), the
+    /// resident mark is skipped: in the accuracy runs it never rose above that marked top (by
+    /// 0.01 MiB at most), so its reset (a write to <c>clear_refs</c>, with a read of <c>statm</c>
+    /// until the process has grown past any inherited mark) buys nothing there. A read the loop
+    /// offers in the forward pass (when the loss is computed) does not replace the sampler there: in
+    /// one of those configurations the sampler found, elsewhere in the pass, a peak 19 MiB above that
+    /// read, while the read found the loss's own up to 3.7 MiB above what the sampler caught.
+    /// </para>
+    /// <para>
+    /// A start given as <paramref name="inUseNow"/> spares a <c>mallinfo2</c> read (2-8 µs on the
+    /// benchmark machine, a walk of malloc's free chunks under its lock).
+    /// </para>
     /// </summary>
-    public void BeginPhase(string phase) => BeginPhase(phase, topIsProbed: false);
-
-    /// <summary>
-    /// Starts a phase, as <see cref="BeginPhase(string)"/>. Where the loop marks the optimizer step's
-    /// top itself (<see cref="SamplePeak"/> when every temporary is held), the resident mark is
-    /// skipped: in the accuracy runs it never rose above that marked top (by 0.01 MiB at most), so
-    /// its reset (a write to <c>clear_refs</c>, with a read of <c>statm</c> until the process has grown
-    /// past any inherited mark) buys nothing there. A read the loop offers in the
-    /// forward pass (when the loss is computed) does not replace the sampler there: in one of those
-    /// configurations the sampler found, elsewhere in the pass, a peak 19 MiB above that read, while
-    /// the read found the loss's own up to 3.7 MiB above what the sampler caught.
-    /// </summary>
-    public void BeginPhase(string phase, bool topIsProbed) => BeginPhase(phase, topIsProbed, inUseNow: null);
-
-    /// <summary>
-    /// Starts a phase, as <see cref="BeginPhase(string, bool)"/>; from <paramref name="inUseNow"/>,
-    /// where given, instead of a new <c>mallinfo2</c> read (2-8 µs on the benchmark machine, a
-    /// walk of malloc's free chunks under its lock).
-    /// </summary>
-    public void BeginPhase(string phase, bool topIsProbed, long? inUseNow)
+    public void BeginPhase(string phase, bool topIsProbed = false, long? inUseNow = null)
     {
         bool needsTop = phase != "zero_grad" && !(topIsProbed && phase == "optimizer_step");
         _startResident = needsTop ? _resident?.Reset() : null;

@@ -6,7 +6,7 @@ namespace Gputel.Profiler.Memory;
 
 /// <summary>
 /// Accounts a training loop's memory by category. Attach it to the model and optimizer, wrap each
-/// phase in <see cref="Phase(int, string)"/>, and read a <see cref="MemorySnapshot"/> at the end of every phase.
+/// phase in <see cref="Phase"/>, and read a <see cref="MemorySnapshot"/> at the end of every phase.
 /// Weights, gradients, optimizer state and inputs are known from the tensors (each storage counted
 /// once, in that order of precedence); activations are what the allocator holds at the end of the
 /// forward pass beyond those; temporary memory is a phase's peak above its start; the rest is
@@ -104,28 +104,22 @@ public sealed class MemoryAccountant : IDisposable
     public void SetOutputs(params Tensor[] outputs) => _outputs = new DeclaredTensors(outputs);
 
     /// <summary>
-    /// Starts a phase; disposing the returned scope ends it and records its snapshot.
-    /// Phases do not nest.
+    /// Starts a phase; disposing the returned scope ends it and records its snapshot. Phases do not
+    /// nest. With <paramref name="continuesLast"/> the caller vouches that the phase begins where the
+    /// last one ended, with nothing allocated in between that the accounting should see (a backward
+    /// pass right after its forward pass, an optimizer step right after the last backward): its start
+    /// is then the figure the last phase ended at, one allocator read less (a <c>mallinfo2</c> call on
+    /// the CPU). Anything allocated in between would be missing from the phase's start: never for a
+    /// forward pass after a new batch. Where no phase has ended yet, the start is read as usual.
     /// </summary>
-    public PhaseScope Phase(int step, string phase) => new(this, step, phase, continuesLast: false);
-
-    /// <summary>
-    /// Starts a phase, as <see cref="Phase(int, string)"/>. With <paramref name="continuesLast"/>
-    /// the caller vouches that the phase begins where the last one ended, with nothing allocated in
-    /// between that the accounting should see (a backward pass right after its forward pass, an
-    /// optimizer step right after the last backward): its start is then the figure the last phase
-    /// ended at, one allocator read less (a <c>mallinfo2</c> call on the CPU). Anything allocated in
-    /// between would be missing from the phase's start: never for a forward pass after a new batch.
-    /// Where no phase has ended yet, the start is read as usual.
-    /// </summary>
-    public PhaseScope Phase(int step, string phase, bool continuesLast) => new(this, step, phase, continuesLast);
+    public PhaseScope Phase(int step, string phase, bool continuesLast = false) => new(this, step, phase, continuesLast);
 
     /// <summary>
     /// Records the allocator's figure now as a candidate for the current phase's peak: call it at a
     /// moment known to be a high-water mark that a sampler could miss (see <see cref="IMemoryTruth.SamplePeak"/>).
     /// After <see cref="BeginTransient"/> it also marks the top of the phase's temporaries, and the
     /// phase counts as one whose top the loop marks: from its next run the truth may spare its own
-    /// ways of finding the peak there (<see cref="IMemoryTruth.BeginPhase(string, bool)"/>).
+    /// ways of finding the peak there (<see cref="IMemoryTruth.BeginPhase"/>).
     /// </summary>
     public void SamplePeak()
     {

@@ -19,12 +19,10 @@ public sealed class MemoryTruthTests
         public long? Reserved() => ReservedBytes;
         public long? ProcessDevice() => DeviceBytes;
         public List<(string Phase, bool TopIsProbed)> Begun { get; } = [];
-        public void BeginPhase() { }
         public List<long?> StartsGiven { get; } = [];
-        public void BeginPhase(string phase, bool topIsProbed) => Begun.Add((phase, topIsProbed));
         public void BeginPhase(string phase, bool topIsProbed, long? inUseNow)
         {
-            BeginPhase(phase, topIsProbed);
+            Begun.Add((phase, topIsProbed));
             StartsGiven.Add(inUseNow);
         }
         public long? EndPhasePeak() => PeakBytes;
