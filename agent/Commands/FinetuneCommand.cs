@@ -179,10 +179,15 @@ internal static class FinetuneCommand
         // With gradient accumulation a phase repeats within the step: its last run stands.
         string[] phases = lastStep.Select(s => s.Phase).Distinct().ToArray();
         MemorySnapshot[] columns = [.. phases.Select(p => lastStep.Last(s => s.Phase == p))];
-        var table = new Table().Border(TableBorder.Rounded).AddColumn("category");
+        // The unit goes in the title and category names never wrap: with "(MiB)" in every header the
+        // table outgrew an 80-column terminal (or a log, which Spectre gives 80) and broke
+        // "optimizer_state" over two lines.
+        var table = new Table().Border(TableBorder.Rounded)
+            .Title($"MiB in each phase of step {last + 1}")
+            .AddColumn(new TableColumn("category").NoWrap());
         foreach (string phase in phases)
         {
-            table.AddColumn(new TableColumn($"{phase} (MiB)").RightAligned());
+            table.AddColumn(new TableColumn(phase).RightAligned().NoWrap());
         }
 
         static string Mib(long bytes) => (bytes / MiB).ToString("0.00", CultureInfo.InvariantCulture);

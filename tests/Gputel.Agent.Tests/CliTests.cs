@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Gputel.Profiler.Memory;
 using Gputel.Tests.Support;
 using static Gputel.Tests.Support.Scripts;
 
@@ -119,6 +120,15 @@ public sealed class CliTests : IDisposable
         Assert.Contains("\"method\":\"lora\"", File.ReadAllText(Path.Combine(run, "run.json")), StringComparison.Ordinal);
         // Without --exact-cpu-peaks the phase peaks are sampled, and the record says so.
         Assert.Contains("\"cpu_peaks\":\"sampled\"", File.ReadAllText(Path.Combine(run, "run.json")), StringComparison.Ordinal);
+        // The closing table fits the 80 columns a log gets: every category on a row of its own,
+        // unbroken, with a figure for each of the four phases.
+        string[] lines = output.Split('\n');
+        foreach (string category in MemoryCategoryNames.All.Select(c => c.ToName()))
+        {
+            string row = Assert.Single(lines, l => l.Contains($"│ {category} ", StringComparison.Ordinal));
+            Assert.Equal(4, System.Text.RegularExpressions.Regex.Matches(row, @"\d+\.\d\d").Count);
+            Assert.True(row.TrimEnd().Length <= 80, row);
+        }
     }
 
     [Fact]
