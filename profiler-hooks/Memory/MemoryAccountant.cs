@@ -61,6 +61,14 @@ public sealed class MemoryAccountant : IDisposable
         _baseline = baselineBytes ?? _truth.InUse() ?? 0;
     }
 
+    /// <summary>
+    /// For the benchmark: where the accounting's time goes, in Stopwatch ticks per phase name: opening
+    /// the scope (its start read), the end read, categorizing, logging the snapshot; and under
+    /// <c>"marks"</c>, the reads the loop offers (<see cref="SamplePeak"/>, <see cref="BeginTransient"/>).
+    /// Null, the default, times nothing.
+    /// </summary>
+    internal Dictionary<string, long[]>? Timings { get; set; }
+
     /// <summary>Snapshots taken so far, in order (kept compactly: see <see cref="MemorySnapshotLog"/>).</summary>
     public MemorySnapshotLog Snapshots { get; } = new();
 
@@ -126,12 +134,15 @@ public sealed class MemoryAccountant : IDisposable
         // Paired with BeginTransient, the same read marks the top of the temporaries (measured from
         // the marked figure to this one, whatever the phase held before the mark) and the phase's
         // top; a read offered elsewhere (when the loss is computed) adds a figure, no more.
+        long started = Timings is null ? 0 : Stopwatch.GetTimestamp();
         _probed |= _transientBase is not null;
         if (_truth.SamplePeak() is { } read && _transientBase is not null)
         {
             long now = read - _baseline;
             _transientTop = Math.Max(_transientTop ?? now, now);
         }
+
+        Time("marks", 0, started);
     }
 
     /// <summary>
@@ -146,8 +157,28 @@ public sealed class MemoryAccountant : IDisposable
     {
         if (_phaseOpen && _transientBase is null)
         {
+            long started = Timings is null ? 0 : Stopwatch.GetTimestamp();
             _transientBase = AllocatorNow();
+            Time("marks", 0, started);
         }
+    }
+
+    /// <summary>Adds the ticks since <paramref name="started"/> to a <see cref="Timings"/> slot; returns now.</summary>
+    private long Time(string phase, int slot, long started)
+    {
+        if (Timings is not { } timings)
+        {
+            return 0;
+        }
+
+        long now = Stopwatch.GetTimestamp();
+        if (!timings.TryGetValue(phase, out long[]? ticks))
+        {
+            timings[phase] = ticks = new long[4];
+        }
+
+        ticks[slot] += now - started;
+        return now;
     }
 
     /// <summary>
@@ -382,6 +413,7 @@ public sealed class MemoryAccountant : IDisposable
             _start = Stopwatch.GetTimestamp();
             owner.Start(phase, continuesLast);
             _startBytes = owner.AllocatorAtStart();
+            owner.Time(phase, 0, _start);
         }
 
         /// <summary>Ends the phase and records its snapshot.</summary>
@@ -393,12 +425,15 @@ public sealed class MemoryAccountant : IDisposable
             }
 
             _ended = true;
-            double seconds = Stopwatch.GetElapsedTime(_start).TotalSeconds;
+            long ending = Stopwatch.GetTimestamp();
+            double seconds = Stopwatch.GetElapsedTime(_start, ending).TotalSeconds;
             long peak = Math.Max(_owner.StopPeak(), _startBytes);
             long now = _owner.AllocatorAtEnd();
             peak = Math.Max(peak, now);
             (long? mark, long? top) = _owner.EndTransient(_phase);
+            long read = _owner.Time(_phase, 1, ending);
             long[] bytes = _owner.Categorize(now, _phase == "forward" ? now - _startBytes : null, _phase);
+            long categorized = _owner.Time(_phase, 2, read);
             // Temporaries sit on top of the phase's larger end; where the loop marked when they begin
             // and where they top out, they are measured between the two marks, so memory released
             // elsewhere in the phase neither hides part of them nor passes for them.
@@ -411,6 +446,7 @@ public sealed class MemoryAccountant : IDisposable
             // Temporary memory was freed by the end of the phase: it is part of the peak, not of the
             // end-of-phase total, so the categories still add up to the allocator's figure.
             _owner.Snapshots.Add(_step, _phase, bytes, now, peak, seconds);
+            _owner.Time(_phase, 3, categorized);
         }
     }
 }

@@ -92,6 +92,20 @@ internal static class ProfilerMode
         }
 
         Console.WriteLine();
+        Console.WriteLine("Inside the scopes, µs per step (open: the phase's start read, where it is not the last phase's end; end read: the allocator read at the phase's end; categorize: tensors walked into categories; log: the snapshot kept), and the reads the loop offers outside them (when the loss is computed, and where the optimizer's walk begins and ends):");
+        Console.WriteLine();
+        Console.WriteLine("| shape | forward: open / end read / categorize / log | backward | optimizer_step | zero_grad | offered reads |");
+        Console.WriteLine("| --- | ---: | ---: | ---: | ---: | ---: |");
+        foreach (ShapeResult r in results)
+        {
+            string Cells(string phase) => r.Inside.TryGetValue(phase, out long[]? t)
+                ? string.Join(" / ", t.Select(ticks => (Micros(ticks) / r.On.Count).ToString("0.0", CultureInfo.InvariantCulture)))
+                : "-";
+            string marks = r.Inside.TryGetValue("marks", out long[]? m) ? (Micros(m[0]) / r.On.Count).ToString("0.0", CultureInfo.InvariantCulture) : "-";
+            Console.WriteLine($"| {r.Shape.Name} | {Cells("forward")} | {Cells("backward")} | {Cells("optimizer_step")} | {Cells("zero_grad")} | {marks} |");
+        }
+
+        Console.WriteLine();
         Console.WriteLine("The accounting's pieces, each timed alone, µs per call (after a backward and optimizer step, gradients and AdamW state present):");
         Console.WriteLine();
         Console.WriteLine("| shape | mallinfo2 (one read) | weights: dedup of parameters + buffers | gradients: native grad lookup + dedup | optimizer state: state table + state fields + dedup | of which listing only | idle phase scope (open + close, no work) |");
@@ -181,6 +195,9 @@ internal static class ProfilerMode
             loop.Step(accountant, new long[4]);
         }
 
+        // Where the accounting's time goes inside the scopes, from here on (the warm-up's first calls
+        // include the JIT's compilation of every path).
+        accountant.Timings = new();
         var on = new List<double>();
         var off = new List<double>();
         var pairOverhead = new double[blocks];
@@ -248,7 +265,9 @@ internal static class ProfilerMode
 
         double half95 = TQuantile975(blocks - 1) * StandardDeviation(pairOverhead) / Math.Sqrt(blocks);
         double mean = pairOverhead.Average();
-        return new ShapeResult(shape, parameters, on, off, pairOverhead, mean - half95, mean + half95, scopeTicks, samplerNs, samplerOffNs, processOnNs, processOffNs, on0, off0, MeasurePieces(loop, runtime));
+        Dictionary<string, long[]> inside = accountant.Timings;
+        accountant.Timings = null;
+        return new ShapeResult(shape, parameters, on, off, pairOverhead, mean - half95, mean + half95, scopeTicks, samplerNs, samplerOffNs, processOnNs, processOffNs, on0, off0, inside, MeasurePieces(loop, runtime));
     }
 
     /// <summary>Each part of what a phase end does, timed alone on the trained model.</summary>
@@ -359,6 +378,7 @@ internal static class ProfilerMode
         long ProcessOffNs,
         Runtime OnRuntime,
         Runtime OffRuntime,
+        Dictionary<string, long[]> Inside,
         Pieces Pieces);
 
     /// <summary>What the .NET runtime spent in one arm: JIT compilation, the per-step collection, and managed allocation.</summary>

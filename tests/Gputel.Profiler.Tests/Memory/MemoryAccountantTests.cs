@@ -104,4 +104,34 @@ public sealed class MemoryAccountantTests
         Assert.InRange(forward[MemoryCategory.Activations], 3L * 256 * Width * 4, 8L * 256 * Width * 4);
         Assert.Equal(256L * (Width + 1) * 4, forward[MemoryCategory.Inputs]);
     }
+
+    [Fact]
+    public void Timings_when_asked_split_each_scope_and_count_the_offered_reads()
+    {
+        var model = nn.Linear(64, 64);
+        using var accountant = new MemoryAccountant(model, () => []);
+        accountant.Timings = new();
+        using (NewDisposeScope())
+        {
+            Tensor x = randn(32, 64);
+            Tensor loss;
+            using (accountant.Phase(0, "forward"))
+            {
+                loss = model.call(x).sum();
+                accountant.SamplePeak();
+            }
+
+            using (accountant.Phase(0, "backward", continuesLast: true))
+            {
+                loss.backward();
+            }
+        }
+
+        Assert.Equal(["backward", "forward", "marks"], accountant.Timings.Keys.Order());
+        // Forward reads its start; every phase end reads, categorizes and logs.
+        Assert.True(accountant.Timings["forward"][0] > 0);
+        Assert.All(accountant.Timings.Where(t => t.Key != "marks"), t => Assert.All(t.Value[1..], ticks => Assert.True(ticks > 0)));
+        Assert.True(accountant.Timings["marks"][0] > 0);
+        Assert.Equal(2, accountant.Snapshots.Count);
+    }
 }
