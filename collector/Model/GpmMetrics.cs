@@ -40,7 +40,8 @@ public static class GpmMetrics
         new(4, Pipe("integer", "DCGM_FI_PROF_PIPE_INT_ACTIVE"), 0.01),
         new(6, Pipe("tensor_dfma", "DCGM_FI_PROF_PIPE_TENSOR_DFMA_ACTIVE"), 0.01),
         new(7, Pipe("tensor_hmma", "DCGM_FI_PROF_PIPE_TENSOR_HMMA_ACTIVE"), 0.01),
-        new(8, Pipe("tensor_dmma", null), 0.01),
+        // nvml.h numbers HMMA 7 and IMMA 9 and defines no metric 8: a driver may refuse a whole
+        // nvmlGpmMetricsGet that asks for it, so it is not asked for.
         new(9, Pipe("tensor_imma", "DCGM_FI_PROF_PIPE_TENSOR_IMMA_ACTIVE"), 0.01),
         new(11, Pipe("fp64", "DCGM_FI_PROF_PIPE_FP64_ACTIVE"), 0.01),
         new(12, Pipe("fp32", "DCGM_FI_PROF_PIPE_FP32_ACTIVE"), 0.01),

@@ -22,8 +22,9 @@ public static class TrainingBatches
         {
             var prompt = tokenizer.Encode(example.Prompt);
             var answer = tokenizer.Encode(example.Output).Append(endId).ToList();
-            long[] ids = prompt.Concat(answer).Take(cutoffLength).Select(i => (long)i).ToArray();
-            long[] labels = ids.Select((id, i) => i < prompt.Count ? IgnoreIndex : id).ToArray();
+            (int keepPrompt, int keepAnswer) = Split(prompt.Count, answer.Count, cutoffLength);
+            long[] ids = prompt.Take(keepPrompt).Concat(answer.Take(keepAnswer)).Select(i => (long)i).ToArray();
+            long[] labels = ids.Select((id, i) => i < keepPrompt ? IgnoreIndex : id).ToArray();
             rows.Add((ids, labels));
         }
 
@@ -39,6 +40,28 @@ public static class TrainingBatches
         }
 
         return (tensor(idData).reshape(rows.Count, length), tensor(labelData).reshape(rows.Count, length));
+    }
+
+    /// <summary>
+    /// How many prompt and answer tokens an example keeps within <paramref name="cutoff"/>, each cut
+    /// from its end. Cutting the two together, prompt first, left nothing of the answer whenever the
+    /// prompt alone filled the cutoff: every label ignored, a loss over no positions (NaN), and a
+    /// step that trains on nothing. So the answer keeps all of itself when it takes at most half the
+    /// cutoff, everything the prompt leaves when the prompt takes at most half, and otherwise its
+    /// share of the two; never less than one token.
+    /// </summary>
+    internal static (int Prompt, int Answer) Split(int prompt, int answer, int cutoff)
+    {
+        if (prompt + answer <= cutoff)
+        {
+            return (prompt, answer);
+        }
+
+        int share = (int)((long)cutoff * answer / (prompt + answer));
+        int keepAnswer = answer * 2 <= cutoff ? answer
+            : prompt * 2 <= cutoff ? cutoff - prompt
+            : Math.Max(1, share);
+        return (Math.Min(prompt, cutoff - keepAnswer), keepAnswer);
     }
 
     /// <summary>A synthetic batch of random token ids of exactly <paramref name="length"/>, every position trained on.</summary>

@@ -35,7 +35,9 @@ public sealed record SampleLine(
 /// <summary>Source-generated JSON for run records (no reflection).</summary>
 // A line missing a field, or with null where the type has none, is a damaged line (a JsonException
 // the reader reports), not a record with nulls that crash whoever reads it next.
-[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, RespectNullableAnnotations = true, RespectRequiredConstructorParameters = true)]
+// A diverged run's loss is NaN or infinite: written as "NaN" / "Infinity" (and read back), since
+// plain JSON has no such numbers and refusing the line would lose the step it records.
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, RespectNullableAnnotations = true, RespectRequiredConstructorParameters = true, NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals)]
 [JsonSerializable(typeof(RunInfo))]
 [JsonSerializable(typeof(StepLine))]
 [JsonSerializable(typeof(SampleLine))]

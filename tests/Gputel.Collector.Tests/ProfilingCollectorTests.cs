@@ -29,6 +29,18 @@ public sealed class ProfilingCollectorTests
     private static MetricDescriptor Gpm(uint id) => GpmMetrics.All.Single(e => e.Id == id).Metric;
 
     [Fact]
+    public void Gpm_asks_only_for_metric_ids_nvml_h_defines()
+    {
+        // nvmlGpmMetricId_t as nvml.h numbers the ones a telemetry agent could want: graphics, SM,
+        // occupancy, integer, any tensor, DFMA, HMMA (7), IMMA (9: there is no 8), DRAM, FP64/32/16,
+        // PCIe TX/RX, NVLink total RX/TX. The fake driver answers any id, so only this list can
+        // catch an id the real one lacks.
+        uint[] defined = [1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 20, 21, 60, 61];
+        Assert.All(GpmMetrics.All, e => Assert.Contains(e.Id, defined));
+        Assert.Equal(GpmMetrics.All.Count, GpmMetrics.All.Select(e => e.Id).Distinct().Count());
+    }
+
+    [Fact]
     public void Memory_temperature_codec_utilisation_replays_and_remapped_rows()
     {
         (GpuSession session, GpuDevice d) = OpenOne();

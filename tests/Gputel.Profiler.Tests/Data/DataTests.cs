@@ -59,5 +59,30 @@ public sealed class DataTests : IDisposable
         cutLabels.Dispose();
     }
 
+    [Fact]
+    public void A_prompt_that_fills_the_cutoff_still_leaves_answer_tokens_to_learn()
+    {
+        // 40 prompt tokens and more against a cutoff of 16: cut prompt-first, nothing of the answer
+        // was left, every label ignored, and the loss NaN.
+        var examples = new[] { new AlpacaExample(new string('p', 40), "", "answer") };
+        var tokenizer = new ByteTokenizer();
+        (var ids, var labels) = TrainingBatches.FromExamples(examples, tokenizer, cutoffLength: 16);
+        using (ids)
+        using (labels)
+        {
+            Assert.Equal(16, ids.shape[1]);
+            long[] row = labels[0].data<long>().ToArray();
+            // The answer's 7 tokens (6 bytes and the end of text) take under half the cutoff: all kept.
+            Assert.Equal([.. "answer".Select(c => (long)c + 2), ByteTokenizer.EndOfText], row.Where(l => l != TrainingBatches.IgnoreIndex));
+            Assert.Equal(ByteTokenizer.EndOfText, row[^1]);
+        }
+
+        // A long answer behind a long prompt: each keeps its share, the answer at least one token.
+        Assert.Equal((8, 8), TrainingBatches.Split(100, 100, 16));
+        Assert.Equal((15, 1), TrainingBatches.Split(1000, 1, 16));
+        Assert.Equal((3, 13), TrainingBatches.Split(3, 100, 16));
+        Assert.Equal((5, 7), TrainingBatches.Split(5, 7, 16));
+    }
+
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 }

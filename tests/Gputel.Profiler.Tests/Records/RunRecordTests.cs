@@ -37,6 +37,21 @@ public sealed class RunRecordTests : IDisposable
     }
 
     [Fact]
+    public void A_diverged_loss_is_recorded_not_refused()
+    {
+        using (var writer = new RunRecordWriter(_dir, Info))
+        {
+            writer.WriteStep(Snapshot(0, "zero_grad"), loss: double.NaN);
+            writer.WriteStep(Snapshot(1, "zero_grad"), loss: double.PositiveInfinity);
+        }
+
+        RunRecordReader record = RunRecordReader.Read(_dir);
+        Assert.Empty(record.Warnings);
+        Assert.True(double.IsNaN(record.Steps[0].Loss!.Value));
+        Assert.Equal(double.PositiveInfinity, record.Steps[1].Loss);
+    }
+
+    [Fact]
     public void Every_line_is_on_disk_as_soon_as_it_is_written()
     {
         using var writer = new RunRecordWriter(_dir, Info);
