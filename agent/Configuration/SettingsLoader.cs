@@ -139,8 +139,24 @@ internal static class SettingsLoader
             Otlp = ValidateOtlp(values),
             ProcRoot = procRoot,
             PodResourcesSocket = PodResourcesSocket(values),
-            Web = values.TryGetValue("web_config", out var web) ? WebConfigLoader.Load(web.Value, web.Source) : null,
+            Web = WebConfigFile(values),
         };
+    }
+
+    private static WebConfig? WebConfigFile(Dictionary<string, (string Value, string Source)> values)
+    {
+        if (!values.TryGetValue("web_config", out var web))
+        {
+            return null;
+        }
+
+        // Refused rather than read as "off": a setting meant to protect the endpoint never silently does nothing.
+        if (web.Value.Trim().Length == 0)
+        {
+            throw Bad("web_config", web.Value, web.Source, "expected the path of a web config file (TLS, basic auth); leave the setting out to serve without them");
+        }
+
+        return WebConfigLoader.Load(web.Value, web.Source);
     }
 
     private static OtlpSettings? ValidateOtlp(Dictionary<string, (string Value, string Source)> values)

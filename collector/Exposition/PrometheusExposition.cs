@@ -52,7 +52,7 @@ public sealed class PrometheusExposition
         Registry = Metrics.NewCustomRegistry();
         _factory = Metrics.WithCustomRegistry(Registry);
 
-        _success = _factory.CreateGauge("telemetry_collector_success", "1 when the collector's last run on every device succeeded and is recent, else 0.", ["collector"]);
+        _success = _factory.CreateGauge("telemetry_collector_success", "1 when the collector's last run on every device that is up succeeded and is recent, else 0.", ["collector"]);
         _duration = _factory.CreateGauge("telemetry_collector_duration_seconds", "Duration of the collector's last run, summed over devices, in seconds.", ["collector"]);
         _lag = _factory.CreateGauge("telemetry_sample_lag_seconds", "How late the last high-frequency memory sample started, worst device, in seconds.");
         _factory.CreateGauge("telemetry_nvml_available", "1 when an NVIDIA driver (NVML) is loaded, 0 when the agent serves host and self metrics only.")
@@ -281,6 +281,13 @@ public sealed class PrometheusExposition
             bool perDevice = !CollectorCatalog.IsHostWide(_store.CollectorNames[c]);
             for (int slot = 0; slot <= _store.HostSlot; slot++)
             {
+                // A lost GPU is told by gpu_up; its runs stop or age, which says nothing of the collector.
+                if (perDevice && slot < _store.HostSlot && !up[slot])
+                {
+                    any = true;
+                    continue;
+                }
+
                 CollectorResult? result = results[c, slot];
                 if (result is null)
                 {

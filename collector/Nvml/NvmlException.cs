@@ -20,7 +20,10 @@ public sealed class NvmlException : Exception
     public string Function { get; }
 
     /// <summary>True when the device has fallen off the bus and must be treated as down.</summary>
-    public bool IsDeviceLost => Code is NvmlReturn.GpuIsLost or NvmlReturn.ResetRequired;
+    public bool IsDeviceLost => MeansDeviceLost(Code);
+
+    /// <summary>True when <paramref name="code"/> says the device has fallen off the bus (see <see cref="IsDeviceLost"/>).</summary>
+    public static bool MeansDeviceLost(NvmlReturn code) => code is NvmlReturn.GpuIsLost or NvmlReturn.ResetRequired;
 
     /// <summary>Not an error, only "this device has no such data".</summary>
     public bool IsNoData => Code is NvmlReturn.NotSupported or NvmlReturn.FunctionNotFound or NvmlReturn.NoData;

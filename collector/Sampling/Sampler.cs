@@ -15,7 +15,8 @@ namespace Gputel.Collector.Sampling;
 /// never delays the others.</item>
 /// <item>A watchdog notices a memory call that hangs, sets that GPU aside and starts a fresh memory
 /// thread for the rest; the GPU rejoins when its call finally returns.</item>
-/// <item>A lost GPU is marked down and re-probed at the regular interval until it answers again.</item>
+/// <item>A lost GPU is marked down and re-probed at the regular interval until it answers again:
+/// by the memory thread, or by the GPU's own thread when no memory collector runs.</item>
 /// </list>
 /// </summary>
 public sealed class Sampler : IDisposable
@@ -30,6 +31,7 @@ public sealed class Sampler : IDisposable
     private readonly string?[,] _lastError;
     private readonly long[,] _lastPublished;
     private readonly bool[] _setAside;
+    private readonly bool _fastPerDevice;
     private readonly Lock _fastGate = new();
     private int _fastGeneration;
     private int _fastSlot = -1;
@@ -58,6 +60,7 @@ public sealed class Sampler : IDisposable
         _lastError = new string?[collectors.Count, store.Devices.Count + 1];
         _lastPublished = new long[collectors.Count, store.Devices.Count + 1];
         _setAside = new bool[store.Devices.Count];
+        _fastPerDevice = collectors.Any(c => c.Cadence == Cadence.Fast && !c.HostWide);
     }
 
     /// <summary>
@@ -75,7 +78,7 @@ public sealed class Sampler : IDisposable
     /// <summary>Starts one thread per GPU and one for host-wide collectors.</summary>
     public void Start()
     {
-        if (_store.Devices.Count > 0 && _collectors.Any(c => c.Cadence == Cadence.Fast && !c.HostWide))
+        if (_store.Devices.Count > 0 && _fastPerDevice)
         {
             StartFastLoop();
             StartThread("gputel-watchdog", WatchdogLoop);
@@ -194,7 +197,7 @@ public sealed class Sampler : IDisposable
                 {
                     GpuDevice device = _store.Devices[_fastSlot];
                     _setAside[_fastSlot] = true;
-                    _store.Memory(_fastSlot).Clear();
+                    _store.ClearMemory(_fastSlot);
                     _fastSlot = -1;
                     _log($"GPU {device.Index}: a memory call has not returned for {HangThreshold.TotalSeconds:0.#} s; sampling the other GPUs without it");
                     StartFastLoop();
@@ -211,7 +214,8 @@ public sealed class Sampler : IDisposable
         long next = Stopwatch.GetTimestamp();
         while (!_stop.IsCancellationRequested)
         {
-            if (_store.IsUp(device.Slot))
+            // Without a memory thread nothing else would probe a lost GPU: its own runs do, at this interval.
+            if (_store.IsUp(device.Slot) || !_fastPerDevice)
             {
                 RunCadence(Cadence.Slow, device, output);
             }
@@ -265,7 +269,7 @@ public sealed class Sampler : IDisposable
         try
         {
             _collectors[c].Collect(device, output);
-            if (device is not null && _store.SetUp(device.Slot, true))
+            if (device is not null && !_store.IsUp(device.Slot) && Answers(device) && _store.SetUp(device.Slot, true))
             {
                 _log($"GPU {device.Index} ({device.Uuid}) answers again");
             }
@@ -274,7 +278,7 @@ public sealed class Sampler : IDisposable
         {
             // Not a collector failure: the device is down. Serve no stale values for it.
             output.Clear();
-            _store.Memory(device.Slot).Clear();
+            _store.ClearMemory(device.Slot);
             if (_store.SetUp(device.Slot, false))
             {
                 _log($"GPU {device.Index} ({device.Uuid}) is lost: {e.Message}; retrying every {_slow.TotalSeconds:0.###} s");
@@ -305,6 +309,12 @@ public sealed class Sampler : IDisposable
             _log($"{(device is null ? "host" : $"GPU {device.Index}")}: {note}");
         }
     }
+
+    /// <summary>
+    /// Whether a GPU that is down answers the driver again. A run that succeeds proves nothing by
+    /// itself: xid reads a watcher, and gpm makes no call once it knows GPM is unsupported.
+    /// </summary>
+    private static bool Answers(GpuDevice device) => !NvmlException.MeansDeviceLost(device.Handle.TryGetName(out _));
 
     private void ReportChange(int c, int slot, GpuDevice? device, string? error)
     {

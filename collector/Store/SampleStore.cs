@@ -45,6 +45,19 @@ public sealed class SampleStore
     /// <summary>The memory window of MIG instance <paramref name="instance"/> of a device.</summary>
     public MemoryWindow MigMemory(int device, int instance) => _migMemory[device][instance];
 
+    /// <summary>
+    /// Forgets the memory samples of a device and of all its MIG instances, e.g. when the device is
+    /// lost or set aside: none of its pre-loss values is served after that.
+    /// </summary>
+    public void ClearMemory(int device)
+    {
+        _memory[device].Clear();
+        foreach (MemoryWindow mig in _migMemory[device])
+        {
+            mig.Clear();
+        }
+    }
+
     /// <summary>Replaces the result of collector <paramref name="collector"/> for a device (or <see cref="HostSlot"/>).</summary>
     public void Publish(int collector, int slot, CollectorResult result) => Volatile.Write(ref _results[collector, slot], result);
 

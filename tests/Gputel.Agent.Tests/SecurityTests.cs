@@ -136,6 +136,16 @@ public sealed class SecurityTests : IDisposable
     }
 
     [Fact]
+    public void An_empty_web_config_path_exits_2_with_a_clear_message()
+    {
+        (int exit, string output) = AgentProcess.Run(["agent", "--listen", "127.0.0.1:0", "--web-config", ""]);
+
+        Assert.True(exit == 2, output);
+        Assert.Contains("invalid web-config '' (from flag --web-config): expected the path of a web config file", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void The_web_config_can_come_from_the_environment_and_the_config_file()
     {
         string web = _dir.File("web.yml", "basic_auth_users:\n  alice: nope\n");

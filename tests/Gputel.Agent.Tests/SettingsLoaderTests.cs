@@ -65,6 +65,8 @@ public sealed partial class SettingsLoaderTests : IDisposable
     [InlineData("collectors", "memory,dcgm", "unknown collector 'dcgm'")]
     [InlineData("metric_names", "prometheus", "invalid metric-names 'prometheus' (from flag --metric-names): expected 'default' or 'dcgm'")]
     [InlineData("nvml_library", "/nonexistent/libnvidia-ml.so.1", "invalid nvml-library '/nonexistent/libnvidia-ml.so.1' (from flag --nvml-library): no such file")]
+    [InlineData("web_config", "", "invalid web-config '' (from flag --web-config): expected the path of a web config file")]
+    [InlineData("web_config", " ", "invalid web-config ' ' (from flag --web-config): expected the path of a web config file")]
     public void A_bad_flag_is_named_with_its_value_and_source(string key, string value, string message)
     {
         _flags[key] = value;
@@ -91,6 +93,7 @@ public sealed partial class SettingsLoaderTests : IDisposable
     [InlineData("- a\n- b\n", "must be a mapping of settings")]
     [InlineData("interval:\n  nested: 1\n", "'interval' must be a single value")]
     [InlineData("interval: 3\n", "invalid interval '3' (from config file")]
+    [InlineData("web_config:\n", "invalid web-config '' (from config file")]
     public void A_bad_config_file_is_explained(string yaml, string message)
     {
         Assert.Contains(message, Error(_dir.File("bad.yaml", yaml)), StringComparison.Ordinal);

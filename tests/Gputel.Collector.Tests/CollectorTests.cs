@@ -249,6 +249,24 @@ public sealed class CollectorTests
     }
 
     [Fact]
+    public async Task A_hung_process_list_on_one_gpu_does_not_hold_up_another_gpu()
+    {
+        // GPU 0's compute process list hangs for 5 s; GPU 1's must be read meanwhile.
+        using GpuSession session = FakeNvml.Open(Header()
+            + Gpu(0, extra: $"hang nvmlDeviceGetComputeRunningProcesses_v3 5000\nprocess compute 4242 {GiB}\n")
+            + Gpu(1, extra: $"process compute 4343 {GiB}\n"));
+        var collector = new ProcessCollector(new ProcessDescriber(Path.GetTempPath()));
+        Task<CollectorOutput> hung = Task.Factory.StartNew(() => Run(collector, session.Devices[0]), TaskCreationOptions.LongRunning);
+        Wait.Until(() => FakeNvml.CallCount("nvmlDeviceGetComputeRunningProcesses_v3") == 1, "GPU 0's process list call");
+
+        Assert.Equal(4343, Assert.Single(Run(collector, session.Devices[1]).Processes).Pid);
+
+        // GPU 0 has not got past its hung call (its graphics list comes next): GPU 1 did not wait for it.
+        Assert.Equal(1UL, FakeNvml.CallCount("nvmlDeviceGetGraphicsRunningProcesses_v3"));
+        Assert.Equal(4242, Assert.Single((await hung).Processes).Pid);
+    }
+
+    [Fact]
     public void Many_processes_grow_the_buffer()
     {
         string lines = string.Concat(Enumerable.Range(1000, 150).Select(pid => $"process compute {pid} {pid * 1024}\n"));

@@ -150,6 +150,28 @@ public sealed partial class ExpositionTests
         Assert.Equal(0.5, s.Single("gpu_utilization_ratio").Value);
     }
 
+    [Fact]
+    public async Task A_lost_gpu_does_not_fail_the_collectors_that_work_on_the_others()
+    {
+        GpuDevice[] devices =
+        [
+            new(0, new NvmlDevice(IntPtr.Zero), "GPU-a", "Test GPU", "00000000:01:00.0", 0),
+            new(1, new NvmlDevice(IntPtr.Zero), "GPU-b", "Test GPU", "00000000:02:00.0", 1) { Slot = 1 },
+        ];
+        var store = new SampleStore(devices, ["power"]);
+        var exposition = new PrometheusExposition(store, NamingProfile.Default, Info, includeRuntimeMetrics: false);
+        long now = Environment.TickCount64;
+        store.Publish(0, 0, new CollectorResult([new Reading(GpuMetrics.Power, 0, 300)], [], true, 0.001, now, null));
+        // GPU 1 was lost a minute ago: its last run is long past.
+        store.Publish(0, 1, new CollectorResult([], [], true, 0.001, now - 60_000, null));
+        store.SetUp(1, false);
+
+        IReadOnlyList<Sample> s = ExpositionText.Parse(await ExpositionText.RenderAsync(exposition));
+
+        Assert.Equal(0, s.Single("gpu_up", ("gpu", "1")).Value);
+        Assert.Equal(1, s.Single("telemetry_collector_success", ("collector", "power")).Value);
+    }
+
     /// <summary>Keeps what the golden file pins down; the energy and NVLink counters grow with time, so their values are masked.</summary>
     private static string Normalize(string exposition)
     {

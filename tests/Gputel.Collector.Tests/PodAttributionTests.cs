@@ -113,6 +113,9 @@ public sealed class PodAttributionTests : IDisposable
         CollectorOutput back = Run(collector, session.Devices[0]);
         Assert.Equal(("trainer-0", "ml"), Pod([.. back.Processes], 4444));
         Assert.Equal(["kubelet pod-resources answers again: pod names are back"], back.Notes);
+        // Processes first seen while it failed are described again, and named now too.
+        Assert.Equal(("trainer-0", "ml"), Pod([.. back.Processes], 4242));
+        Assert.Equal(("trainer-0", "ml"), Pod([.. back.Processes], 4343));
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using Gputel.Collector.Collectors;
+using Gputel.Collector.Model;
 using Gputel.Collector.Nvml;
 using Gputel.Collector.Sampling;
 using Gputel.Collector.Store;
@@ -26,6 +27,9 @@ public sealed class SamplerTests
         return (store, sampler, log);
     }
 
+    /// <summary>A path for the fake driver's <c>lost_while</c>: the GPU is lost while the file exists.</summary>
+    private static string LostFlag() => Path.Combine(Path.GetTempPath(), $"gputel-lost-{Guid.NewGuid():N}");
+
     [Fact]
     public void A_lost_gpu_is_marked_down_while_the_others_go_on_and_comes_back_without_a_restart()
     {
@@ -49,6 +53,81 @@ public sealed class SamplerTests
                 Assert.Contains(log, l => l.Contains("GPU 1", StringComparison.Ordinal) && l.Contains("lost", StringComparison.Ordinal));
                 Assert.Contains(log, l => l.Contains("GPU 1", StringComparison.Ordinal) && l.Contains("answers again", StringComparison.Ordinal));
             }
+        }
+    }
+
+    [Fact]
+    public void Without_the_memory_collector_a_lost_gpu_is_probed_by_its_own_thread_and_comes_back()
+    {
+        string lostFlag = LostFlag();
+        try
+        {
+            using GpuSession session = FakeNvml.Open(Header() + Gpu(0) + Gpu(1, extra: $"lost_while {lostFlag}\n"));
+            (SampleStore store, Sampler sampler, _) = Start(session, "power", "temperature");
+            using (sampler)
+            {
+                Wait.Until(() => store.Get(0, 1) is { Success: true }, "GPU 1 power");
+                File.WriteAllText(lostFlag, string.Empty);
+                Wait.Until(() => !store.IsUp(1), "GPU 1 to be marked down");
+
+                File.Delete(lostFlag);
+                Wait.Until(() => store.IsUp(1), "GPU 1 to come back");
+                Wait.Until(() => store.Get(0, 1)!.Readings.Any(r => ReferenceEquals(r.Metric, GpuMetrics.Power)), "GPU 1 power again");
+            }
+        }
+        finally
+        {
+            File.Delete(lostFlag);
+        }
+    }
+
+    [Fact]
+    public void A_run_that_makes_no_driver_call_does_not_mark_a_lost_gpu_up()
+    {
+        string lostFlag = LostFlag();
+        try
+        {
+            using GpuSession session = FakeNvml.Open(Header() + Gpu(0, extra: $"lost_while {lostFlag}\n"));
+            string[] names = ["power", "xid"];
+            var store = new SampleStore(session.Devices, names);
+            using var sampler = new Sampler(store, CollectorCatalog.Create(names, store, xid: null), TimeSpan.FromMilliseconds(10), TimeSpan.FromSeconds(1));
+
+            // Power finds the GPU lost; xid, which reads no driver, runs after it and succeeds.
+            File.WriteAllText(lostFlag, string.Empty);
+            sampler.SampleOnce();
+            Assert.False(store.IsUp(0));
+
+            File.Delete(lostFlag);
+            sampler.SampleOnce();
+            Assert.True(store.IsUp(0));
+        }
+        finally
+        {
+            File.Delete(lostFlag);
+        }
+    }
+
+    [Fact]
+    public void A_lost_gpu_serves_no_memory_of_its_mig_instances_either()
+    {
+        string lostFlag = LostFlag();
+        try
+        {
+            using GpuSession session = FakeNvml.Open(Header() + Gpu(0, extra: $"mig_mode 1\nmig 1 0 {20 * GiB} {5 * GiB}\nlost_while {lostFlag}\n"));
+            (SampleStore store, Sampler sampler, _) = Start(session, "memory");
+            using (sampler)
+            {
+                Wait.Until(() => store.MigMemory(0, 0).TryRead(closeWindow: false, out _, out _), "MIG memory");
+                File.WriteAllText(lostFlag, string.Empty);
+                Wait.Until(() => !store.IsUp(0), "GPU 0 to be marked down");
+
+                Assert.False(store.Memory(0).TryRead(closeWindow: false, out _, out _));
+                Assert.False(store.MigMemory(0, 0).TryRead(closeWindow: false, out _, out _));
+            }
+        }
+        finally
+        {
+            File.Delete(lostFlag);
         }
     }
 
@@ -107,6 +186,25 @@ public sealed class SamplerTests
             }
 
             Wait.Until(() => { lock (log) { return log.Any(l => l.Contains("hung memory call returned", StringComparison.Ordinal)); } }, "GPU 0 to be handed back");
+        }
+    }
+
+    [Fact]
+    public void A_gpu_set_aside_by_the_watchdog_serves_no_memory_of_its_mig_instances_either()
+    {
+        string script = Header() + Gpu(0, extra: $"mig_mode 1\nmig 1 0 {20 * GiB} {5 * GiB}\n");
+        using GpuSession session = FakeNvml.Open(script);
+        (SampleStore store, Sampler sampler, List<string> log) = Start(session, "memory");
+        using (sampler)
+        {
+            Wait.Until(() => store.MigMemory(0, 0).TryRead(closeWindow: false, out _, out _), "MIG memory");
+
+            // From now on every memory call on GPU 0 and its MIG instance hangs for 5 s.
+            FakeNvml.LoadScript(script + "hang nvmlDeviceGetMemoryInfo_v2 5000\n");
+            Wait.Until(() => { lock (log) { return log.Any(l => l.StartsWith("GPU 0: a memory call has not returned", StringComparison.Ordinal)); } }, "GPU 0 to be set aside");
+
+            Assert.False(store.Memory(0).TryRead(closeWindow: false, out _, out _));
+            Assert.False(store.MigMemory(0, 0).TryRead(closeWindow: false, out _, out _));
         }
     }
 

@@ -12,6 +12,7 @@ namespace Gputel.Tests.Support;
 internal static unsafe class FakeNvml
 {
     private static delegate* unmanaged<byte*, int> _loadScript;
+    private static delegate* unmanaged<byte*, ulong> _callCount;
 
     public static string LibraryPath => FakeNvmlBuild.LibraryPath;
 
@@ -22,6 +23,25 @@ internal static unsafe class FakeNvml
         GpuSession session = GpuSession.Open(LibraryPath);
         Assert.Null(session.UnavailableReason);
         return session;
+    }
+
+    /// <summary>How often <paramref name="function"/> was called, on all devices, since the script was loaded.</summary>
+    public static ulong CallCount(string function)
+    {
+        if (_callCount == null)
+        {
+            _callCount = (delegate* unmanaged<byte*, ulong>)NativeLibrary.GetExport(NativeLibrary.Load(LibraryPath), "fake_nvml_call_count");
+        }
+
+        IntPtr utf8 = Marshal.StringToCoTaskMemUTF8(function);
+        try
+        {
+            return _callCount((byte*)utf8);
+        }
+        finally
+        {
+            Marshal.FreeCoTaskMem(utf8);
+        }
     }
 
     /// <summary>Replaces the fake driver's script (its clock restarts at zero).</summary>
