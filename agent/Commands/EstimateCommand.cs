@@ -54,6 +54,13 @@ internal static class EstimateCommand
                 }
 
                 string name = parse.GetValue(model)!;
+                int rank = parse.GetValue(loraRank);
+                if (rank < 1)
+                {
+                    // Whatever the method, as finetune does.
+                    throw new ArgumentException($"invalid lora-rank '{rank}': must be a positive number");
+                }
+
                 var request = new EstimateRequest
                 {
                     Shape = ModelShape.Resolve(name),
@@ -61,8 +68,8 @@ internal static class EstimateCommand
                     Method = Enum.TryParse(parse.GetValue(method), true, out FineTuneMethod m) && Enum.IsDefined(m) ? m : throw new ArgumentException($"invalid method '{parse.GetValue(method)}': expected full, freeze or lora"),
                     TrainableLayers = parse.GetValue(trainableLayers),
                     Lora = parse.GetValue(loraTargets) is { } targets
-                        ? new LoraSettings(parse.GetValue(loraRank), 2.0 * parse.GetValue(loraRank), 0, targets.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-                        : new LoraSettings(parse.GetValue(loraRank), 2.0 * parse.GetValue(loraRank)),
+                        ? new LoraSettings(rank, 2.0 * rank, 0, targets.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+                        : new LoraSettings(rank, 2.0 * rank),
                     Dtype = parse.GetValue(dtype)!,
                     Optimizer = parse.GetValue(optimizer) switch { "adamw" => OptimizerKind.AdamW, "sgd" => OptimizerKind.Sgd, var o => throw new ArgumentException($"invalid optimizer '{o}': expected adamw or sgd") },
                     BatchSize = parse.GetValue(batchSize),
@@ -123,7 +130,10 @@ internal static class EstimateCommand
         table.AddRow("[bold]peak[/]", $"[bold]{Gib(e.PeakBytes)}[/]", Markup.Escape($"in {e.PeakPhase}"));
         table.AddRow("model state only", Gib(e.ModelStateOnlyBytes), Markup.Escape(e.ModelStateOnlyFormula));
         AnsiConsole.Write(table);
-        AnsiConsole.MarkupLine(Markup.Escape($"the usual table says {Gib(e.ModelStateOnlyBytes)} GiB; this configuration needs {Gib(e.PeakBytes)} GiB ({(double)e.PeakBytes / Math.Max(1, e.ModelStateOnlyBytes):0.0}x)"));
+        // Both figures per GPU: across several GPUs the table's figure is sharded as the configuration
+        // shards model state, not compared whole against one GPU's share.
+        string sharded = r.Gpus > 1 && r.ZeroStage >= 1 ? $", its model state sharded as ZeRO-{r.ZeroStage} shards it over {r.Gpus} GPUs" : string.Empty;
+        AnsiConsole.MarkupLine(Markup.Escape($"the usual table (model state only) says {Gib(e.ModelStateOnlyBytes)} GiB per GPU{sharded}; this configuration needs {Gib(e.PeakBytes)} GiB per GPU ({(double)e.PeakBytes / Math.Max(1, e.ModelStateOnlyBytes):0.0}x)"));
     }
 
     private static string ToJson(MemoryEstimate e)

@@ -32,7 +32,25 @@ internal static class ReportCommand
                 return Program.UsageError;
             }
 
-            ReportFiles files = report.Write(parse.GetValue(output) ?? run);
+            string destination = parse.GetValue(output) ?? run;
+            if (File.Exists(destination))
+            {
+                Console.Error.WriteLine($"gputel report: --out {destination} is a file; it takes a directory to write the report into");
+                return Program.UsageError;
+            }
+
+            ReportFiles files;
+            try
+            {
+                files = report.Write(destination);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // A path under a file, a directory we may not write to, a full disk.
+                Console.Error.WriteLine($"gputel report: cannot write the report into {destination}: {e.Message}");
+                return Program.UsageError;
+            }
+
             Print(report.Summary, files);
             return 0;
         });

@@ -68,7 +68,7 @@ public sealed record EstimateRequest
     /// <summary>
     /// The configuration a recorded run used, from its <c>run.json</c>. Throws
     /// <see cref="InvalidDataException"/> when the record does not say enough (an unknown model
-    /// shape with no readable config.json, an unknown method).
+    /// shape with no readable config.json, an unknown method, a LoRA alpha that is not a number).
     /// </summary>
     public static EstimateRequest FromRunInfo(RunInfo info)
     {
@@ -94,7 +94,7 @@ public sealed record EstimateRequest
             ModelName = info.Model,
             Method = Enum.TryParse(info.Method, ignoreCase: true, out FineTuneMethod method) ? method : throw new InvalidDataException($"unknown method '{info.Method}' in run.json"),
             TrainableLayers = Int("trainable_layers", 2),
-            Lora = new LoraSettings(Int("lora_rank", 8), double.Parse(Setting("lora_alpha", "16"), CultureInfo.InvariantCulture), 0, targets),
+            Lora = new LoraSettings(Int("lora_rank", 8), Alpha(Setting("lora_alpha", "16")), 0, targets),
             Dtype = info.Dtype,
             Optimizer = Setting("optimizer", "adamw") == "sgd" ? OptimizerKind.Sgd : OptimizerKind.AdamW,
             BatchSize = Int("batch_size", 1),
@@ -102,5 +102,10 @@ public sealed record EstimateRequest
             GradientCheckpointing = Setting("gradient_checkpointing", "false") == "true",
             Device = info.Device.StartsWith("cuda", StringComparison.Ordinal) ? "cuda" : "cpu",
         };
+
+        static double Alpha(string text) =>
+            double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double alpha)
+                ? alpha
+                : throw new InvalidDataException($"run.json's lora_alpha '{text}' is not a number");
     }
 }

@@ -110,6 +110,11 @@ public static class MemoryEstimator
 
         if (r.Method == FineTuneMethod.Lora)
         {
+            if (r.Lora.Rank < 1)
+            {
+                throw new ArgumentException($"LoRA rank must be at least 1, not {r.Lora.Rank}");
+            }
+
             r.Shape.LoraParameterCount(r.Lora);
         }
 

@@ -44,13 +44,14 @@ public sealed partial record ModelShape
 
     /// <summary>
     /// Trainable parameters LoRA adds: r × (in + out) for every targeted projection in every layer.
+    /// A projection named twice counts once, as the model wraps it once.
     /// </summary>
     /// <exception cref="ArgumentException">A target is not a projection of this architecture.</exception>
     public long LoraParameterCount(LoraSettings settings)
     {
         ArgumentNullException.ThrowIfNull(settings);
         long perLayer = 0;
-        foreach (var target in settings.TargetModules)
+        foreach (var target in settings.TargetModules.Distinct(StringComparer.Ordinal))
         {
             var (inputs, outputs) = ProjectionSize(target);
             perLayer += settings.Rank * (inputs + outputs);

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 
@@ -93,14 +94,29 @@ public sealed class RunRecordReader
 
         // The two files in parallel: parsing is the whole cost of reading a long run.
         var sampleWarnings = new List<string>();
-        Task<List<SampleLine>> samples = Task.Run(() => ReadLines(Path.Combine(directory, "samples.jsonl"), RecordJson.Default.SampleLine, _ => true, sampleWarnings));
-        List<StepLine> steps = ReadLines(stepsJsonl, RecordJson.Default.StepLine, s => s.Phase is not null && s.Bytes is not null, warnings);
+        Task<List<SampleLine>> samples = Task.Run(() => ReadLines(Path.Combine(directory, "samples.jsonl"), RecordJson.Default.SampleLine, _ => null, sampleWarnings));
+        List<StepLine> steps = ReadLines(stepsJsonl, RecordJson.Default.StepLine, StepProblem, warnings);
         List<SampleLine> sampleLines = samples.GetAwaiter().GetResult();
         warnings.AddRange(sampleWarnings);
         return new RunRecordReader(directory, info, end, steps, sampleLines, warnings);
     }
 
-    private static List<T> ReadLines<T>(string path, JsonTypeInfo<T> type, Func<T, bool> complete, List<string> warnings)
+    /// <summary>Why a parsed step line cannot be used, or null when it can.</summary>
+    private static string? StepProblem(StepLine line)
+    {
+        if (line.Phase is null || line.Bytes is null)
+        {
+            return "a required field is missing";
+        }
+
+        // The phase ended at Time after Seconds: a duration reaching back before the first
+        // representable time is no duration (and overflows whoever turns it into a TimeSpan).
+        return line.Seconds > (line.Time - DateTimeOffset.MinValue).TotalSeconds
+            ? string.Create(CultureInfo.InvariantCulture, $"seconds {line.Seconds} is longer than any phase can last")
+            : null;
+    }
+
+    private static List<T> ReadLines<T>(string path, JsonTypeInfo<T> type, Func<T, string?> problem, List<string> warnings)
     {
         var result = new List<T>();
         if (!File.Exists(path))
@@ -171,13 +187,13 @@ public sealed class RunRecordReader
             try
             {
                 T? value = JsonSerializer.Deserialize(line, type);
-                if (value is not null && complete(value))
+                if (value is not null && problem(value) is { } why)
                 {
-                    result.Add(value);
+                    warnings.Add($"{path}, line {number}: {why}, skipped");
                 }
                 else if (value is not null)
                 {
-                    warnings.Add($"{path}, line {number}: a required field is missing, skipped");
+                    result.Add(value);
                 }
             }
             catch (JsonException)

@@ -110,7 +110,7 @@ internal sealed class ChartSeries
         long sum = 0;
         foreach (string category in order)
         {
-            sum += line.Bytes.TryGetValue(category, out long b) ? Math.Max(0, b) : 0;
+            sum += Math.Max(0, RunAnalysis.Shown(line, category));
         }
 
         return sum;

@@ -48,7 +48,7 @@ internal static class HtmlReport
         {
             html.Append(CultureInfo.InvariantCulture, $"""
                 <p>Peak: <strong><span data-field="peak-total" data-step="{peak.Step}" data-phase="{E(peak.Phase)}" data-bytes="{peak.TotalBytes}">{ByteText.Format(peak.TotalBytes)}</span></strong> at step {peak.Step}, {E(peak.Phase)}
-                (categories at the end of the phase plus its temporary memory; the allocator's own peak inside the phase: <span data-field="peak-allocator" data-bytes="{peak.PeakBytes}">{ByteText.Format(peak.PeakBytes)}</span>).</p>
+                (the phase whose allocator peak, <span data-field="peak-allocator" data-bytes="{peak.PeakBytes}">{ByteText.Format(peak.PeakBytes)}</span>, is the run's highest: categories at the end of the phase, with temporary as the peak above that end).</p>
 
                 """);
         }
@@ -223,7 +223,7 @@ internal static class HtmlReport
 
     private static void AppendPhasePeaks(StringBuilder html, RunSummary summary)
     {
-        html.Append("<h2>Peak per phase</h2>\n<p>For each phase, its highest total over steps 1 and later, and step 0 apart (it includes one-time set-up). Bytes at the end of the phase; temporary is the phase's peak above that.</p>\n");
+        html.Append("<h2>Peak per phase</h2>\n<p>For each phase, the step (1 or later) where its allocator peak was highest, and step 0 apart (it includes one-time set-up). Bytes at the end of the phase; temporary is the phase's peak above that.</p>\n");
         if (summary.PhasePeaks.Count == 0)
         {
             html.Append("<p>No phases recorded.</p>\n");
@@ -291,7 +291,7 @@ internal static class HtmlReport
             return;
         }
 
-        html.Append(CultureInfo.InvariantCulture, $"<p>The estimator's figures for this configuration at its predicted peak ({E(estimate.PeakPhase)}), beside the measured peak's categories.</p>\n");
+        html.Append(CultureInfo.InvariantCulture, $"<p>The estimator's figures for this configuration at its predicted peak ({E(estimate.PeakPhase)}), beside the measured peak's categories. Measured temporary is the phase's peak above its end: in backward it holds the activations still alive at the peak, which the estimate counts as activations.</p>\n");
         html.Append("<table data-table=\"estimate\">\n<tr><th>category</th><th>estimate</th><th>measured</th><th>measured − estimate</th><th class=\"formula\">formula</th></tr>\n");
         foreach (CategoryEstimate c in estimate.Categories)
         {

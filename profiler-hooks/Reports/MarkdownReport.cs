@@ -14,7 +14,7 @@ internal static class MarkdownReport
         md.Append(CultureInfo.InvariantCulture, $"**Status: {HtmlReport.StatusText(summary.Status)}.** {summary.StatusDetail}\n\n");
         if (summary.Peak is { } peak)
         {
-            md.Append(CultureInfo.InvariantCulture, $"**Peak: {ByteText.Format(peak.TotalBytes)}** at step {peak.Step}, {peak.Phase} (categories at the end of the phase plus its temporary memory; the allocator's peak inside the phase: {ByteText.Format(peak.PeakBytes)}).\n\n");
+            md.Append(CultureInfo.InvariantCulture, $"**Peak: {ByteText.Format(peak.TotalBytes)}** at step {peak.Step}, {peak.Phase} (the phase whose allocator peak, {ByteText.Format(peak.PeakBytes)}, is the run's highest: categories at the end of the phase, with temporary as the peak above that end).\n\n");
             md.Append("| category at the peak | bytes | share |\n| --- | ---: | ---: |\n");
             foreach (CategoryShare c in summary.TopConsumers)
             {
@@ -30,8 +30,8 @@ internal static class MarkdownReport
 
         if (summary.PhasePeaks.Count > 0)
         {
-            md.Append("## Peak per phase (MiB)\n\nHighest total of each phase over steps 1 and later, and step 0 apart (it includes one-time set-up).\n\n");
-            md.Append("| phase | step 0 total | steps ≥ 1: highest total | at step | allocator peak in phase |\n| --- | ---: | ---: | ---: | ---: |\n");
+            md.Append("## Peak per phase (MiB)\n\nEach phase where its allocator peak was highest over steps 1 and later, and step 0 apart (it includes one-time set-up).\n\n");
+            md.Append("| phase | step 0 total | steps ≥ 1: total at the highest peak | at step | allocator peak in phase |\n| --- | ---: | ---: | ---: | ---: |\n");
             foreach (PhasePeak p in summary.PhasePeaks)
             {
                 md.Append(CultureInfo.InvariantCulture,
@@ -44,7 +44,7 @@ internal static class MarkdownReport
         md.Append("## Estimate versus measured\n\n");
         if (summary.Estimate is { } e)
         {
-            md.Append(CultureInfo.InvariantCulture, $"The estimator's figures at its predicted peak ({e.PeakPhase}) beside the measured peak.\n\n");
+            md.Append(CultureInfo.InvariantCulture, $"The estimator's figures at its predicted peak ({e.PeakPhase}) beside the measured peak. Measured temporary is the phase's peak above its end: in backward it holds the activations still alive at the peak, which the estimate counts as activations.\n\n");
             md.Append("| category | estimate | measured | formula |\n| --- | ---: | ---: | --- |\n");
             foreach (CategoryEstimate c in e.Categories)
             {

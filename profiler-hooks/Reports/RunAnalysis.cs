@@ -20,6 +20,8 @@ public static class RunAnalysis
     /// <summary>The setting FineTuneRun records: malloc's in-use bytes before the model existed.</summary>
     internal const string BaselineSetting = "allocator_baseline_bytes";
 
+    private static readonly string TemporaryName = MemoryCategory.Temporary.ToName();
+
     /// <summary>
     /// Summarizes <paramref name="record"/>. <paramref name="isAlive"/> tells whether the process
     /// that wrote it still runs (default: <see cref="RunProcess.IsAlive"/>).
@@ -51,17 +53,23 @@ public static class RunAnalysis
 
             // Step 0 includes one-time set-up; the peak is taken over the steps after it when there are any.
             Dictionary<string, int> window = steps[i].Step == 0 ? step0 : later;
-            if (!window.TryGetValue(phase, out int best) || totals[i] > totals[best])
+            if (!window.TryGetValue(phase, out int best) || Higher(i, best))
             {
                 window[phase] = i;
             }
 
             ref int overall = ref steps[i].Step == 0 ? ref firstStepPeak : ref peakIndex;
-            if (overall < 0 || totals[i] > totals[overall])
+            if (overall < 0 || Higher(i, overall))
             {
                 overall = i;
             }
         }
+
+        // The allocator's peak decides, not the stacked total: a phase that shrinks memory (backward
+        // frees the activations) records its temporaries above its larger start, so its end-of-phase
+        // categories plus them fall short of its real peak. The total only breaks ties (records whose
+        // peaks are all equal or absent).
+        bool Higher(int i, int j) => steps[i].PeakBytes != steps[j].PeakBytes ? steps[i].PeakBytes > steps[j].PeakBytes : totals[i] > totals[j];
 
         PhaseMemory? At(int index) => index < 0 ? null : Memory(steps[index], categories);
         int? lastStep = steps.Count == 0 ? null : steps[^1].Step;
@@ -128,16 +136,29 @@ public static class RunAnalysis
         return names;
     }
 
-    /// <summary>Every category of <paramref name="line"/> added up, temporary included: the height the chart stacks it to.</summary>
+    /// <summary>Every category of <paramref name="line"/> added up, temporary as <see cref="Shown"/> gives it: the height the chart stacks it to.</summary>
     internal static long Total(StepLine line, IReadOnlyList<string> categories)
     {
         long total = 0;
         foreach (string category in categories)
         {
-            total += line.Bytes.TryGetValue(category, out long b) ? b : 0;
+            total += Shown(line, category);
         }
 
         return total;
+    }
+
+    /// <summary>
+    /// The bytes reported for <paramref name="category"/> of <paramref name="line"/>: as recorded, except
+    /// temporary, which is at least the phase's allocator peak above its end. A phase that ends lower
+    /// than it started records its temporaries above its start, so the end-of-phase categories plus
+    /// them would stop short of the peak; shown this way they add up to it (on a GPU, to it plus the
+    /// allocator's cache and the runtime, which the allocator's figures leave out).
+    /// </summary>
+    internal static long Shown(StepLine line, string category)
+    {
+        long recorded = line.Bytes.TryGetValue(category, out long b) ? b : 0;
+        return category == TemporaryName ? Math.Max(recorded, line.PeakBytes - line.AllocatorBytes) : recorded;
     }
 
     internal static PhaseMemory Memory(StepLine line, IReadOnlyList<string> categories)
@@ -146,7 +167,7 @@ public static class RunAnalysis
         long total = 0;
         foreach (string category in categories)
         {
-            long value = line.Bytes.TryGetValue(category, out long b) ? b : 0;
+            long value = Shown(line, category);
             bytes[category] = value;
             total += value;
         }

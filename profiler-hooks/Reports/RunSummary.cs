@@ -7,18 +7,22 @@ namespace Gputel.Profiler.Reports;
 /// <param name="Step">Training step, from 0.</param>
 /// <param name="Phase">Phase name.</param>
 /// <param name="TotalBytes">
-/// Every category added up, temporary included: the end-of-phase categories with the phase's
-/// temporary memory on top, which reaches the phase's peak when the phase did not shrink memory.
+/// Every category added up: the end-of-phase categories with the phase's temporary memory on top,
+/// which reaches the phase's allocator peak (on a GPU, plus the allocator's cache and the runtime).
 /// </param>
 /// <param name="AllocatorBytes">The allocator's in-use bytes at the end of the phase.</param>
 /// <param name="PeakBytes">The allocator's peak inside the phase.</param>
-/// <param name="Bytes">Bytes per category (snake_case names, every category of the record).</param>
+/// <param name="Bytes">
+/// Bytes per category (snake_case names, every category of the record). Temporary is the larger of
+/// what the phase recorded and its peak above its end: in a phase that frees memory (backward), it
+/// also holds what was still alive at the peak and released by the end, such as activations.
+/// </param>
 public sealed record PhaseMemory(int Step, string Phase, long TotalBytes, long AllocatorBytes, long PeakBytes, IReadOnlyDictionary<string, long> Bytes);
 
 /// <summary>A phase's highest point in step 0 (which includes one-time set-up) and in the steps after it.</summary>
 /// <param name="Phase">Phase name.</param>
 /// <param name="Step0">The phase in step 0, or null when step 0 was not recorded.</param>
-/// <param name="LaterSteps">The phase in the step (1 or later) where its total was highest, or null when the run has no later step.</param>
+/// <param name="LaterSteps">The phase in the step (1 or later) where its allocator peak was highest, or null when the run has no later step.</param>
 public sealed record PhasePeak(string Phase, PhaseMemory? Step0, PhaseMemory? LaterSteps);
 
 /// <summary>A category's bytes at the peak and its share of the peak's total.</summary>
@@ -69,7 +73,7 @@ public sealed record SampleSummary(int Count, int Gpu, string Source, long MaxBy
 /// <param name="LastStep">The last step recorded, or null when none was.</param>
 /// <param name="PhaseLines">Step lines read.</param>
 /// <param name="Phases">Phase names in the order the run went through them.</param>
-/// <param name="Peak">The phase with the highest total (steps 1 and later when there are any, since step 0 includes set-up).</param>
+/// <param name="Peak">The phase with the highest allocator peak (steps 1 and later when there are any, since step 0 includes set-up).</param>
 /// <param name="TopConsumers">Categories at the peak, largest first (those above zero).</param>
 /// <param name="PhasePeaks">Per phase: step 0 and the highest later step.</param>
 /// <param name="Estimate">The estimate for the run's configuration, or null when it could not be made (see warnings).</param>

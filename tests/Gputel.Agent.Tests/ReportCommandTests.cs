@@ -58,6 +58,20 @@ public sealed class ReportCommandTests : IDisposable
     }
 
     [Fact]
+    public void Out_naming_a_file_exits_2_and_leaves_the_file_alone()
+    {
+        string run = Record(), file = Path.Combine(_dir.Path, "report.txt");
+        File.WriteAllText(file, "mine");
+
+        (int exit, string text) = AgentProcess.Run(["report", run, "--out", file]);
+
+        Assert.Equal(2, exit);
+        Assert.Contains($"gputel report: --out {file} is a file; it takes a directory to write the report into", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", text, StringComparison.Ordinal);
+        Assert.Equal("mine", File.ReadAllText(file));
+    }
+
+    [Fact]
     public void A_missing_directory_exits_2_and_writes_nothing()
     {
         string missing = Path.Combine(_dir.Path, "no-such-run"), output = Path.Combine(_dir.Path, "out");

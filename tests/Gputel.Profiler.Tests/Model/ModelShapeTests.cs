@@ -24,6 +24,18 @@ public sealed class ModelShapeTests
     }
 
     [Fact]
+    public void A_lora_target_named_twice_counts_once_as_the_model_wraps_it_once()
+    {
+        var settings = new LoraSettings(4, 8, 0, ["q_proj", "q_proj", "down_proj"]);
+        using var model = new DecoderModel(ModelShape.Tiny);
+
+        model.ApplyLora(settings);
+
+        long trainable = model.NamedTrainableParameters().Sum(entry => entry.Parameter.numel());
+        Assert.Equal(trainable, ModelShape.Tiny.LoraParameterCount(settings));
+    }
+
+    [Fact]
     public void Qwen25_0_5B_count_matches_the_published_figure()
     {
         var counts = ModelShape.Named("qwen2.5-0.5b").ParameterCount();

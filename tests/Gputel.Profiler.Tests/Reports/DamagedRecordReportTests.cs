@@ -92,6 +92,39 @@ public sealed class DamagedRecordReportTests : IDisposable
     }
 
     [Fact]
+    public void A_line_whose_duration_no_phase_can_last_is_skipped_and_named()
+    {
+        Write(2, Gone, complete: true);
+        string path = Path.Combine(_dir, "steps.jsonl");
+        var lines = File.ReadAllLines(path).ToList();
+        lines[5] = System.Text.RegularExpressions.Regex.Replace(lines[5], "\"seconds\":[^,]+", "\"seconds\":1e300");
+        File.WriteAllLines(path, lines);
+        // A sample inside that phase, so the chart places it by the phase's duration.
+        File.WriteAllText(Path.Combine(_dir, "samples.jsonl"), "{\"time\":\"1970-01-01T00:00:05.5Z\",\"gpu\":-1,\"used_bytes\":1048576,\"process_used_bytes\":null}\n");
+
+        RunSummary summary = Report();
+
+        Assert.Equal(7, summary.PhaseLines);
+        Assert.Equal("steps.jsonl, line 6: seconds 1E+300 is longer than any phase can last, skipped", Assert.Single(summary.Warnings));
+    }
+
+    [Theory]
+    [InlineData("abc")]
+    [InlineData("")]
+    public void A_lora_alpha_that_is_not_a_number_leaves_the_run_reported_without_an_estimate(string alpha)
+    {
+        Write(2, Gone, complete: true);
+        string runJson = Path.Combine(_dir, "run.json");
+        File.WriteAllText(runJson, File.ReadAllText(runJson).Replace("\"settings\":{", $"\"settings\":{{\"lora_alpha\":\"{alpha}\",", StringComparison.Ordinal));
+
+        RunSummary summary = Report();
+
+        Assert.Null(summary.Estimate);
+        Assert.NotNull(summary.Peak);
+        Assert.Equal($"no estimate: run.json's lora_alpha '{alpha}' is not a number", Assert.Single(summary.Warnings));
+    }
+
+    [Fact]
     public void Without_run_json_the_steps_are_still_reported_but_not_estimated()
     {
         Write(2, Gone);
