@@ -26,12 +26,12 @@ internal static class FinetuneCommand
         var optimizer = new Option<string>("--optimizer") { Description = "adamw or sgd (default adamw).", DefaultValueFactory = _ => "adamw" };
         var learningRate = new Option<double>("--lr") { Description = "Learning rate (default 1e-4).", DefaultValueFactory = _ => 1e-4 };
         var batchSize = new Option<int>("--batch-size") { Description = "Sequences per micro-batch (default 1).", DefaultValueFactory = _ => 1 };
-        var cutoff = new Option<int>("--cutoff-len") { Description = "Longest sequence in tokens (default 128).", DefaultValueFactory = _ => 128 };
+        var cutoff = new Option<int>("--cutoff-len") { Description = "Longest sequence in tokens, at least 2 (default 128).", DefaultValueFactory = _ => 128 };
         var accumulation = new Option<int>("--gradient-accumulation") { Description = "Micro-batches per step (default 1).", DefaultValueFactory = _ => 1 };
         var checkpointing = new Option<bool>("--gradient-checkpointing") { Description = "Recompute each layer in backward instead of keeping its activations." };
         var loraRank = new Option<int>("--lora-rank") { Description = "LoRA rank (default 8).", DefaultValueFactory = _ => 8 };
         var loraAlpha = new Option<double>("--lora-alpha") { Description = "LoRA alpha (default 16).", DefaultValueFactory = _ => 16 };
-        var loraDropout = new Option<double>("--lora-dropout") { Description = "LoRA dropout (default 0).", DefaultValueFactory = _ => 0 };
+        var loraDropout = new Option<double>("--lora-dropout") { Description = "LoRA dropout, at least 0 and below 1 (default 0).", DefaultValueFactory = _ => 0 };
         var loraTargets = new Option<string>("--lora-targets") { Description = "Comma-separated projections (default all: q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj)." };
         var trainableLayers = new Option<int>("--trainable-layers") { Description = "For --method freeze: how many last layers train (default 2).", DefaultValueFactory = _ => 2 };
         var seed = new Option<long>("--seed") { Description = "Seed (default 42).", DefaultValueFactory = _ => 42 };
@@ -51,7 +51,9 @@ internal static class FinetuneCommand
             FineTuneOptions options;
             try
             {
-                string? checkpointDir = parse.GetValue(checkpoint);
+                // By full path, as a config.json below: run.json keeps it, and `gputel report` run from
+                // another directory must find the checkpoint's config.json for its estimate.
+                string? checkpointDir = parse.GetValue(checkpoint) is { } typed ? Path.GetFullPath(typed) : null;
                 string modelName = parse.GetValue(model)!;
                 ModelShape shape = checkpointDir is not null
                     ? ModelShape.FromConfigJson(Path.Combine(checkpointDir, "config.json"))
@@ -73,13 +75,13 @@ internal static class FinetuneCommand
                     Optimizer = Parse<OptimizerKind>("optimizer", parse.GetValue(optimizer)!),
                     LearningRate = parse.GetValue(learningRate),
                     BatchSize = Positive("batch-size", parse.GetValue(batchSize)),
-                    CutoffLength = Positive("cutoff-len", parse.GetValue(cutoff)),
+                    CutoffLength = AtLeast("cutoff-len", parse.GetValue(cutoff), FineTuneOptions.MinimumCutoffLength),
                     GradientAccumulation = Positive("gradient-accumulation", parse.GetValue(accumulation)),
                     GradientCheckpointing = parse.GetValue(checkpointing),
                     ExactCpuPeaks = parse.GetValue(exactCpuPeaks),
                     Lora = parse.GetValue(loraTargets) is { } targets
-                        ? new LoraSettings(Positive("lora-rank", parse.GetValue(loraRank)), parse.GetValue(loraAlpha), parse.GetValue(loraDropout), targets.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-                        : new LoraSettings(Positive("lora-rank", parse.GetValue(loraRank)), parse.GetValue(loraAlpha), parse.GetValue(loraDropout)),
+                        ? new LoraSettings(Positive("lora-rank", parse.GetValue(loraRank)), parse.GetValue(loraAlpha), Dropout(parse.GetValue(loraDropout)), Targets(targets))
+                        : new LoraSettings(Positive("lora-rank", parse.GetValue(loraRank)), parse.GetValue(loraAlpha), Dropout(parse.GetValue(loraDropout))),
                     TrainableLayers = Positive("trainable-layers", parse.GetValue(trainableLayers)),
                     Seed = parse.GetValue(seed),
                 };
@@ -209,4 +211,36 @@ internal static class FinetuneCommand
 
     private static int Positive(string name, int value) =>
         value > 0 ? value : throw new ArgumentException($"invalid {name} '{value}': must be a positive number");
+
+    private static int AtLeast(string name, int value, int minimum) =>
+        value >= minimum ? value : throw new ArgumentException($"invalid {name} '{value}': must be at least {minimum}");
+
+    // PEFT's lora_dropout is a probability of zeroing; libtorch refuses anything outside [0, 1) only
+    // mid-run, after the run record was started.
+    private static double Dropout(double value) =>
+        value is >= 0 and < 1
+            ? value
+            : throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"invalid lora-dropout '{value}': must be at least 0 and below 1"));
+
+    // No target (",") or an unknown one would leave a projection list that wraps nothing, and a model
+    // with nothing to train fails natively in backward.
+    private static string[] Targets(string text)
+    {
+        string[] targets = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        string expected = string.Join(", ", LoraSettings.AllProjections);
+        if (targets.Length == 0)
+        {
+            throw new ArgumentException($"invalid lora-targets '{text}': name at least one of {expected}");
+        }
+
+        foreach (string target in targets)
+        {
+            if (!LoraSettings.AllProjections.Contains(target))
+            {
+                throw new ArgumentException($"invalid lora-targets '{text}': '{target}' is not one of {expected}");
+            }
+        }
+
+        return targets;
+    }
 }

@@ -1,3 +1,4 @@
+using Gputel.Profiler.Checkpoints;
 using static TorchSharp.torch;
 
 namespace Gputel.Profiler.Model;
@@ -6,16 +7,41 @@ namespace Gputel.Profiler.Model;
 public sealed partial class DecoderModel
 {
     /// <summary>
+    /// Copies every base parameter from the Hugging Face checkpoint (single-file or sharded
+    /// safetensors) in <paramref name="directory"/>, as <see cref="LoadWeights"/> does: floating-point
+    /// tensors of another dtype are converted to the model's. Tensors are read one at a time and each
+    /// is freed once copied, so host memory peaks at the model plus its largest tensor, not plus a
+    /// second copy of the checkpoint.
+    /// </summary>
+    /// <exception cref="InvalidDataException">A tensor is missing, has the wrong shape, or is not floating-point; the message names it.</exception>
+    /// <exception cref="SafetensorsException">A checkpoint file is malformed.</exception>
+    /// <exception cref="FileNotFoundException">The directory holds no checkpoint.</exception>
+    public WeightLoad LoadCheckpoint(string directory)
+    {
+        ArgumentNullException.ThrowIfNull(directory);
+        using CheckpointDirectory checkpoint = CheckpointDirectory.Open(directory);
+        return LoadWeights(name => checkpoint.TryGet(name, out _) ? checkpoint.ToTensor(name) : null, disposeLoaded: true);
+    }
+
+    /// <summary>
     /// Copies every base parameter from <paramref name="lookup"/>, which returns the checkpoint tensor
     /// of a Hugging Face name (e.g. <c>model.layers.0.self_attn.q_proj.weight</c>) or null when absent.
-    /// LoRA adapters are not looked up: they start fresh. A tied model has no <c>lm_head.weight</c>.
-    /// Returns the number of tensors copied.
+    /// A floating-point tensor of another dtype is converted to the parameter's while it is copied, as
+    /// transformers does when loading with <c>torch_dtype</c> (bf16 to fp32 is exact; fp32 to bf16
+    /// rounds). LoRA adapters are not looked up: they start fresh. A tied model has no
+    /// <c>lm_head.weight</c>.
     /// </summary>
-    /// <exception cref="InvalidDataException">A tensor is missing or has the wrong shape or dtype; the message names it.</exception>
-    public int LoadWeights(Func<string, Tensor?> lookup)
+    /// <param name="lookup">The checkpoint tensor of a name, or null when the checkpoint lacks it.</param>
+    /// <param name="disposeLoaded">
+    /// Dispose each tensor <paramref name="lookup"/> returns as soon as it is copied (or refused): for
+    /// a lookup that reads a fresh tensor per call, so that only one is alive at a time.
+    /// </param>
+    /// <exception cref="InvalidDataException">A tensor is missing, has the wrong shape, or holds data that is not floating-point where the parameter is (or the reverse); the message names it.</exception>
+    public WeightLoad LoadWeights(Func<string, Tensor?> lookup, bool disposeLoaded = false)
     {
         ArgumentNullException.ThrowIfNull(lookup);
         int copied = 0;
+        var convertedFrom = new List<ScalarType>();
         using var noGrad = no_grad();
         foreach (var (name, parameter) in named_parameters())
         {
@@ -23,21 +49,48 @@ public sealed partial class DecoderModel
             {
                 continue;
             }
+
             var source = lookup(name) ?? throw new InvalidDataException($"Checkpoint has no tensor '{name}'.");
-            if (!source.shape.SequenceEqual(parameter.shape))
+            try
             {
-                throw new InvalidDataException(
-                    $"Checkpoint tensor '{name}' has shape [{string.Join(", ", source.shape)}]; the model expects [{string.Join(", ", parameter.shape)}].");
+                if (!source.shape.SequenceEqual(parameter.shape))
+                {
+                    throw new InvalidDataException(
+                        $"Checkpoint tensor '{name}' has shape [{string.Join(", ", source.shape)}]; the model expects [{string.Join(", ", parameter.shape)}].");
+                }
+
+                if (source.dtype != parameter.dtype)
+                {
+                    // Integers (or booleans) where weights belong are not a precision to convert
+                    // from but a different kind of data: a quantized or mislabelled checkpoint.
+                    if (!source.is_floating_point() || !parameter.is_floating_point())
+                    {
+                        throw new InvalidDataException(
+                            $"Checkpoint tensor '{name}' is {source.dtype}; the model's parameter is {parameter.dtype}, and only floating-point tensors are converted.");
+                    }
+
+                    if (!convertedFrom.Contains(source.dtype))
+                    {
+                        convertedFrom.Add(source.dtype);
+                    }
+                }
+
+                // copy_ converts element by element into the parameter's storage: no converted
+                // copy of the tensor is made.
+                parameter.copy_(source);
             }
-            if (source.dtype != parameter.dtype)
+            finally
             {
-                throw new InvalidDataException(
-                    $"Checkpoint tensor '{name}' is {source.dtype}; the model's parameter is {parameter.dtype} (convert when reading).");
+                if (disposeLoaded)
+                {
+                    source.Dispose();
+                }
             }
-            parameter.copy_(source);
+
             copied++;
         }
-        return copied;
+
+        return new WeightLoad(copied, convertedFrom);
     }
 
     private static bool IsLoraAdapter(string name) =>

@@ -57,6 +57,12 @@ public sealed record FineTuneOptions(ModelShape Shape, string OutputDirectory)
     /// <summary>Longest sequence in tokens; synthetic batches have exactly this length.</summary>
     public int CutoffLength { get; init; } = 128;
 
+    /// <summary>
+    /// The shortest <see cref="CutoffLength"/> that trains anything: the loss predicts each token from
+    /// those before it, so a sequence of one token has nothing to predict (a NaN loss).
+    /// </summary>
+    public const int MinimumCutoffLength = 2;
+
     /// <summary>Micro-batches per optimizer step.</summary>
     public int GradientAccumulation { get; init; } = 1;
 
@@ -83,4 +89,40 @@ public sealed record FineTuneOptions(ModelShape Shape, string OutputDirectory)
 
     /// <summary>Run id recorded in run.json and on every gauge.</summary>
     public string RunId { get; init; } = DateTimeOffset.UtcNow.ToString("yyyyMMdd-HHmmss", System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// Throws when a setting cannot make a run. <see cref="FineTuneRun.Run"/> calls it before building
+    /// anything: out of range, these settings would otherwise fail mid-run, after the run record was
+    /// started (a dropout outside [0, 1) in native code, an empty LoRA target list in backward, with
+    /// nothing to train), or train on nothing.
+    /// </summary>
+    /// <exception cref="ArgumentException">A setting is out of range; the message names it and its value.</exception>
+    public void Validate()
+    {
+        Require(Steps > 0, "steps", Steps, "must be positive");
+        Require(BatchSize > 0, "batch size", BatchSize, "must be positive");
+        Require(CutoffLength >= MinimumCutoffLength, "cutoff length", CutoffLength,
+            $"must be at least {MinimumCutoffLength} (the loss predicts each token from the ones before it)");
+        Require(GradientAccumulation > 0, "gradient accumulation", GradientAccumulation, "must be positive");
+        Require(TrainableLayers > 0, "trainable layers", TrainableLayers, "must be positive");
+        Require(Lora.Rank > 0, "LoRA rank", Lora.Rank, "must be positive");
+        Require(Lora.Dropout is >= 0 and < 1, "LoRA dropout", Lora.Dropout, "must be at least 0 and below 1");
+        string targets = string.Join(',', Lora.TargetModules);
+        Require(Lora.TargetModules.Count > 0, "LoRA targets", targets,
+            $"name at least one of {string.Join(", ", LoraSettings.AllProjections)}");
+        foreach (string target in Lora.TargetModules)
+        {
+            // An unknown name would wrap nothing, and a model with nothing to train fails in backward.
+            Require(LoraSettings.AllProjections.Contains(target), "LoRA targets", targets,
+                $"'{target}' is not one of {string.Join(", ", LoraSettings.AllProjections)}");
+        }
+    }
+
+    private static void Require(bool valid, string name, object value, string requirement)
+    {
+        if (!valid)
+        {
+            throw new ArgumentException(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"invalid {name} '{value}': {requirement}"));
+        }
+    }
 }

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using Gputel.Profiler.Checkpoints;
 using Gputel.Profiler.Data;
 using Gputel.Profiler.Memory;
 using Gputel.Profiler.Model;
@@ -18,9 +17,11 @@ namespace Gputel.Profiler.Training;
 public static class FineTuneRun
 {
     /// <summary>Runs <paramref name="options"/>; <paramref name="progress"/> hears of each completed step.</summary>
+    /// <exception cref="ArgumentException">A setting is out of range (see <see cref="FineTuneOptions.Validate"/>); nothing is written.</exception>
     public static IReadOnlyList<MemorySnapshot> Run(FineTuneOptions options, Action<StepReport>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
         TorchRuntime.EnsureLoaded(options.ExactCpuPeaks);
         if (options.ExactCpuPeaks && CpuAllocator.ExactPeaksRefused is { } refused)
         {
@@ -37,7 +38,7 @@ public static class FineTuneRun
         manual_seed(options.Seed);
 
         using var model = new DecoderModel(options.Shape, options.Dtype);
-        LoadCheckpoint(model, options.CheckpointDirectory);
+        WeightLoad? loaded = options.CheckpointDirectory is { } checkpoint ? model.LoadCheckpoint(checkpoint) : null;
         ApplyMethod(model, options);
         model.GradientCheckpointing = options.GradientCheckpointing;
         List<Parameter> trainable = model.TrainableParameters().ToList();
@@ -53,7 +54,7 @@ public static class FineTuneRun
         // The loss's peak is read when it happens; the sampler looks for the forward pass's others.
         model.LossComputed = accountant.SamplePeak;
         using var telemetry = new TrainingTelemetry(options.RunId);
-        using var record = new RunRecordWriter(options.OutputDirectory, Describe(options, trainable, baseline));
+        using var record = new RunRecordWriter(options.OutputDirectory, Describe(options, trainable, baseline, loaded));
         // Disposed before the record (declared after it): its last sample lands before the file closes.
         using var sampler = new HostSampler(record);
 
@@ -178,40 +179,15 @@ public static class FineTuneRun
         }
     }
 
-    private static void LoadCheckpoint(DecoderModel model, string? directory)
-    {
-        if (directory is null)
-        {
-            return;
-        }
-
-        using CheckpointDirectory checkpoint = CheckpointDirectory.Open(directory);
-        var loaded = new List<Tensor>();
-        model.LoadWeights(name =>
-        {
-            if (!checkpoint.TryGet(name, out _))
-            {
-                return null;
-            }
-
-            Tensor t = checkpoint.ToTensor(name);
-            loaded.Add(t);
-            return t;
-        });
-        foreach (Tensor t in loaded)
-        {
-            t.Dispose();
-        }
-    }
-
-    private static RunInfo Describe(FineTuneOptions o, List<Parameter> trainable, long allocatorBaseline) => new(
+    private static RunInfo Describe(FineTuneOptions o, List<Parameter> trainable, long allocatorBaseline, WeightLoad? loaded) => new(
         o.RunId,
-        o.CheckpointDirectory ?? o.ModelName,
+        // By full path, so the report and the estimator find the checkpoint's config.json from anywhere.
+        o.CheckpointDirectory is { } checkpoint ? Path.GetFullPath(checkpoint) : o.ModelName,
         o.Method.ToString().ToLowerInvariant(),
-        o.Dtype == ScalarType.BFloat16 ? "bf16" : "fp32",
+        DtypeName(o.Dtype),
         "cpu",
         DateTimeOffset.UtcNow,
-        new Dictionary<string, string>
+        new Dictionary<string, string>(Conversion(loaded))
         {
             ["optimizer"] = o.Optimizer.ToString().ToLowerInvariant(),
             ["learning_rate"] = o.LearningRate.ToString("R", System.Globalization.CultureInfo.InvariantCulture),
@@ -241,16 +217,35 @@ public static class FineTuneRun
         },
         RunProcess.Current());
 
+    // Most Hugging Face checkpoints ship bf16 and the run may be fp32 (or the reverse): the weights
+    // trained are then the checkpoint's converted, which the record says.
+    private static IEnumerable<KeyValuePair<string, string>> Conversion(WeightLoad? loaded) =>
+        loaded is { ConvertedFrom.Count: > 0 }
+            ? [new("checkpoint_converted_from", string.Join(',', loaded.ConvertedFrom.Select(DtypeName)))]
+            : [];
+
+    private static string DtypeName(ScalarType dtype) => dtype switch
+    {
+        ScalarType.BFloat16 => "bf16",
+        ScalarType.Float16 => "fp16",
+        ScalarType.Float32 => "fp32",
+        ScalarType.Float64 => "fp64",
+        _ => dtype.ToString().ToLowerInvariant(),
+    };
+
     /// <summary>Micro-batches from the dataset (cycling) or synthetic ones of the cutoff length.</summary>
     private sealed class BatchSource(FineTuneOptions options, int vocabularySize)
     {
         private readonly IReadOnlyList<AlpacaExample>? _examples = options.DataFile is null ? null : AlpacaJsonl.Read(options.DataFile);
-        private readonly ITextTokenizer _tokenizer = Tokenizer(options, vocabularySize);
+        // Only a dataset needs one: synthetic batches are ids already, and a checkpoint's tokenizer
+        // this reader does not support (SentencePiece-style, as Llama-2's and Mistral's) must not
+        // stop a run that never tokenizes.
+        private readonly ITextTokenizer? _tokenizer = options.DataFile is null ? null : Tokenizer(options.CheckpointDirectory, vocabularySize);
         private int _next;
 
         public (Tensor Ids, Tensor Labels) Next()
         {
-            if (_examples is null)
+            if (_examples is null || _tokenizer is null)
             {
                 return TrainingBatches.Synthetic(options.BatchSize, options.CutoffLength, vocabularySize, options.Seed + _next++);
             }
@@ -262,10 +257,10 @@ public static class FineTuneRun
 
         // The checkpoint's own vocabulary where it ships one, else bytes; either way every id must
         // exist in the model's embedding.
-        private static ITextTokenizer Tokenizer(FineTuneOptions options, int vocabularySize)
+        private static ITextTokenizer Tokenizer(string? checkpointDirectory, int vocabularySize)
         {
-            ITextTokenizer tokenizer = HuggingFaceTokenizer.ForCheckpoint(options.CheckpointDirectory);
-            if (options.DataFile is not null && tokenizer.VocabularySize > vocabularySize)
+            ITextTokenizer tokenizer = HuggingFaceTokenizer.ForCheckpoint(checkpointDirectory);
+            if (tokenizer.VocabularySize > vocabularySize)
             {
                 throw new InvalidDataException(
                     $"the tokenizer has {tokenizer.VocabularySize} ids but the model's vocabulary only {vocabularySize}: use a shape with a larger vocabulary (the byte tokenizer needs 258) or a checkpoint with its tokenizer");

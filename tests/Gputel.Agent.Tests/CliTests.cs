@@ -99,12 +99,50 @@ public sealed class CliTests : IDisposable
     [InlineData(new[] { "finetune", "--method", "prune" }, "invalid method 'prune'")]
     [InlineData(new[] { "finetune", "--dtype", "fp8" }, "invalid dtype 'fp8'")]
     [InlineData(new[] { "finetune", "--steps", "0" }, "invalid steps '0'")]
+    [InlineData(new[] { "finetune", "--lora-targets", "," }, "invalid lora-targets ','")]
+    [InlineData(new[] { "finetune", "--lora-targets", "" }, "invalid lora-targets ''")]
+    [InlineData(new[] { "finetune", "--lora-targets", "q_proj,attn" }, "invalid lora-targets 'q_proj,attn': 'attn' is not one of")]
+    [InlineData(new[] { "finetune", "--lora-dropout", "1.5" }, "invalid lora-dropout '1.5'")]
+    [InlineData(new[] { "finetune", "--lora-dropout", "-0.1" }, "invalid lora-dropout '-0.1'")]
+    [InlineData(new[] { "finetune", "--data", "{data}", "--cutoff-len", "1" }, "invalid cutoff-len '1': must be at least 2")]
+    [InlineData(new[] { "finetune", "--cutoff-len", "1" }, "invalid cutoff-len '1': must be at least 2")]
     public void Bad_finetune_settings_exit_2_and_name_the_value(string[] args, string message)
     {
-        (int exit, string output) = AgentProcess.Run(args);
+        string data = _dir.File("data.jsonl", "{\"instruction\": \"Say hi\", \"output\": \"hi there\"}\n");
+        string run = Path.Combine(_dir.Path, "run");
 
-        Assert.Equal(2, exit);
+        (int exit, string output) = AgentProcess.Run([.. args.Select(a => a == "{data}" ? data : a), "--out", run], seconds: 120);
+
+        Assert.True(exit == 2, $"exit {exit}: {output}");
         Assert.Contains(message, output, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", output, StringComparison.Ordinal);
+        // Refused before the run record exists: nothing to mistake for a run.
+        Assert.False(File.Exists(Path.Combine(run, "run.json")), "run.json was written");
+        Assert.False(File.Exists(Path.Combine(run, "steps.jsonl")), "steps.jsonl was written");
+    }
+
+    [Fact]
+    public void Finetune_records_a_relative_checkpoint_by_full_path_so_report_finds_it_from_anywhere()
+    {
+        string checkpoint = Path.Combine(_dir.Path, "ckpt");
+        TinyCheckpoint.Write(checkpoint);
+
+        (int exit, string output) = AgentProcess.Run(["finetune", "--checkpoint", "ckpt", "--steps", "1", "--out", "run"], seconds: 120, workingDirectory: _dir.Path);
+
+        Assert.True(exit == 0, output);
+        string run = Path.Combine(_dir.Path, "run");
+        using (JsonDocument info = JsonDocument.Parse(File.ReadAllText(Path.Combine(run, "run.json"))))
+        {
+            Assert.Equal(checkpoint, info.RootElement.GetProperty("model").GetString());
+        }
+
+        // From another directory the report still finds the checkpoint's config.json for its estimate.
+        string elsewhere = Directory.CreateDirectory(Path.Combine(_dir.Path, "elsewhere")).FullName;
+        (exit, output) = AgentProcess.Run(["report", run], workingDirectory: elsewhere);
+        Assert.True(exit == 0, output);
+        Assert.DoesNotContain("no estimate", output, StringComparison.Ordinal);
+        using JsonDocument summary = JsonDocument.Parse(File.ReadAllText(Path.Combine(run, "summary.json")));
+        Assert.Equal(JsonValueKind.Object, summary.RootElement.GetProperty("estimate").ValueKind);
     }
 
     [Fact]

@@ -30,9 +30,10 @@ internal sealed class AgentProcess : IDisposable
 
     public bool HasExited => _process.HasExited;
 
-    public static AgentProcess Start(IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null)
+    /// <summary>Starts gputel in <paramref name="workingDirectory"/> (default: the test's own).</summary>
+    public static AgentProcess Start(IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null, string? workingDirectory = null)
     {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = workingDirectory ?? string.Empty };
         psi.ArgumentList.Add(GputelDll);
         foreach (string arg in args)
         {
@@ -54,9 +55,9 @@ internal sealed class AgentProcess : IDisposable
     }
 
     /// <summary>Runs gputel to completion and returns its exit code and output.</summary>
-    public static (int ExitCode, string Output) Run(IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null, int seconds = 60)
+    public static (int ExitCode, string Output) Run(IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null, int seconds = 60, string? workingDirectory = null)
     {
-        using AgentProcess p = Start(args, environment);
+        using AgentProcess p = Start(args, environment, workingDirectory);
         Assert.True(p._process.WaitForExit(TimeSpan.FromSeconds(seconds)), $"gputel did not exit within {seconds} s");
         p._process.WaitForExit(); // flushes the asynchronous output readers
         return (p._process.ExitCode, p.Output);

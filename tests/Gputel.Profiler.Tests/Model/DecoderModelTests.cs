@@ -116,19 +116,21 @@ public sealed class DecoderModelTests
         var checkpoint = source.named_parameters().ToDictionary(entry => entry.name, entry => (Tensor)entry.parameter);
         var tokens = TinyBatch.Tokens();
 
-        int copied = target.LoadWeights(name => checkpoint.GetValueOrDefault(name));
+        WeightLoad load = target.LoadWeights(name => checkpoint.GetValueOrDefault(name));
 
-        Assert.Equal(checkpoint.Count, copied);
+        Assert.Equal(checkpoint.Count, load.Copied);
+        Assert.Empty(load.ConvertedFrom);
         Assert.True(source.call(tokens, null).Logits.allclose(target.call(tokens, null).Logits));
 
         const string Name = "model.layers.1.mlp.up_proj.weight";
         var wrongShape = new Dictionary<string, Tensor>(checkpoint) { [Name] = zeros(3, 3) };
-        var wrongDtype = new Dictionary<string, Tensor>(checkpoint) { [Name] = checkpoint[Name].to(ScalarType.BFloat16) };
+        // Integers where a weight belongs are another kind of data, not a precision to convert from.
+        var wrongDtype = new Dictionary<string, Tensor>(checkpoint) { [Name] = checkpoint[Name].to(ScalarType.Int64) };
         var shapeError = Assert.Throws<InvalidDataException>(() => target.LoadWeights(name => wrongShape.GetValueOrDefault(name)));
         var dtypeError = Assert.Throws<InvalidDataException>(() => target.LoadWeights(name => wrongDtype.GetValueOrDefault(name)));
         var missingError = Assert.Throws<InvalidDataException>(() => target.LoadWeights(name => name == Name ? null : checkpoint[name]));
         Assert.Contains($"'{Name}' has shape [3, 3]", shapeError.Message, StringComparison.Ordinal);
-        Assert.Contains($"'{Name}' is BFloat16", dtypeError.Message, StringComparison.Ordinal);
+        Assert.Contains($"'{Name}' is Int64; the model's parameter is Float32", dtypeError.Message, StringComparison.Ordinal);
         Assert.Contains($"no tensor '{Name}'", missingError.Message, StringComparison.Ordinal);
     }
 }

@@ -173,6 +173,103 @@ public sealed class FineTuneTests : IDisposable
         Assert.Equal("sampled", RunRecordReader.Read(_dir).Info!.Settings["cpu_peaks"]);
     }
 
+    public static TheoryData<string, string> BadSettings => new()
+    {
+        { "lora targets none", "invalid LoRA targets '': name at least one of q_proj" },
+        { "lora targets unknown", "invalid LoRA targets 'q_proj,attn': 'attn' is not one of" },
+        { "lora dropout 1.5", "invalid LoRA dropout '1.5': must be at least 0 and below 1" },
+        { "lora dropout -0.1", "invalid LoRA dropout '-0.1'" },
+        { "cutoff 1", "invalid cutoff length '1': must be at least 2" },
+        { "cutoff 1 with data", "invalid cutoff length '1'" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadSettings))]
+    public void Settings_that_cannot_make_a_run_are_refused_before_anything_is_written(string what, string message)
+    {
+        string data = Path.Combine(Path.GetTempPath(), "gputel-ft-data-" + Guid.NewGuid().ToString("N") + ".jsonl");
+        File.WriteAllText(data, "{\"instruction\":\"Say hi\",\"output\":\"hi there\"}\n");
+        FineTuneOptions options = Options(FineTuneMethod.Lora) with { Steps = 1 };
+        options = what switch
+        {
+            "lora targets none" => options with { Lora = new LoraSettings(8, 16, 0, []) },
+            "lora targets unknown" => options with { Lora = new LoraSettings(8, 16, 0, ["q_proj", "attn"]) },
+            "lora dropout 1.5" => options with { Lora = new LoraSettings(8, 16, 1.5) },
+            "lora dropout -0.1" => options with { Lora = new LoraSettings(8, 16, -0.1) },
+            "cutoff 1" => options with { CutoffLength = 1 },
+            _ => options with { CutoffLength = 1, DataFile = data },
+        };
+
+        var e = Assert.Throws<ArgumentException>(() => FineTuneRun.Run(options));
+
+        File.Delete(data);
+        Assert.Contains(message, e.Message, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(_dir), $"{what}: the run directory was created");
+    }
+
+    [Fact]
+    public void A_bf16_checkpoint_trains_in_fp32_and_the_record_says_it_was_converted()
+    {
+        using var checkpoint = new Checkpoints.TempDirectory();
+        using (NewDisposeScope())
+        {
+            Checkpoints.TinyCheckpoint.Write(checkpoint.Path, ScalarType.BFloat16);
+        }
+
+        FineTuneRun.Run(Options(FineTuneMethod.Lora) with { CheckpointDirectory = checkpoint.Path, Dtype = ScalarType.Float32, Steps = 1 });
+
+        RunInfo info = RunRecordReader.Read(_dir).Info!;
+        Assert.Equal("fp32", info.Dtype);
+        Assert.Equal("bf16", info.Settings["checkpoint_converted_from"]);
+    }
+
+    [Fact]
+    public void A_checkpoint_of_the_runs_own_dtype_records_no_conversion_and_its_full_path()
+    {
+        using var checkpoint = new Checkpoints.TempDirectory();
+        using (NewDisposeScope())
+        {
+            Checkpoints.TinyCheckpoint.Write(checkpoint.Path, ScalarType.Float32);
+        }
+
+        // As typed on a command line: relative to the working directory, which a later report need not share.
+        string relative = Path.GetRelativePath(Environment.CurrentDirectory, checkpoint.Path);
+        Assert.False(Path.IsPathRooted(relative));
+        FineTuneRun.Run(Options(FineTuneMethod.Lora) with { CheckpointDirectory = relative, Steps = 1 });
+
+        RunInfo info = RunRecordReader.Read(_dir).Info!;
+        Assert.Equal(checkpoint.Path, info.Model);
+        Assert.False(info.Settings.ContainsKey("checkpoint_converted_from"));
+    }
+
+    [Fact]
+    public void A_checkpoint_tokenizer_the_reader_cannot_use_does_not_stop_a_synthetic_data_run()
+    {
+        using var checkpoint = new Checkpoints.TempDirectory();
+        using (NewDisposeScope())
+        {
+            Checkpoints.TinyCheckpoint.Write(checkpoint.Path, ScalarType.Float32);
+        }
+
+        // SentencePiece-style, as Llama-2 and Mistral ship: synthetic batches never tokenize.
+        File.WriteAllText(checkpoint.File("tokenizer.json"), """{"model": {"type": "Unigram", "vocab": []}}""");
+
+        FineTuneRun.Run(Options(FineTuneMethod.Lora) with { CheckpointDirectory = checkpoint.Path, Steps = 1 });
+
+        Assert.Equal(4, RunRecordReader.Read(_dir).Steps.Count);
+
+        // A dataset does need it: refused, by name, before the run record exists.
+        string data = checkpoint.File("train.jsonl");
+        File.WriteAllText(data, "{\"instruction\":\"Say hi\",\"output\":\"hi there\"}\n");
+        string withData = _dir + "-data";
+        var e = Assert.Throws<NotSupportedException>(() => FineTuneRun.Run(Options(FineTuneMethod.Lora) with
+        {
+            CheckpointDirectory = checkpoint.Path, DataFile = data, Steps = 1, OutputDirectory = withData,
+        }));
+        Assert.Contains("Unigram", e.Message, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(withData));
+    }
+
     public void Dispose()
     {
         if (Directory.Exists(_dir))
