@@ -64,7 +64,7 @@ internal static class FinetuneCommand
                     ModelName = checkpointDir ?? (modelName.EndsWith(".json", StringComparison.OrdinalIgnoreCase) ? Path.GetFullPath(modelName) : modelName),
                     CheckpointDirectory = checkpointDir,
                     Method = Parse<FineTuneMethod>("method", parse.GetValue(method)!),
-                    Steps = Positive("steps", parse.GetValue(steps)),
+                    Steps = parse.GetValue(steps),
                     DataFile = parse.GetValue(data),
                     Dtype = parse.GetValue(dtype) switch
                     {
@@ -74,17 +74,19 @@ internal static class FinetuneCommand
                     },
                     Optimizer = Parse<OptimizerKind>("optimizer", parse.GetValue(optimizer)!),
                     LearningRate = parse.GetValue(learningRate),
-                    BatchSize = Positive("batch-size", parse.GetValue(batchSize)),
-                    CutoffLength = AtLeast("cutoff-len", parse.GetValue(cutoff), FineTuneOptions.MinimumCutoffLength),
-                    GradientAccumulation = Positive("gradient-accumulation", parse.GetValue(accumulation)),
+                    BatchSize = parse.GetValue(batchSize),
+                    CutoffLength = parse.GetValue(cutoff),
+                    GradientAccumulation = parse.GetValue(accumulation),
                     GradientCheckpointing = parse.GetValue(checkpointing),
                     ExactCpuPeaks = parse.GetValue(exactCpuPeaks),
                     Lora = parse.GetValue(loraTargets) is { } targets
-                        ? new LoraSettings(Positive("lora-rank", parse.GetValue(loraRank)), parse.GetValue(loraAlpha), Dropout(parse.GetValue(loraDropout)), Targets(targets))
-                        : new LoraSettings(Positive("lora-rank", parse.GetValue(loraRank)), parse.GetValue(loraAlpha), Dropout(parse.GetValue(loraDropout))),
-                    TrainableLayers = Positive("trainable-layers", parse.GetValue(trainableLayers)),
+                        ? new LoraSettings(parse.GetValue(loraRank), parse.GetValue(loraAlpha), parse.GetValue(loraDropout), targets.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+                        : new LoraSettings(parse.GetValue(loraRank), parse.GetValue(loraAlpha), parse.GetValue(loraDropout)),
+                    TrainableLayers = parse.GetValue(trainableLayers),
                     Seed = parse.GetValue(seed),
                 };
+                // Out-of-range settings are refused here, before anything is written.
+                options.Validate();
             }
             catch (Exception e) when (e is ArgumentException or InvalidDataException or KeyNotFoundException or FileNotFoundException or DirectoryNotFoundException)
             {
@@ -208,39 +210,4 @@ internal static class FinetuneCommand
         Enum.TryParse(value, ignoreCase: true, out T parsed) && Enum.IsDefined(parsed)
             ? parsed
             : throw new ArgumentException($"invalid {name} '{value}': expected {string.Join(", ", Enum.GetNames<T>().Select(n => n.ToLowerInvariant()))}");
-
-    private static int Positive(string name, int value) =>
-        value > 0 ? value : throw new ArgumentException($"invalid {name} '{value}': must be a positive number");
-
-    private static int AtLeast(string name, int value, int minimum) =>
-        value >= minimum ? value : throw new ArgumentException($"invalid {name} '{value}': must be at least {minimum}");
-
-    // PEFT's lora_dropout is a probability of zeroing; libtorch refuses anything outside [0, 1) only
-    // mid-run, after the run record was started.
-    private static double Dropout(double value) =>
-        value is >= 0 and < 1
-            ? value
-            : throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"invalid lora-dropout '{value}': must be at least 0 and below 1"));
-
-    // No target (",") or an unknown one would leave a projection list that wraps nothing, and a model
-    // with nothing to train fails natively in backward.
-    private static string[] Targets(string text)
-    {
-        string[] targets = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        string expected = string.Join(", ", LoraSettings.AllProjections);
-        if (targets.Length == 0)
-        {
-            throw new ArgumentException($"invalid lora-targets '{text}': name at least one of {expected}");
-        }
-
-        foreach (string target in targets)
-        {
-            if (!LoraSettings.AllProjections.Contains(target))
-            {
-                throw new ArgumentException($"invalid lora-targets '{text}': '{target}' is not one of {expected}");
-            }
-        }
-
-        return targets;
-    }
 }

@@ -92,28 +92,29 @@ public sealed record FineTuneOptions(ModelShape Shape, string OutputDirectory)
 
     /// <summary>
     /// Throws when a setting cannot make a run. <see cref="FineTuneRun.Run"/> calls it before building
-    /// anything: out of range, these settings would otherwise fail mid-run, after the run record was
-    /// started (a dropout outside [0, 1) in native code, an empty LoRA target list in backward, with
-    /// nothing to train), or train on nothing.
+    /// anything, and so does <c>gputel finetune</c> before it looks at its output directory: out of
+    /// range, these settings would otherwise fail mid-run, after the run record was started (a dropout
+    /// outside [0, 1) in native code, an empty LoRA target list in backward, with nothing to train),
+    /// or train on nothing. Settings are named as <c>gputel finetune</c>'s options name them.
     /// </summary>
     /// <exception cref="ArgumentException">A setting is out of range; the message names it and its value.</exception>
     public void Validate()
     {
-        Require(Steps > 0, "steps", Steps, "must be positive");
-        Require(BatchSize > 0, "batch size", BatchSize, "must be positive");
-        Require(CutoffLength >= MinimumCutoffLength, "cutoff length", CutoffLength,
+        Require(Steps > 0, "steps", Steps, "must be a positive number");
+        Require(BatchSize > 0, "batch-size", BatchSize, "must be a positive number");
+        Require(CutoffLength >= MinimumCutoffLength, "cutoff-len", CutoffLength,
             $"must be at least {MinimumCutoffLength} (the loss predicts each token from the ones before it)");
-        Require(GradientAccumulation > 0, "gradient accumulation", GradientAccumulation, "must be positive");
-        Require(TrainableLayers > 0, "trainable layers", TrainableLayers, "must be positive");
-        Require(Lora.Rank > 0, "LoRA rank", Lora.Rank, "must be positive");
-        Require(Lora.Dropout is >= 0 and < 1, "LoRA dropout", Lora.Dropout, "must be at least 0 and below 1");
+        Require(GradientAccumulation > 0, "gradient-accumulation", GradientAccumulation, "must be a positive number");
+        Require(TrainableLayers > 0, "trainable-layers", TrainableLayers, "must be a positive number");
+        Require(Lora.Rank > 0, "lora-rank", Lora.Rank, "must be a positive number");
+        Require(Lora.Dropout is >= 0 and < 1, "lora-dropout", Lora.Dropout, "must be at least 0 and below 1");
         string targets = string.Join(',', Lora.TargetModules);
-        Require(Lora.TargetModules.Count > 0, "LoRA targets", targets,
+        Require(Lora.TargetModules.Count > 0, "lora-targets", targets,
             $"name at least one of {string.Join(", ", LoraSettings.AllProjections)}");
         foreach (string target in Lora.TargetModules)
         {
             // An unknown name would wrap nothing, and a model with nothing to train fails in backward.
-            Require(LoraSettings.AllProjections.Contains(target), "LoRA targets", targets,
+            Require(LoraSettings.AllProjections.Contains(target), "lora-targets", targets,
                 $"'{target}' is not one of {string.Join(", ", LoraSettings.AllProjections)}");
         }
     }

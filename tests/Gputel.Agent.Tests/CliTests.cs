@@ -99,7 +99,7 @@ public sealed class CliTests : IDisposable
     [InlineData(new[] { "finetune", "--method", "prune" }, "invalid method 'prune'")]
     [InlineData(new[] { "finetune", "--dtype", "fp8" }, "invalid dtype 'fp8'")]
     [InlineData(new[] { "finetune", "--steps", "0" }, "invalid steps '0'")]
-    [InlineData(new[] { "finetune", "--lora-targets", "," }, "invalid lora-targets ','")]
+    [InlineData(new[] { "finetune", "--lora-targets", "," }, "invalid lora-targets '': name at least one of q_proj")]
     [InlineData(new[] { "finetune", "--lora-targets", "" }, "invalid lora-targets ''")]
     [InlineData(new[] { "finetune", "--lora-targets", "q_proj,attn" }, "invalid lora-targets 'q_proj,attn': 'attn' is not one of")]
     [InlineData(new[] { "finetune", "--lora-dropout", "1.5" }, "invalid lora-dropout '1.5'")]

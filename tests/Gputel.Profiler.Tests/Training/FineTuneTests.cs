@@ -175,12 +175,12 @@ public sealed class FineTuneTests : IDisposable
 
     public static TheoryData<string, string> BadSettings => new()
     {
-        { "lora targets none", "invalid LoRA targets '': name at least one of q_proj" },
-        { "lora targets unknown", "invalid LoRA targets 'q_proj,attn': 'attn' is not one of" },
-        { "lora dropout 1.5", "invalid LoRA dropout '1.5': must be at least 0 and below 1" },
-        { "lora dropout -0.1", "invalid LoRA dropout '-0.1'" },
-        { "cutoff 1", "invalid cutoff length '1': must be at least 2" },
-        { "cutoff 1 with data", "invalid cutoff length '1'" },
+        { "lora targets none", "invalid lora-targets '': name at least one of q_proj" },
+        { "lora targets unknown", "invalid lora-targets 'q_proj,attn': 'attn' is not one of" },
+        { "lora dropout 1.5", "invalid lora-dropout '1.5': must be at least 0 and below 1" },
+        { "lora dropout -0.1", "invalid lora-dropout '-0.1'" },
+        { "cutoff 1", "invalid cutoff-len '1': must be at least 2" },
+        { "cutoff 1 with data", "invalid cutoff-len '1'" },
     };
 
     [Theory]
