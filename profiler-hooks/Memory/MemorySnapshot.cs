@@ -18,4 +18,14 @@ public sealed record MemorySnapshot(int Step, string Phase, long[] Bytes, long A
 {
     /// <summary>Bytes of one category.</summary>
     public long this[MemoryCategory category] => Bytes[(int)category];
+
+    /// <summary>
+    /// Temporary memory as shown at a phase's peak: at least the peak above the phase's end. A phase
+    /// that ends lower than it started (backward frees the activations) records its temporaries above
+    /// its start, so the end-of-phase categories plus them would stop short of the peak; shown this
+    /// way, the categories add up to the peak. The recorded temporary is part of that difference, so
+    /// it is never added to it.
+    /// </summary>
+    internal static long TemporaryAtPeak(long recordedTemporary, long peakBytes, long allocatorBytes) =>
+        Math.Max(recordedTemporary, peakBytes - allocatorBytes);
 }

@@ -150,15 +150,14 @@ public static class RunAnalysis
 
     /// <summary>
     /// The bytes reported for <paramref name="category"/> of <paramref name="line"/>: as recorded, except
-    /// temporary, which is at least the phase's allocator peak above its end. A phase that ends lower
-    /// than it started records its temporaries above its start, so the end-of-phase categories plus
-    /// them would stop short of the peak; shown this way they add up to it (on a GPU, to it plus the
-    /// allocator's cache and the runtime, which the allocator's figures leave out).
+    /// temporary, shown as at the phase's peak (<see cref="MemorySnapshot.TemporaryAtPeak"/>), so the
+    /// categories add up to the peak (on a GPU, to it plus the allocator's cache and the runtime, which
+    /// the allocator's figures leave out).
     /// </summary>
     internal static long Shown(StepLine line, string category)
     {
         long recorded = line.Bytes.TryGetValue(category, out long b) ? b : 0;
-        return category == TemporaryName ? Math.Max(recorded, line.PeakBytes - line.AllocatorBytes) : recorded;
+        return category == TemporaryName ? MemorySnapshot.TemporaryAtPeak(recorded, line.PeakBytes, line.AllocatorBytes) : recorded;
     }
 
     internal static PhaseMemory Memory(StepLine line, IReadOnlyList<string> categories)

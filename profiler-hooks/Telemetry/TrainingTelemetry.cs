@@ -112,11 +112,8 @@ public sealed class TrainingTelemetry : IDisposable
         {
             foreach (MemoryCategory category in MemoryCategoryNames.All)
             {
-                // At the peak, the categories are the phase's end figures with everything the peak
-                // held above the end as temporary, so they add up to the peak: the snapshot's own
-                // temporary is already part of that difference (it is measured up to the same peak),
-                // and adding it again counted it twice in every sum a dashboard takes.
-                long value = peak && category == MemoryCategory.Temporary ? Math.Max(s[category], s.PeakBytes - s.AllocatorBytes) : s[category];
+                // At the peak the categories add up to it, as the report shows them.
+                long value = peak && category == MemoryCategory.Temporary ? MemorySnapshot.TemporaryAtPeak(s[category], s.PeakBytes, s.AllocatorBytes) : s[category];
                 yield return (value, category.ToName(), s.Phase);
             }
         }
