@@ -87,6 +87,36 @@ public sealed class StorageAccountingTests
     }
 
     [Fact]
+    public void A_gradient_read_by_reference_is_the_one_a_native_reference_reads()
+    {
+        // This libtorch exports at::Tensor::grad and passed the self-check; a TorchSharp that
+        // does not would fall back, and this says so rather than compare the fallback with itself.
+        Assert.True(NativeStorage.ReadsGradientByReference, "gradients are read through THSTensor_grad: at::Tensor::grad is not exported or failed its check");
+        using var w = zeros([64, 3], dtype: ScalarType.BFloat16).requires_grad_();
+        using var v = zeros(5).requires_grad_();
+        using var frozen = zeros(9);
+        Assert.Equal((IntPtr.Zero, 0L), NativeStorage.GradientOf(w, byReference: true));
+        using (NewDisposeScope())
+        {
+            (w.to(ScalarType.Float32).sum() * 3).backward();
+        }
+
+        (IntPtr address, long bytes) = NativeStorage.GradientOf(w, byReference: true);
+        Assert.Equal(NativeStorage.GradientOf(w, byReference: false), (address, bytes));
+        Assert.Equal(64 * 3 * 2, bytes);
+        using (Tensor grad = w.grad!)
+        {
+            Assert.Equal(NativeStorage.Of(grad).Address, address);
+        }
+
+        // A leaf that requires a gradient but has none yet, and a tensor that never has one.
+        Assert.Equal((IntPtr.Zero, 0L), NativeStorage.GradientOf(v, byReference: true));
+        Assert.Equal((IntPtr.Zero, 0L), NativeStorage.GradientOf(frozen, byReference: true));
+        w.grad = null;
+        Assert.Equal((IntPtr.Zero, 0L), NativeStorage.GradientOf(w, byReference: true));
+    }
+
+    [Fact]
     public void Reading_gradients_does_not_keep_them_alive()
     {
         LibtorchRuntime.Prime();
