@@ -11,6 +11,10 @@ internal static class Program
 
     public static async Task<int> Main(string[] args)
     {
+#if FINETUNE
+        // Before anything else runs: a fine-tune restarts itself with the JIT's slab cache off.
+        FinetuneRestart.IfNeeded(args);
+#endif
         var root = new RootCommand("gputel: GPU telemetry agent and training-memory profiler.")
         {
             AgentCommand.Create(),

@@ -140,6 +140,9 @@ internal static class FinetuneCommand
         return command;
     }
 
+    /// <summary>Exit code of a run stopped before its last step (128 + SIGINT, as shells report an interrupted command).</summary>
+    public const int Interrupted = 130;
+
     private static int Run(FineTuneOptions options, CancellationToken cancellationToken)
     {
         AnsiConsole.MarkupLine($"fine-tuning [bold]{Markup.Escape(options.ModelName)}[/] ({options.Method.ToString().ToLowerInvariant()}, {options.Steps} steps) on the CPU; run record: [bold]{Markup.Escape(options.OutputDirectory)}[/]");
@@ -161,6 +164,16 @@ internal static class FinetuneCommand
 
         PrintPeakTable(snapshots);
         AnsiConsole.MarkupLine($"run record written to [bold]{Markup.Escape(Path.GetFullPath(options.OutputDirectory))}[/]");
+        // Stopped by Ctrl-C or SIGTERM after the step in progress: the record is complete up to there
+        // (end.json says "cancelled"), and the exit code says the run did not finish, as a shell's
+        // would for a command it interrupted.
+        int completed = snapshots.Count == 0 ? 0 : snapshots[^1].Step + 1;
+        if (cancellationToken.IsCancellationRequested && completed < options.Steps)
+        {
+            Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"gputel finetune: stopped after {completed} of {options.Steps} steps"));
+            return Interrupted;
+        }
+
         return 0;
     }
 

@@ -209,6 +209,9 @@ public static class FineTuneRun
             // How phase peaks were measured on the CPU: "exact" (the resident high-water mark, with
             // a fixed mmap threshold) or "sampled" (the highest of the accounting's reads, a lower bound).
             ["cpu_peaks"] = CpuAllocator.ExactPeaks ? "exact" : "sampled",
+            // "on" where the process started without DOTNET_JitHostMaxSlabCache=0: then the JIT's
+            // cached memory, freed a few seconds in, can show as negative unattributed (JitSlabCache).
+            ["jit_slab_cache"] = JitSlabCache.IsOff ? "off" : "on",
         },
         new Dictionary<string, string>
         {

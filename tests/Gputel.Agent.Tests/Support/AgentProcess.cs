@@ -40,8 +40,10 @@ internal sealed class AgentProcess : IDisposable
             psi.ArgumentList.Add(arg);
         }
 
-        // A clean slate: no GPUTEL_* from the machine running the tests.
-        foreach (string key in psi.Environment.Keys.Where(k => k.StartsWith("GPUTEL_", StringComparison.Ordinal)).ToList())
+        // A clean slate: no GPUTEL_* from the machine running the tests, and the JIT's slab cache as
+        // users have it (test.runsettings turns it off for the test processes), so that `finetune`
+        // restarts itself with it off as it does for them.
+        foreach (string key in psi.Environment.Keys.Where(k => k.StartsWith("GPUTEL_", StringComparison.Ordinal) || k.EndsWith("_JitHostMaxSlabCache", StringComparison.Ordinal)).ToList())
         {
             psi.Environment.Remove(key);
         }
@@ -61,6 +63,13 @@ internal sealed class AgentProcess : IDisposable
         Assert.True(p._process.WaitForExit(TimeSpan.FromSeconds(seconds)), $"gputel did not exit within {seconds} s");
         p._process.WaitForExit(); // flushes the asynchronous output readers
         return (p._process.ExitCode, p.Output);
+    }
+
+    /// <summary>The exit code and whole output of a process that has exited.</summary>
+    public (int ExitCode, string Output) Finish()
+    {
+        _process.WaitForExit(); // flushes the asynchronous output readers
+        return (_process.ExitCode, Output);
     }
 
     /// <summary>Waits for an output line matching <paramref name="pattern"/> and returns the match.</summary>

@@ -266,3 +266,23 @@ public sealed class MemoryTruthTests
         Assert.Contains("libcuda.so.1", reason, StringComparison.Ordinal);
     }
 }
+
+public sealed class JitSlabCacheTests
+{
+    [Theory]
+    [InlineData("0", true)]
+    [InlineData("0x0", true)]
+    [InlineData(" 00 ", true)]
+    [InlineData("1000000", false)] // hexadecimal, as the runtime reads it: 16 MiB, its default
+    [InlineData("0x10", false)]
+    [InlineData("", false)]
+    [InlineData("off", false)]
+    [InlineData(null, false)]
+    public void The_setting_is_read_as_the_runtime_reads_it(string? value, bool off) =>
+        Assert.Equal(off, JitSlabCache.IsZero(value));
+
+    [Fact]
+    public void Test_processes_run_with_the_cache_off_as_gputel_finetune_does() =>
+        // test.runsettings sets it: the in-process training runs measure as the CLI's do.
+        Assert.True(JitSlabCache.IsOff, $"{JitSlabCache.Variable} is not 0 in this test process: run the tests through `dotnet test` (tests/test.runsettings)");
+}

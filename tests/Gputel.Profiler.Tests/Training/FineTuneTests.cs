@@ -117,9 +117,9 @@ public sealed class FineTuneTests : IDisposable
             Shape = Medium, Method = method, TrainableLayers = 1, Lora = Options(method).Lora, Dtype = "fp32",
             BatchSize = batch, CutoffLength = tokens, GradientCheckpointing = true, Device = "cpu",
         });
-        // One-sided where it matters: on a busy machine the process now and then releases a few MB
-        // outside any tensor mid-run (seen as negative unattributed memory), which can only move
-        // these figures down; keeping inputs too long moves them up. The least of the steps after
+        // One-sided where it matters: memory released outside any tensor mid-run (negative
+        // unattributed; the JIT's slab cache was one such, now off in test processes: JitSlabCache)
+        // can only move these figures down; keeping inputs too long moves them up. The least of the steps after
         // the first: kept inputs raise every step, while the math library's one-time buffers, which
         // a loaded machine has been seen to set up again in a later step's forward pass (4.6 MiB in
         // step 2), raise one.
