@@ -38,6 +38,16 @@ internal static class Program
             return UsageError;
         }
 
-        return await parsed.InvokeAsync().ConfigureAwait(false);
+        var invocation = new InvocationConfiguration();
+#if FINETUNE
+        // A fine-tune handles its own Ctrl-C and SIGTERM (FinetuneCommand): System.CommandLine's handler
+        // threw from its signal thread at a second Ctrl-C and aborted the process with a stack trace.
+        if (parsed.CommandResult.Command.Name == "finetune")
+        {
+            invocation.ProcessTerminationTimeout = null;
+        }
+#endif
+
+        return await parsed.InvokeAsync(invocation).ConfigureAwait(false);
     }
 }

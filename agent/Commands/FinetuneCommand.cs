@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using System.Runtime.InteropServices;
 using Gputel.Agent.Hosting;
 using Gputel.Profiler.Memory;
 using Gputel.Profiler.Model;
@@ -46,7 +47,7 @@ internal static class FinetuneCommand
         };
         otlp.AddTo(command);
 
-        command.SetAction((parse, cancellationToken) =>
+        command.SetAction(parse =>
         {
             FineTuneOptions options;
             try
@@ -58,7 +59,7 @@ internal static class FinetuneCommand
                 ModelShape shape = checkpointDir is not null
                     ? ModelShape.FromConfigJson(Path.Combine(checkpointDir, "config.json"))
                     : ModelShape.Resolve(modelName);
-                options = new FineTuneOptions(shape, parse.GetValue(output) ?? Path.Combine("runs", DateTime.UtcNow.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)))
+                options = new FineTuneOptions(shape, parse.GetValue(output) ?? NewRunDirectory("runs", DateTime.UtcNow))
                 {
                     // A config.json by full path, so the report and the estimator find it again from anywhere.
                     ModelName = checkpointDir ?? (modelName.EndsWith(".json", StringComparison.OrdinalIgnoreCase) ? Path.GetFullPath(modelName) : modelName),
@@ -134,17 +135,64 @@ internal static class FinetuneCommand
                 run?.SetTag("training.run.id", options.RunId);
                 run?.SetTag("training.method", options.Method.ToString().ToLowerInvariant());
                 run?.SetTag("training.model", options.ModelName);
-                return Task.FromResult(Run(options, cancellationToken));
+                using var interruption = new Interruption();
+                return Task.FromResult(Run(options, interruption));
             }
         });
         return command;
     }
 
-    /// <summary>Exit code of a run stopped before its last step (128 + SIGINT, as shells report an interrupted command).</summary>
+    /// <summary>
+    /// Ctrl-C and SIGTERM while a fine-tune runs. The first asks the loop to stop after the step in
+    /// progress, so every completed step is recorded and <c>end.json</c> written; a second is left to
+    /// the runtime's default, which ends the process at once (its record then reads as cut off, each
+    /// line written so far whole).
+    /// </summary>
+    private sealed class Interruption : IDisposable
+    {
+        private readonly CancellationTokenSource _stop = new();
+        private readonly PosixSignalRegistration _interrupt;
+        private readonly PosixSignalRegistration _terminate;
+        private PosixSignal _signal = PosixSignal.SIGINT;
+
+        public Interruption()
+        {
+            _interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
+            _terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
+        }
+
+        public CancellationToken Token => _stop.Token;
+
+        /// <summary>What a shell reports for a command the signal interrupted: 128 + its number.</summary>
+        public int ExitCode => _signal == PosixSignal.SIGTERM ? 128 + 15 : Interrupted;
+
+        private void Stop(PosixSignalContext context)
+        {
+            if (_stop.IsCancellationRequested)
+            {
+                return;
+            }
+
+            context.Cancel = true;
+            _signal = context.Signal;
+            Console.Error.WriteLine("gputel finetune: stopping after the step in progress (Ctrl-C again to stop now)");
+            _stop.Cancel();
+        }
+
+        public void Dispose()
+        {
+            _interrupt.Dispose();
+            _terminate.Dispose();
+            _stop.Dispose();
+        }
+    }
+
+    /// <summary>Exit code of a run stopped by Ctrl-C before its last step (128 + SIGINT, as shells report an interrupted command; 143 for SIGTERM).</summary>
     public const int Interrupted = 130;
 
-    private static int Run(FineTuneOptions options, CancellationToken cancellationToken)
+    private static int Run(FineTuneOptions options, Interruption interruption)
     {
+        CancellationToken cancellationToken = interruption.Token;
         AnsiConsole.MarkupLine($"fine-tuning [bold]{Markup.Escape(options.ModelName)}[/] ({options.Method.ToString().ToLowerInvariant()}, {options.Steps} steps) on the CPU; run record: [bold]{Markup.Escape(options.OutputDirectory)}[/]");
         IReadOnlyList<MemorySnapshot> snapshots;
         try
@@ -171,10 +219,27 @@ internal static class FinetuneCommand
         if (cancellationToken.IsCancellationRequested && completed < options.Steps)
         {
             Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"gputel finetune: stopped after {completed} of {options.Steps} steps"));
-            return Interrupted;
+            return interruption.ExitCode;
         }
 
         return 0;
+    }
+
+    /// <summary>
+    /// <paramref name="root"/>/&lt;UTC time&gt;, or with -2, -3, ... after it where a run started in the same
+    /// second already has that directory: a default the user did not choose must not collide with an
+    /// earlier record.
+    /// </summary>
+    internal static string NewRunDirectory(string root, DateTime now)
+    {
+        string stem = Path.Combine(root, now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture));
+        string candidate = stem;
+        for (int n = 2; Directory.Exists(candidate); n++)
+        {
+            candidate = string.Create(CultureInfo.InvariantCulture, $"{stem}-{n}");
+        }
+
+        return candidate;
     }
 
     private static void PrintPeakTable(IReadOnlyList<MemorySnapshot> snapshots)

@@ -182,10 +182,7 @@ public sealed class CliTests : IDisposable
         // Past the moment the .NET runtime frees the JIT's cached memory (2-4 s after the JIT last
         // needed it): with the cache on, the allocator then fell 11 MiB below the run's baseline.
         Wait.Until(() => Seconds(File.ReadAllLines(steps)) >= 8, "8 seconds of steps", seconds: 120);
-        using (Process kill = Process.Start("kill", ["-INT", finetune.Pid.ToString(CultureInfo.InvariantCulture)])!)
-        {
-            kill.WaitForExit();
-        }
+        Interrupt(finetune.Pid);
 
         Wait.Until(() => finetune.HasExited, "gputel to stop after the step in progress", seconds: 60);
         (int exit, string output) = finetune.Finish();
@@ -212,6 +209,45 @@ public sealed class CliTests : IDisposable
 
         static double Seconds(string[] lines) => lines.Length < 2 ? 0
             : (JsonDocument.Parse(lines[^2]).RootElement.GetProperty("time").GetDateTimeOffset() - JsonDocument.Parse(lines[0]).RootElement.GetProperty("time").GetDateTimeOffset()).TotalSeconds;
+    }
+
+    [Fact]
+    public void Runs_started_in_the_same_second_get_directories_of_their_own()
+    {
+        var now = new DateTime(2026, 11, 24, 4, 5, 6, DateTimeKind.Utc);
+        string first = Gputel.Agent.Commands.FinetuneCommand.NewRunDirectory(_dir.Path, now);
+        Assert.Equal(Path.Combine(_dir.Path, "20261124-040506"), first);
+        Directory.CreateDirectory(first);
+        string second = Gputel.Agent.Commands.FinetuneCommand.NewRunDirectory(_dir.Path, now);
+        Assert.Equal(first + "-2", second);
+        Directory.CreateDirectory(second);
+        Assert.Equal(first + "-3", Gputel.Agent.Commands.FinetuneCommand.NewRunDirectory(_dir.Path, now));
+    }
+
+    [Fact]
+    public void A_second_ctrl_c_stops_finetune_at_once_without_a_crash_and_every_written_line_is_whole()
+    {
+        string run = Path.Combine(_dir.Path, "twice");
+        // Steps of about a second, so the second signal lands inside one.
+        using AgentProcess finetune = AgentProcess.Start(["finetune", "--model", "tiny", "--steps", "1000", "--batch-size", "16", "--cutoff-len", "2048", "--out", run]);
+        finetune.WaitForLine(@"step\s+1/1000", seconds: 120);
+        Interrupt(finetune.Pid);
+        finetune.WaitForLine("stopping after the step in progress");
+        Interrupt(finetune.Pid);
+        Wait.Until(() => finetune.HasExited, "gputel to stop", seconds: 60);
+        (int exit, string output) = finetune.Finish();
+
+        Assert.Equal(130, exit);
+        Assert.DoesNotContain("Unhandled exception", output, StringComparison.Ordinal);
+        string[] lines = File.ReadAllLines(Path.Combine(run, "steps.jsonl"));
+        Assert.NotEmpty(lines);
+        Assert.All(lines, l => JsonDocument.Parse(l).Dispose());
+    }
+
+    private static void Interrupt(int pid)
+    {
+        using Process kill = Process.Start("kill", ["-INT", pid.ToString(CultureInfo.InvariantCulture)])!;
+        kill.WaitForExit();
     }
 
     [Fact]
