@@ -63,6 +63,19 @@ internal sealed class Activations
         int recorded = layers - first;
         bool Trains(string projection) => r.Method != FineTuneMethod.Lora || targets.Contains(projection);
         bool normsTrain = r.Method != FineTuneMethod.Lora;
+        // LoRA dropout on the CPU (libtorch's unfused dropout: input x a scaled Bernoulli mask in the
+        // input's dtype): each adapter's A then keeps its own dropped copy of the input instead of
+        // sharing the input with the other adapters on it, and the multiply keeps the mask as well
+        // where the input requires grad. Measured on the tiny shape (t = 512, h = 64, fp32), against
+        // no dropout: q_proj alone adds nothing in the first layer (its copy replaces the input A kept)
+        // and one h x 4 B mask in the second; q_proj with k_proj adds one copy, then a copy and two
+        // masks; down_proj alone adds nothing, then one i x 4 B mask.
+        bool dropout = r.Method == FineTuneMethod.Lora && r.Lora.Dropout > 0;
+        long Adapters(long inputs, bool inputGrad, params string[] projections)
+        {
+            int adapted = projections.Count(targets.Contains);
+            return adapted * t * inputs * p * (inputGrad ? 2 : 1);
+        }
 
         var text = new StringBuilder();
         long PerLayer(bool inputGrad)
@@ -72,7 +85,8 @@ internal sealed class Activations
             // the weight multiply keeps the normalised tensor when the weight trains.
             bytes += (inputGrad ? t * h * 4 : 0) + (normsTrain ? t * h * p : 0);
             bool qkv = Trains("q_proj") || Trains("k_proj") || Trains("v_proj");
-            bytes += qkv ? t * h * p : 0; // the normalised input, kept by the q/k/v weight gradients
+            bytes += dropout ? Adapters(h, inputGrad, "q_proj", "k_proj", "v_proj") // each adapter's dropped input (and mask)
+                : qkv ? t * h * p : 0; // the normalised input, kept by the q/k/v weight gradients
             bool attentionGrad = inputGrad || qkv;
             if (attentionGrad)
             {
@@ -83,12 +97,18 @@ internal sealed class Activations
                     : b * shape.AttentionHeads * s * s * (4 + p); // softmax in fp32 and its cast
             }
 
+            // Without q/k/v gradients attention saves nothing, and a LoRA o_proj's A keeps the attention
+            // output itself; with dropout, its dropped copy (and the mask where attention has gradients).
+            bytes += dropout ? Adapters(q, attentionGrad, "o_proj")
+                : !attentionGrad && r.Method == FineTuneMethod.Lora && Trains("o_proj") ? t * q * p : 0;
             bool streamGrad = attentionGrad || Trains("o_proj");
             bytes += streamGrad ? t * h * 4 : 0; // post-attention norm input (fp32)
             bytes += normsTrain ? t * h * p : 0;
-            bytes += Trains("gate_proj") || Trains("up_proj") ? t * h * p : 0;
+            bytes += dropout ? Adapters(h, streamGrad, "gate_proj", "up_proj")
+                : Trains("gate_proj") || Trains("up_proj") ? t * h * p : 0;
             bytes += streamGrad ? 3 * t * i * p : 0; // gate output (SiLU), SiLU output, up output
-            bytes += Trains("down_proj") ? t * i * p : 0; // the product, kept by down_proj's weight gradient
+            bytes += dropout ? Adapters(i, streamGrad, "down_proj")
+                : Trains("down_proj") ? t * i * p : 0; // the product, kept by down_proj's weight gradient
             bytes += targets.Count * t * r.Lora.Rank * p; // each adapter's A output
             return bytes;
         }
@@ -104,7 +124,7 @@ internal sealed class Activations
         else
         {
             layerBytes = recorded == 0 ? 0 : firstLayer + (recorded - 1) * otherLayer;
-            text.Append($"{recorded} recorded layers: first {MemoryEstimator.Format(firstLayer)}, others {MemoryEstimator.Format(otherLayer)} each (norm inputs in fp32, q/k/v/output of attention{(shape.QueryGroupSize > 1 ? " with K/V repeated for GQA" : string.Empty)}, {(r.Attention == "sdpa" ? "log-sum-exp" : "score and probability matrices")}, SwiGLU gate/SiLU/up{(Trains("down_proj") ? "/product" : string.Empty)}{(targets.Count > 0 ? $", {targets.Count} LoRA A outputs" : string.Empty)})");
+            text.Append($"{recorded} recorded layers: first {MemoryEstimator.Format(firstLayer)}, others {MemoryEstimator.Format(otherLayer)} each (norm inputs in fp32, q/k/v/output of attention{(shape.QueryGroupSize > 1 ? " with K/V repeated for GQA" : string.Empty)}, {(r.Attention == "sdpa" ? "log-sum-exp" : "score and probability matrices")}, SwiGLU gate/SiLU/up{(Trains("down_proj") ? "/product" : string.Empty)}{(targets.Count > 0 ? $", {targets.Count} LoRA A outputs" : string.Empty)}{(dropout ? ", each adapter's dropped input and, where it has gradients, its dropout mask" : string.Empty)})");
         }
 
         // Final norm, LM head input, logits, and the fp32 log-softmax the loss keeps.

@@ -8,8 +8,10 @@ namespace Gputel.Profiler.Model;
 /// backward re-runs the layer with autograd on and differentiates it. The layer's trainable
 /// parameters are inputs of the autograd node, so their gradients flow even when the layer input
 /// does not require grad (LoRA on a frozen embedding), which PyTorch's re-entrant variant misses.
-/// Hooks on the layer's modules fire again during the recomputation, as in PyTorch. Unlike PyTorch,
-/// the RNG state is not replayed: with dropout (LoRA dropout &gt; 0) the recomputation draws a new mask.
+/// Hooks on the layer's modules fire again during the recomputation, as in PyTorch. As in PyTorch,
+/// a layer that draws random numbers (LoRA dropout &gt; 0) is recomputed from the CPU generator's
+/// state its forward pass started from, so the recomputation draws the same dropout masks and the
+/// gradients are those of the loss that was computed.
 /// Each layer's input is released as its backward ends, so a graph cannot be differentiated twice
 /// (<c>retain_graph</c>): the second backward throws. The reference workload differentiates each
 /// graph once.
@@ -20,6 +22,7 @@ internal sealed class LayerCheckpoint : autograd.SingleTensorFunction<LayerCheck
     private const string TrainableKey = "trainable";
     private const string InputRequiresGradKey = "inputRequiresGrad";
     private const string InputKey = "input";
+    private const string RandomStateKey = "rng";
 
     // Gradients handed back to the native autograd engine: it takes its own reference when this
     // backward returns, so ours can go then. Left to a dispose scope they would live until the
@@ -63,6 +66,9 @@ internal sealed class LayerCheckpoint : autograd.SingleTensorFunction<LayerCheck
         ctx.save_data(LayerKey, layer);
         ctx.save_data(TrainableKey, vars[FirstParameterArgument..].Cast<Parameter>().ToArray());
         ctx.save_data(InputRequiresGradKey, hidden.requires_grad);
+        // The generator's state (5 KB) where the layer draws random numbers, for the recomputation.
+        bool drawsRandomNumbers = layer.modules().OfType<LoraLinear>().Any(l => l.DrawsRandomNumbers);
+        ctx.save_data(RandomStateKey, new SavedInput(drawsRandomNumbers ? random.get_rng_state().DetachFromDisposeScope() : null));
         // TorchSharp runs this with autograd off, so no activations of the layer are kept.
         return layer.call(hidden, angles);
     }
@@ -99,10 +105,32 @@ internal sealed class LayerCheckpoint : autograd.SingleTensorFunction<LayerCheck
         bool inputRequiresGrad = (bool)ctx.get_data(InputRequiresGradKey);
         using Tensor keptInput = ((SavedInput)ctx.get_data(InputKey)).Take();
 
+        using Tensor? forwardState = ((SavedInput)ctx.get_data(RandomStateKey)).TakeOrNull();
+
         // The autograd engine calls backward with grad mode off.
         using var gradMode = enable_grad();
         var input = keptInput.detach().requires_grad_(inputRequiresGrad);
-        var output = layer.call(input, new RotaryAngles(saved[0], saved[1]));
+        Tensor output;
+        if (forwardState is null)
+        {
+            output = layer.call(input, new RotaryAngles(saved[0], saved[1]));
+        }
+        else
+        {
+            // Replayed, then the generator is put back where backward found it: the next step's
+            // masks do not repeat this layer's.
+            using Tensor backwardState = random.get_rng_state();
+            random.set_rng_state(forwardState);
+            try
+            {
+                output = layer.call(input, new RotaryAngles(saved[0], saved[1]));
+            }
+            finally
+            {
+                random.set_rng_state(backwardState);
+            }
+        }
+
         List<Tensor> differentiateBy = inputRequiresGrad ? [input, .. trainable] : [.. trainable];
         var grads = autograd.grad([output], differentiateBy, [grad_output]);
         _returned ??= [];
@@ -124,13 +152,21 @@ internal sealed class LayerCheckpoint : autograd.SingleTensorFunction<LayerCheck
     }
 
     /// <summary>
-    /// The layer's input between forward and backward. <see cref="Take"/> hands it over once, to the
+    /// The layer's input (or the generator's state) between forward and backward. <see cref="Take"/> hands it over once, to the
     /// backward that reads it and releases it when that layer's backward ends; a forward never
     /// followed by a backward leaves it to the finalizer.
     /// </summary>
-    private sealed class SavedInput(Tensor input)
+    private sealed class SavedInput(Tensor? input)
     {
         private Tensor? _input = input;
+
+        /// <summary>Hands the tensor over once, or null where none was kept.</summary>
+        public Tensor? TakeOrNull()
+        {
+            Tensor? input = _input;
+            _input = null;
+            return input;
+        }
 
         public Tensor Take()
         {

@@ -11,6 +11,7 @@ namespace Gputel.Profiler.Model;
 public sealed class LoraLinear : nn.Module<Tensor, Tensor>
 {
     private readonly double _scaling;
+    private readonly double _dropout;
 
     // Field names are the state-dict names.
     private readonly Parameter weight;
@@ -26,6 +27,7 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         ArgumentNullException.ThrowIfNull(settings);
         ArgumentOutOfRangeException.ThrowIfLessThan(settings.Rank, 1, nameof(settings));
         _scaling = settings.Scaling;
+        _dropout = settings.Dropout;
 
         // New handles on the same storage, so this module does not depend on baseLayer's lifetime.
         var baseWeight = baseLayer.weight;
@@ -44,6 +46,9 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         }
         RegisterComponents();
     }
+
+    /// <summary>Whether a forward pass draws random numbers: dropout above 0, in training mode.</summary>
+    internal bool DrawsRandomNumbers => training && _dropout > 0;
 
     /// <summary>Applies the frozen layer plus the scaled adapter.</summary>
     public override Tensor forward(Tensor input)
