@@ -200,6 +200,7 @@ public static class FineTuneRun
             ["lora_rank"] = o.Lora.Rank.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["lora_alpha"] = o.Lora.Alpha.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["lora_targets"] = string.Join(',', o.Lora.TargetModules),
+            ["lora_dropout"] = o.Lora.Dropout.ToString("R", System.Globalization.CultureInfo.InvariantCulture),
             ["trainable_parameters"] = trainable.Sum(p => p.numel()).ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["data"] = o.DataFile ?? "synthetic",
             ["seed"] = o.Seed.ToString(System.Globalization.CultureInfo.InvariantCulture),
