@@ -38,6 +38,13 @@ public sealed record EstimateRequest
     /// <summary>Tokens per sequence (the cutoff length; sequences are padded or cut to it).</summary>
     public int CutoffLength { get; init; } = 1024;
 
+    /// <summary>
+    /// Micro-batches per optimizer step. Above 1 the gradients are kept from the first
+    /// micro-batch's backward until zero_grad, so every later micro-batch's forward and backward run
+    /// with all of them alive.
+    /// </summary>
+    public int GradientAccumulation { get; init; } = 1;
+
     /// <summary>Whether each decoder layer is recomputed in backward.</summary>
     public bool GradientCheckpointing { get; init; }
 
@@ -68,7 +75,9 @@ public sealed record EstimateRequest
     /// <summary>
     /// The configuration a recorded run used, from its <c>run.json</c>. Throws
     /// <see cref="InvalidDataException"/> when the record does not say enough (an unknown model
-    /// shape with no readable config.json, an unknown method, a LoRA alpha that is not a number).
+    /// shape with no readable config.json, an unknown method, a LoRA alpha or a gradient
+    /// accumulation that is not a number). A record without <c>gradient_accumulation</c>
+    /// (written before runs recorded it) is read as one micro-batch per step.
     /// </summary>
     public static EstimateRequest FromRunInfo(RunInfo info)
     {
@@ -99,6 +108,7 @@ public sealed record EstimateRequest
             Optimizer = Setting("optimizer", "adamw") == "sgd" ? OptimizerKind.Sgd : OptimizerKind.AdamW,
             BatchSize = Int("batch_size", 1),
             CutoffLength = Int("cutoff_length", 128),
+            GradientAccumulation = Accumulation(Setting("gradient_accumulation", "1")),
             GradientCheckpointing = Setting("gradient_checkpointing", "false") == "true",
             Device = info.Device.StartsWith("cuda", StringComparison.Ordinal) ? "cuda" : "cpu",
         };
@@ -107,5 +117,12 @@ public sealed record EstimateRequest
             double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double alpha)
                 ? alpha
                 : throw new InvalidDataException($"run.json's lora_alpha '{text}' is not a number");
+
+        // Not read leniently as the sizes above are: falling back to 1 would drop the gradients
+        // from every later micro-batch's forward pass and understate the peak.
+        static int Accumulation(string text) =>
+            int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out int n) && n >= 1
+                ? n
+                : throw new InvalidDataException($"run.json's gradient_accumulation '{text}' is not a positive whole number");
     }
 }

@@ -45,12 +45,18 @@ public static class MemoryEstimator
         // Each phase's larger end (start for backward, which begins with every activation alive)
         // plus what it allocates briefly; the peak phase is the highest of them.
         long optimizerTransient = m.OptimizerTransient(request.Device);
-        bool activationsDominate = a.Total >= gradients + a.Outputs;
+        // With gradient accumulation the gradients stay from the first micro-batch's backward until
+        // zero_grad: every later micro-batch's forward runs with all of them alive, and its backward
+        // starts with them beside the activations, which makes its start its larger end (each new
+        // gradient is added into them, not kept beside).
+        int accumulation = request.GradientAccumulation;
+        long heldGradients = accumulation > 1 ? gradients : 0;
+        bool activationsDominate = a.Total + heldGradients >= gradients + a.Outputs;
         var phases = new (string Phase, long Activations, long Gradients, long Temporary, string TemporaryFormula)[]
         {
-            ("forward", a.Total, 0, a.ForwardTransient, a.ForwardTransientFormula),
+            ("forward", a.Total, heldGradients, a.ForwardTransient, a.ForwardTransientFormula),
             activationsDominate
-                ? ("backward", a.Total, 0, Math.Max(2 * a.LossGradient, a.RecomputeBackward), a.RecomputeBackward > 2 * a.LossGradient
+                ? ("backward", a.Total, heldGradients, Math.Max(2 * a.LossGradient, a.RecomputeBackward), a.RecomputeBackward > 2 * a.LossGradient
                     ? $"the last layer recomputed, with the gradients of its output and of its SwiGLU factors, less the log-softmax the loss's backward released ({Format(a.RecomputeBackward)})"
                     : $"the loss gradients over the vocabulary at the start of backward (NLL and log-softmax: 2 x b x (s-1) x V x 4 B = {Format(2 * a.LossGradient)})")
                 : ("backward", a.Outputs, gradients, a.Recompute, a.Recompute > 0 ? $"the first trainable layer recomputed while the other gradients are in place ({Format(a.Recompute)})" : "little: gradients replace the activations they consume"),
@@ -62,7 +68,9 @@ public static class MemoryEstimator
         var lines = new EstimateLine[MemoryCategoryNames.All.Count];
         lines[(int)MemoryCategory.Weights] = new(MemoryCategory.Weights, weights, m.WeightsFormula);
         lines[(int)MemoryCategory.Gradients] = new(MemoryCategory.Gradients, peak.Gradients,
-            peak.Gradients == 0 ? $"none yet at the peak ({peak.Phase}): zero_grad sets them to None; {m.GradientsFormula} after backward" : m.GradientsFormula);
+            peak.Gradients == 0 ? $"none yet at the peak ({peak.Phase}): zero_grad sets them to None; {m.GradientsFormula} after backward"
+            : accumulation > 1 ? $"{m.GradientsFormula}, held from the first micro-batch's backward through the next micro-batches' forward and backward passes (gradient accumulation {accumulation})"
+            : m.GradientsFormula);
         lines[(int)MemoryCategory.OptimizerState] = new(MemoryCategory.OptimizerState, optimizer, m.OptimizerFormula);
         lines[(int)MemoryCategory.Activations] = new(MemoryCategory.Activations, peak.Activations,
             peak.Activations == a.Total ? a.Formula : $"none after backward: the graph and the logits are released, only the loss's value is kept");
@@ -96,6 +104,11 @@ public static class MemoryEstimator
         if (r.BatchSize < 1 || r.CutoffLength < 2)
         {
             throw new ArgumentException("batch size must be at least 1 and cutoff length at least 2");
+        }
+
+        if (r.GradientAccumulation < 1)
+        {
+            throw new ArgumentException($"gradient accumulation must be at least 1 micro-batch per step, not {r.GradientAccumulation}");
         }
 
         if (r.Gpus < 1 || r.ZeroStage is < 0 or > 3)
