@@ -22,6 +22,7 @@ internal static class EstimateCommand
         var trainableLayers = new Option<int>("--trainable-layers") { Description = "For freeze: how many last layers train (default 2).", DefaultValueFactory = _ => 2 };
         var loraRank = new Option<int>("--lora-rank") { Description = "LoRA rank (default 8).", DefaultValueFactory = _ => 8 };
         var loraTargets = new Option<string>("--lora-targets") { Description = "Comma-separated projections (default all seven)." };
+        var loraDropout = new Option<double>("--lora-dropout") { Description = "LoRA dropout, at least 0 and below 1 (default 0): each adapter then keeps its own dropped copy of its input.", DefaultValueFactory = _ => 0 };
         var dtype = new Option<string>("--dtype") { Description = "fp32 or bf16 (default bf16).", DefaultValueFactory = _ => "bf16" };
         var optimizer = new Option<string>("--optimizer") { Description = "adamw or sgd (default adamw).", DefaultValueFactory = _ => "adamw" };
         var batchSize = new Option<int>("--batch-size") { Description = "Sequences per micro-batch (default 1).", DefaultValueFactory = _ => 1 };
@@ -38,7 +39,7 @@ internal static class EstimateCommand
 
         var command = new Command("estimate", "Predict GPU (or CPU) memory by category for a fine-tuning configuration, with the formula behind each figure and the model-state-only figure common tables give.")
         {
-            model, method, trainableLayers, loraRank, loraTargets, dtype, optimizer, batchSize, cutoff, accumulation, checkpointing, gpus, zero, device, attention, json, noProbe, table,
+            model, method, trainableLayers, loraRank, loraTargets, loraDropout, dtype, optimizer, batchSize, cutoff, accumulation, checkpointing, gpus, zero, device, attention, json, noProbe, table,
         };
 
         command.SetAction(parse =>
@@ -62,6 +63,12 @@ internal static class EstimateCommand
                     throw new ArgumentException($"invalid lora-rank '{rank}': must be a positive number");
                 }
 
+                double dropout = parse.GetValue(loraDropout);
+                if (dropout is < 0 or >= 1 || double.IsNaN(dropout))
+                {
+                    throw new ArgumentException($"invalid lora-dropout '{dropout.ToString(CultureInfo.InvariantCulture)}': must be at least 0 and below 1");
+                }
+
                 int micro = parse.GetValue(accumulation);
                 if (micro < 1)
                 {
@@ -76,8 +83,8 @@ internal static class EstimateCommand
                     Method = Enum.TryParse(parse.GetValue(method), true, out FineTuneMethod m) && Enum.IsDefined(m) ? m : throw new ArgumentException($"invalid method '{parse.GetValue(method)}': expected full, freeze or lora"),
                     TrainableLayers = parse.GetValue(trainableLayers),
                     Lora = parse.GetValue(loraTargets) is { } targets
-                        ? new LoraSettings(rank, 2.0 * rank, 0, targets.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-                        : new LoraSettings(rank, 2.0 * rank),
+                        ? new LoraSettings(rank, 2.0 * rank, dropout, targets.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+                        : new LoraSettings(rank, 2.0 * rank, dropout),
                     Dtype = parse.GetValue(dtype)!,
                     Optimizer = parse.GetValue(optimizer) switch { "adamw" => OptimizerKind.AdamW, "sgd" => OptimizerKind.Sgd, var o => throw new ArgumentException($"invalid optimizer '{o}': expected adamw or sgd") },
                     BatchSize = parse.GetValue(batchSize),

@@ -70,11 +70,13 @@ internal sealed class Activations
         // no dropout: q_proj alone adds nothing in the first layer (its copy replaces the input A kept)
         // and one h x 4 B mask in the second; q_proj with k_proj adds one copy, then a copy and two
         // masks; down_proj alone adds nothing, then one i x 4 B mask.
+        // On a GPU, PyTorch's fused dropout keeps a one-byte mask instead.
         bool dropout = r.Method == FineTuneMethod.Lora && r.Lora.Dropout > 0;
+        int maskBytes = r.Device == "cpu" ? p : 1;
         long Adapters(long inputs, bool inputGrad, params string[] projections)
         {
             int adapted = projections.Count(targets.Contains);
-            return adapted * t * inputs * p * (inputGrad ? 2 : 1);
+            return adapted * t * inputs * (p + (inputGrad ? maskBytes : 0));
         }
 
         var text = new StringBuilder();

@@ -103,7 +103,7 @@ public sealed record EstimateRequest
             ModelName = info.Model,
             Method = Enum.TryParse(info.Method, ignoreCase: true, out FineTuneMethod method) ? method : throw new InvalidDataException($"unknown method '{info.Method}' in run.json"),
             TrainableLayers = Int("trainable_layers", 2),
-            Lora = new LoraSettings(Int("lora_rank", 8), Alpha(Setting("lora_alpha", "16")), 0, targets),
+            Lora = new LoraSettings(Int("lora_rank", 8), Alpha(Setting("lora_alpha", "16")), Dropout(Setting("lora_dropout", "0")), targets),
             Dtype = info.Dtype,
             Optimizer = Setting("optimizer", "adamw") == "sgd" ? OptimizerKind.Sgd : OptimizerKind.AdamW,
             BatchSize = Int("batch_size", 1),
@@ -112,6 +112,12 @@ public sealed record EstimateRequest
             GradientCheckpointing = Setting("gradient_checkpointing", "false") == "true",
             Device = info.Device.StartsWith("cuda", StringComparison.Ordinal) ? "cuda" : "cpu",
         };
+
+        // Records written before lora_dropout was recorded ran without dropout (the default).
+        static double Dropout(string text) =>
+            double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double dropout) && dropout is >= 0 and < 1
+                ? dropout
+                : throw new InvalidDataException($"run.json's lora_dropout '{text}' is not a number from 0 to below 1");
 
         static double Alpha(string text) =>
             double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double alpha)

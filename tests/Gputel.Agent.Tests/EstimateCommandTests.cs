@@ -18,6 +18,44 @@ public sealed class EstimateCommandTests
         Assert.DoesNotContain("   at ", output, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("--lora-dropout", "1.5", "invalid lora-dropout '1.5': must be at least 0 and below 1")]
+    [InlineData("--lora-dropout", "-0.1", "invalid lora-dropout '-0.1': must be at least 0 and below 1")]
+    [InlineData("--gradient-accumulation", "0", "invalid gradient-accumulation '0': must be a positive number")]
+    public void A_setting_out_of_range_exits_2_and_names_it(string option, string value, string message)
+    {
+        (int exit, string output) = AgentProcess.Run(["estimate", "--no-probe", option, value]);
+
+        Assert.True(exit == 2, output);
+        Assert.Contains($"gputel estimate: {message}", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Lora_dropout_raises_the_estimate_by_the_adapters_dropped_inputs()
+    {
+        (int exit, string plain) = AgentProcess.Run(["estimate", "--model", "qwen2-1.5b", "--json"]);
+        Assert.True(exit == 0, plain);
+        (exit, string dropped) = AgentProcess.Run(["estimate", "--model", "qwen2-1.5b", "--json", "--lora-dropout", "0.1"]);
+        Assert.True(exit == 0, dropped);
+
+        // On a GPU each of the 7 adapters per layer keeps its bf16 dropped input, and a one-byte mask
+        // where its input has gradients: everywhere but the first layer's q/k/v, whose input comes
+        // from the frozen embedding (from the q/k/v adapters on, everything after has gradients).
+        // Per token and layer, h = 1536, q = 1536, i = 8960: 5 x 1536 + 1536 + 8960 inputs; 1024
+        // tokens, 28 layers.
+        long perToken = (5 * 1536 + 1536 + 8960) * 2L;
+        long masks = (27 * (3 * 1536) + 28 * (1536 + 2 * 1536 + 8960)) * 1024L;
+        long shared = 28 * (2 * 1536 + 8960) * 2 * 1024L; // the inputs no longer kept, one per group
+        Assert.Equal(Activations(plain) + 28 * perToken * 1024 + masks - shared, Activations(dropped));
+
+        static long Activations(string json)
+        {
+            using var doc = System.Text.Json.JsonDocument.Parse(json);
+            return doc.RootElement.GetProperty("categories").EnumerateArray().Single(c => c.GetProperty("category").GetString() == "activations").GetProperty("bytes").GetInt64();
+        }
+    }
+
     [Fact]
     public void Across_gpus_the_usual_tables_figure_is_compared_per_gpu()
     {

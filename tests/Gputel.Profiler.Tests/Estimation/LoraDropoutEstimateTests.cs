@@ -37,6 +37,23 @@ public sealed class LoraDropoutEstimateTests : IDisposable
         Assert.True(measured > 0, $"{targets}: dropout added nothing");
     }
 
+    [Theory]
+    [InlineData("0.1", 0.1)]
+    [InlineData(null, 0)]
+    public void A_records_lora_dropout_is_read_back(string? recorded, double dropout)
+    {
+        var settings = new Dictionary<string, string> { ["lora_rank"] = "8" };
+        if (recorded is not null)
+        {
+            settings["lora_dropout"] = recorded;
+        }
+
+        var info = new Gputel.Profiler.Records.RunInfo("r", "tiny", "lora", "fp32", "cpu", DateTimeOffset.UnixEpoch, settings, new Dictionary<string, string>());
+        Assert.Equal(dropout, EstimateRequest.FromRunInfo(info).Lora.Dropout);
+        settings["lora_dropout"] = "1.2";
+        Assert.Throws<InvalidDataException>(() => EstimateRequest.FromRunInfo(info));
+    }
+
     private long Measured(double dropout, string[] targets, out EstimateRequest request)
     {
         var options = new FineTuneOptions(ModelShape.Tiny, Path.Combine(_dir, dropout.ToString(System.Globalization.CultureInfo.InvariantCulture)))
