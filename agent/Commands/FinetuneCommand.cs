@@ -11,7 +11,7 @@ using static TorchSharp.torch;
 namespace Gputel.Agent.Commands;
 
 /// <summary><c>gputel finetune</c>: the reference fine-tuning workload with the memory profiler attached.</summary>
-internal static class FinetuneCommand
+internal static partial class FinetuneCommand
 {
     private const double MiB = 1024 * 1024;
 
@@ -144,16 +144,18 @@ internal static class FinetuneCommand
 
     /// <summary>
     /// Ctrl-C and SIGTERM while a fine-tune runs. The first asks the loop to stop after the step in
-    /// progress, so every completed step is recorded and <c>end.json</c> written; a second is left to
-    /// the runtime's default, which ends the process at once (its record then reads as cut off, each
-    /// line written so far whole).
+    /// progress, so every completed step is recorded and <c>end.json</c> written; a second ends the
+    /// process at once (<c>_exit</c>: a graceful runtime shutdown could wait on the training thread
+    /// inside libtorch), and the record then reads as cut off, each line written so far whole.
+    /// Handlers run on threads of their own, and one may still run as the run ends.
     /// </summary>
-    private sealed class Interruption : IDisposable
+    private sealed partial class Interruption : IDisposable
     {
         private readonly CancellationTokenSource _stop = new();
         private readonly PosixSignalRegistration _interrupt;
         private readonly PosixSignalRegistration _terminate;
-        private PosixSignal _signal = PosixSignal.SIGINT;
+        private int _signals;
+        private volatile int _exitCode = Interrupted;
 
         public Interruption()
         {
@@ -163,20 +165,28 @@ internal static class FinetuneCommand
 
         public CancellationToken Token => _stop.Token;
 
-        /// <summary>What a shell reports for a command the signal interrupted: 128 + its number.</summary>
-        public int ExitCode => _signal == PosixSignal.SIGTERM ? 128 + 15 : Interrupted;
+        /// <summary>What a shell reports for a command the first signal interrupted: 128 + its number.</summary>
+        public int ExitCode => _exitCode;
 
         private void Stop(PosixSignalContext context)
         {
-            if (_stop.IsCancellationRequested)
+            context.Cancel = true;
+            int code = context.Signal == PosixSignal.SIGTERM ? 128 + 15 : Interrupted;
+            if (Interlocked.Increment(ref _signals) > 1)
             {
-                return;
+                _exit(code);
             }
 
-            context.Cancel = true;
-            _signal = context.Signal;
-            Console.Error.WriteLine("gputel finetune: stopping after the step in progress (Ctrl-C again to stop now)");
-            _stop.Cancel();
+            _exitCode = code;
+            Console.Error.WriteLine($"gputel finetune: stopping after the step in progress ({(code == Interrupted ? "Ctrl-C" : "SIGTERM")} again to stop now)");
+            try
+            {
+                _stop.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+                // The run had already ended.
+            }
         }
 
         public void Dispose()
@@ -185,9 +195,12 @@ internal static class FinetuneCommand
             _terminate.Dispose();
             _stop.Dispose();
         }
+
+        [LibraryImport("libc")]
+        private static partial void _exit(int status);
     }
 
-    /// <summary>Exit code of a run stopped by Ctrl-C before its last step (128 + SIGINT, as shells report an interrupted command; 143 for SIGTERM).</summary>
+    /// <summary>Exit code of a run stopped by Ctrl-C (128 + SIGINT, as shells report an interrupted command; 143 for SIGTERM).</summary>
     public const int Interrupted = 130;
 
     private static int Run(FineTuneOptions options, Interruption interruption)

@@ -1,46 +1,47 @@
 #if FINETUNE
+using System.Diagnostics;
 using System.Runtime.InteropServices;
-using System.Text;
 using Gputel.Profiler.Memory;
 
 namespace Gputel.Agent.Commands;
 
 /// <summary>
 /// Starts <c>gputel finetune</c> (and <c>gputel estimate --device cpu</c>, which measures a short run)
-/// over again, in the same process, with the .NET JIT's slab cache off
-/// (<see cref="JitSlabCache"/>): the runtime reads that setting only at start-up, and with the cache on
-/// the JIT's memory, freed a few seconds into a run, shows as megabytes of negative unattributed.
-/// The process image is replaced (<c>execv</c> of <c>/proc/self/exe</c> with the same arguments), so the
-/// process id, its terminal, its signals and its exit code stay the user's: no parent waits on a child.
-/// Nothing has run yet but argument checks, so nothing is lost. Where the variable is already set (by the
-/// user, or by this restart) or the restart fails, the run goes on as it is; run.json says which.
+/// over again, in the same process, with the .NET JIT's slab cache off (<see cref="JitSlabCache"/>): the
+/// runtime reads that setting only at start-up, and with the cache on the JIT's memory, freed a few
+/// seconds into a run, shows as megabytes of negative unattributed memory. The process image is
+/// replaced (<c>execv</c> of the same executable with the same arguments, byte for byte), so the process
+/// id, its terminal, its signals and its exit code stay the user's: no parent waits on a child.
+/// Nothing has run yet but argument checks, so nothing is lost. Skipped where the variable is already
+/// set (by the user, to any value, or by this restart), where a debugger or a diagnostics tool that
+/// launched the process would lose it, and where the restart fails; run.json says which way it ran.
 /// </summary>
-internal static partial class FinetuneRestart
+internal static unsafe partial class FinetuneRestart
 {
-    /// <summary>Restarts with the cache off where the command measures the CPU allocator and the variable is unset; returns only when it does not.</summary>
+    /// <summary>Restarts with the cache off where the command measures the CPU allocator and nothing speaks against it; returns only when it does not.</summary>
     public static void IfNeeded(string[] args)
     {
         if (!OperatingSystem.IsLinux() || !MeasuresTheCpuAllocator(args) || JitSlabCache.IsSet
-            || args.Any(a => a is "-h" or "--help" or "-?" or "/?" or "/h"))
+            || args.Any(a => a is "-h" or "--help" or "-?" or "/?" or "/h")
+            // A debugger, or a tool that started the process on a diagnostic port it waits on
+            // (dotnet-trace collect -- gputel ...), would lose the process at the exec.
+            || Debugger.IsAttached || Environment.GetEnvironmentVariable("DOTNET_DiagnosticPorts") is not null
+            || Environment.GetEnvironmentVariable("DOTNET_DefaultDiagnosticPortSuspend") is not null)
         {
             return;
         }
 
-        string[]? argv = CommandLine();
-        if (argv is null || argv.Length == 0)
+        byte[][]? argv = CommandLine();
+        if (argv is null || argv.Length == 0 || setenv(JitSlabCache.Variable, "0", 1) != 0)
         {
             return;
         }
 
-        // The native environment, which execv passes on (Environment.SetEnvironmentVariable changes
-        // only .NET's own copy on Linux).
-        if (setenv(JitSlabCache.Variable, "0", 1) != 0)
-        {
-            return;
-        }
-
-        Console.Out.Flush();
-        execv("/proc/self/exe", [.. argv, null]);
+        // The runtime's diagnostics socket is named after the pid and the process's start time, which
+        // the exec keeps, and the runtime being replaced never removes it: the new runtime could not
+        // bind its own, and dotnet-counters or dotnet-trace could not attach.
+        RemoveDiagnosticsSocket();
+        Exec(argv);
         // Only reached where exec failed: go on with the cache as it is, and take the variable back so
         // that child processes see what this process runs with.
         unsetenv(JitSlabCache.Variable);
@@ -71,22 +72,80 @@ internal static partial class FinetuneRestart
         return args[0] == "estimate" && cpu && !args.Contains("--no-probe");
     }
 
-    /// <summary>This process's arguments as the kernel has them (the host's own first, then the app's), or null.</summary>
-    private static string[]? CommandLine()
+    /// <summary>
+    /// This process's arguments as the kernel has them, each as its bytes (the host's own first, then
+    /// the app's), or null: not decoded, so a path that is not UTF-8 reaches the exec unchanged.
+    /// </summary>
+    internal static byte[][]? CommandLine()
     {
         try
         {
-            byte[] raw = File.ReadAllBytes("/proc/self/cmdline");
-            string text = Encoding.UTF8.GetString(raw);
-            return text.TrimEnd('\0').Split('\0');
+            return Split(File.ReadAllBytes("/proc/self/cmdline"));
         }
-        catch (IOException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             return null;
         }
-        catch (UnauthorizedAccessException)
+    }
+
+    /// <summary>The arguments of a <c>/proc/PID/cmdline</c>, or null where it is not NUL-terminated (cut short).</summary>
+    internal static byte[][]? Split(byte[] raw)
+    {
+        // Each argument ends with a NUL; an empty argument is just its NUL.
+        var args = new List<byte[]>();
+        int start = 0;
+        for (int i = 0; i < raw.Length; i++)
         {
-            return null;
+            if (raw[i] == 0)
+            {
+                args.Add(raw[start..i]);
+                start = i + 1;
+            }
+        }
+
+        return start == raw.Length ? [.. args] : null;
+    }
+
+    private static void RemoveDiagnosticsSocket()
+    {
+        try
+        {
+            foreach (string socket in Directory.EnumerateFiles(Path.GetTempPath(), $"dotnet-diagnostic-{Environment.ProcessId}-*-socket"))
+            {
+                File.Delete(socket);
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Attaching tools then fail as they would have; the run itself does not depend on it.
+        }
+    }
+
+    private static void Exec(byte[][] argv)
+    {
+        var strings = new IntPtr[argv.Length + 1];
+        try
+        {
+            for (int i = 0; i < argv.Length; i++)
+            {
+                strings[i] = Marshal.AllocHGlobal(argv[i].Length + 1);
+                Marshal.Copy(argv[i], 0, strings[i], argv[i].Length);
+                ((byte*)strings[i])[argv[i].Length] = 0;
+            }
+
+            fixed (IntPtr* pointers = strings)
+            {
+                // By the executable's own path, which names the process (ps, top, nvidia-smi) as
+                // before; /proc/self/exe where it is not known.
+                execv(Environment.ProcessPath ?? "/proc/self/exe", pointers);
+            }
+        }
+        finally
+        {
+            foreach (IntPtr s in strings)
+            {
+                Marshal.FreeHGlobal(s);
+            }
         }
     }
 
@@ -97,6 +156,6 @@ internal static partial class FinetuneRestart
     private static partial int unsetenv(string name);
 
     [LibraryImport("libc", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
-    private static partial int execv(string path, string?[] argv);
+    private static partial int execv(string path, IntPtr* argv);
 }
 #endif

@@ -78,7 +78,9 @@ internal static unsafe partial class NativeStorage
     /// the current dispose scope, finalizable) on every call: at every phase end, for every parameter,
     /// that was most of what counting gradients cost. Here the gradient is read by reference where
     /// this libtorch allows it, else through a native reference released at once, so the accounting
-    /// never holds a gradient alive.
+    /// never holds a gradient alive. By reference, nothing keeps the gradient alive during the read:
+    /// call it where no other thread sets or clears the parameter's gradient (the accountant reads
+    /// at phase ends, on the training thread).
     /// </summary>
     public static (IntPtr Address, long Bytes) GradientOf(torch.Tensor parameter) =>
         GradientOf(parameter, byReference: GradientReference != null);

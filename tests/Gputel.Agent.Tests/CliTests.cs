@@ -173,7 +173,22 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
-    public void Finetune_stopped_by_ctrl_c_keeps_every_step_and_its_figures_hold_past_the_jit_cache_release()
+    public void The_restart_passes_every_argument_on_byte_for_byte()
+    {
+        // dotnet, a dll path that is not UTF-8, finetune, an empty --out value.
+        byte[] cmdline = [.. "dotnet\0/d/"u8, 0xff, .. "/g.dll\0finetune\0--out\0\0"u8];
+        byte[][] args = Gputel.Agent.Commands.FinetuneRestart.Split(cmdline)!;
+        Assert.Equal(5, args.Length);
+        Assert.Equal("finetune"u8.ToArray(), args[2]);
+        Assert.Empty(args[4]);
+        Assert.Contains((byte)0xff, args[1]);
+        Assert.Null(Gputel.Agent.Commands.FinetuneRestart.Split("dotnet\0fine"u8.ToArray()));
+    }
+
+    [Theory]
+    [InlineData("INT", 130)]
+    [InlineData("TERM", 143)]
+    public void Finetune_stopped_by_a_signal_keeps_every_step_and_its_figures_hold_past_the_jit_cache_release(string signal, int code)
     {
         string run = Path.Combine(_dir.Path, "stopped");
         string steps = Path.Combine(run, "steps.jsonl");
@@ -182,14 +197,14 @@ public sealed class CliTests : IDisposable
         // Past the moment the .NET runtime frees the JIT's cached memory (2-4 s after the JIT last
         // needed it): with the cache on, the allocator then fell 11 MiB below the run's baseline.
         Wait.Until(() => Seconds(File.ReadAllLines(steps)) >= 8, "8 seconds of steps", seconds: 120);
-        Interrupt(finetune.Pid);
+        Interrupt(finetune.Pid, signal);
 
         Wait.Until(() => finetune.HasExited, "gputel to stop after the step in progress", seconds: 60);
         (int exit, string output) = finetune.Finish();
         int completed = int.Parse(Regex.Match(output, @"stopped after (\d+) of 100000 steps").Groups[1].Value, CultureInfo.InvariantCulture);
 
         // Interrupted, as a shell reports it; every completed step is in the record, whole.
-        Assert.Equal(130, exit);
+        Assert.Equal(code, exit);
         using (JsonDocument end = JsonDocument.Parse(File.ReadAllText(Path.Combine(run, "end.json"))))
         {
             Assert.True(end.RootElement.GetProperty("cancelled").GetBoolean());
@@ -205,7 +220,9 @@ public sealed class CliTests : IDisposable
         long peak = settled.Max(e => e.GetProperty("peak_bytes").GetInt64());
         JsonElement worst = settled.MaxBy(e => Math.Abs(e.GetProperty("bytes").GetProperty("unattributed").GetInt64()));
         long unattributed = worst.GetProperty("bytes").GetProperty("unattributed").GetInt64();
-        Assert.True(Math.Abs(unattributed) < peak / 20, $"step {worst.GetProperty("step")} {worst.GetProperty("phase")}: unattributed {unattributed} of peak {peak}");
+        // 5 % of the peak, or 1 MiB on a peak this small: a loaded machine's own thread and library
+        // buffers come and go by a few hundred KB; the JIT's cache, when it was on, took 11 MiB.
+        Assert.True(Math.Abs(unattributed) < Math.Max(peak / 20, 1 << 20), $"step {worst.GetProperty("step")} {worst.GetProperty("phase")}: unattributed {unattributed} of peak {peak}");
 
         static double Seconds(string[] lines) => lines.Length < 2 ? 0
             : (JsonDocument.Parse(lines[^2]).RootElement.GetProperty("time").GetDateTimeOffset() - JsonDocument.Parse(lines[0]).RootElement.GetProperty("time").GetDateTimeOffset()).TotalSeconds;
@@ -239,15 +256,18 @@ public sealed class CliTests : IDisposable
 
         Assert.Equal(130, exit);
         Assert.DoesNotContain("Unhandled exception", output, StringComparison.Ordinal);
+        Assert.Single(Regex.Matches(output, "stopping after the step in progress"));
         string[] lines = File.ReadAllLines(Path.Combine(run, "steps.jsonl"));
         Assert.NotEmpty(lines);
         Assert.All(lines, l => JsonDocument.Parse(l).Dispose());
     }
 
-    private static void Interrupt(int pid)
+    // The shell's own kill: a slim machine may have no kill binary.
+    private static void Interrupt(int pid, string signal = "INT")
     {
-        using Process kill = Process.Start("kill", ["-INT", pid.ToString(CultureInfo.InvariantCulture)])!;
+        using Process kill = Process.Start("sh", ["-c", $"kill -{signal} \"$1\"", "sh", pid.ToString(CultureInfo.InvariantCulture)])!;
         kill.WaitForExit();
+        Assert.Equal(0, kill.ExitCode);
     }
 
     [Fact]
