@@ -39,10 +39,16 @@ public sealed class ReportPeakTests : IDisposable
         return new MemorySnapshot(step, phase, bytes, allocator, peak, 0.1);
     }
 
-    private RunRecordReader Write(long cache, long runtime)
+    private RunRecordReader Write(long cache, long runtime, string? jitSlabCache = null)
     {
+        var settings = new Dictionary<string, string> { ["batch_size"] = "2", ["cutoff_length"] = "32" };
+        if (jitSlabCache is not null)
+        {
+            settings["jit_slab_cache"] = jitSlabCache;
+        }
+
         var info = new RunInfo("peak", "tiny", "lora", "fp32", runtime > 0 ? "cuda:0" : "cpu", DateTimeOffset.UnixEpoch,
-            new Dictionary<string, string> { ["batch_size"] = "2", ["cutoff_length"] = "32" }, new Dictionary<string, string>());
+            settings, new Dictionary<string, string>());
         using (var writer = new RunRecordWriter(_dir, info))
         {
             string[] phases = ["forward", "backward", "optimizer_step", "zero_grad"];
@@ -84,6 +90,17 @@ public sealed class ReportPeakTests : IDisposable
         ChartSeries chart = ChartSeries.From(record);
         Assert.Equal(peak.TotalBytes, chart.Bands.Max(b => b.Tops[^1]));
         Assert.Equal("backward", chart.Bands.MaxBy(b => b.Tops[^1])!.Memory.Phase);
+    }
+
+    [Theory]
+    [InlineData("on", true)]
+    [InlineData("off", false)]
+    [InlineData(null, false)]
+    public void A_cpu_run_with_the_jit_slab_cache_on_is_warned_about(string? setting, bool warned)
+    {
+        RunSummary summary = RunAnalysis.Summarize(Write(0, 0, setting), _ => false);
+
+        Assert.Equal(warned, summary.Warnings.Any(w => w.Contains("DOTNET_JitHostMaxSlabCache=0", StringComparison.Ordinal)));
     }
 
     public void Dispose()
