@@ -11,10 +11,6 @@ internal static class Program
 
     public static async Task<int> Main(string[] args)
     {
-#if FINETUNE
-        // Before anything else runs: a fine-tune restarts itself with the JIT's slab cache off.
-        FinetuneRestart.IfNeeded(args);
-#endif
         var root = new RootCommand("gputel: GPU telemetry agent and training-memory profiler.")
         {
             AgentCommand.Create(),
@@ -40,6 +36,10 @@ internal static class Program
 
         var invocation = new InvocationConfiguration();
 #if FINETUNE
+        // Before the command runs (parsing has no side effects): a fine-tune restarts itself with the
+        // JIT's slab cache off.
+        FinetuneRestart.IfNeeded(parsed);
+
         // A fine-tune handles its own Ctrl-C and SIGTERM (FinetuneCommand): System.CommandLine's handler
         // threw from its signal thread at a second Ctrl-C and aborted the process with a stack trace.
         if (parsed.CommandResult.Command.Name == "finetune")

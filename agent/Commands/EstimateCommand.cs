@@ -57,24 +57,12 @@ internal static class EstimateCommand
 
                 string name = parse.GetValue(model)!;
                 int rank = parse.GetValue(loraRank);
-                if (rank < 1)
-                {
-                    // Whatever the method, as finetune does.
-                    throw new ArgumentException($"invalid lora-rank '{rank}': must be a positive number");
-                }
-
                 double dropout = parse.GetValue(loraDropout);
-                if (dropout is < 0 or >= 1 || double.IsNaN(dropout))
-                {
-                    throw new ArgumentException($"invalid lora-dropout '{dropout.ToString(CultureInfo.InvariantCulture)}': must be at least 0 and below 1");
-                }
-
-                int micro = parse.GetValue(accumulation);
-                if (micro < 1)
-                {
-                    // Named as the option, as finetune names it, rather than the estimator's own wording.
-                    throw new ArgumentException($"invalid gradient-accumulation '{micro}': must be a positive number");
-                }
+                LoraSettings lora = parse.GetValue(loraTargets) is { } targets
+                    ? new LoraSettings(rank, 2.0 * rank, dropout, targets.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+                    : new LoraSettings(rank, 2.0 * rank, dropout);
+                // Whatever the method, and named as the options are, as finetune checks them.
+                FineTuneOptions.ValidateShared(lora, parse.GetValue(accumulation));
 
                 var request = new EstimateRequest
                 {
@@ -82,14 +70,12 @@ internal static class EstimateCommand
                     ModelName = name,
                     Method = Enum.TryParse(parse.GetValue(method), true, out FineTuneMethod m) && Enum.IsDefined(m) ? m : throw new ArgumentException($"invalid method '{parse.GetValue(method)}': expected full, freeze or lora"),
                     TrainableLayers = parse.GetValue(trainableLayers),
-                    Lora = parse.GetValue(loraTargets) is { } targets
-                        ? new LoraSettings(rank, 2.0 * rank, dropout, targets.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-                        : new LoraSettings(rank, 2.0 * rank, dropout),
+                    Lora = lora,
                     Dtype = parse.GetValue(dtype)!,
                     Optimizer = parse.GetValue(optimizer) switch { "adamw" => OptimizerKind.AdamW, "sgd" => OptimizerKind.Sgd, var o => throw new ArgumentException($"invalid optimizer '{o}': expected adamw or sgd") },
                     BatchSize = parse.GetValue(batchSize),
                     CutoffLength = parse.GetValue(cutoff),
-                    GradientAccumulation = micro,
+                    GradientAccumulation = parse.GetValue(accumulation),
                     GradientCheckpointing = parse.GetValue(checkpointing),
                     Gpus = parse.GetValue(gpus),
                     ZeroStage = parse.GetValue(zero),

@@ -1,4 +1,6 @@
 #if FINETUNE
+using System.CommandLine;
+using System.CommandLine.Help;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Gputel.Profiler.Memory;
@@ -19,10 +21,9 @@ namespace Gputel.Agent.Commands;
 internal static unsafe partial class FinetuneRestart
 {
     /// <summary>Restarts with the cache off where the command measures the CPU allocator and nothing speaks against it; returns only when it does not.</summary>
-    public static void IfNeeded(string[] args)
+    public static void IfNeeded(ParseResult parsed)
     {
-        if (!OperatingSystem.IsLinux() || !MeasuresTheCpuAllocator(args) || JitSlabCache.IsSet
-            || args.Any(a => a is "-h" or "--help" or "-?" or "/?" or "/h")
+        if (!OperatingSystem.IsLinux() || !MeasuresTheCpuAllocator(parsed) || JitSlabCache.IsSet
             // A debugger, or a tool that started the process on a diagnostic port it waits on
             // (dotnet-trace collect -- gputel ...), would lose the process at the exec.
             || Debugger.IsAttached || Environment.GetEnvironmentVariable("DOTNET_DiagnosticPorts") is not null
@@ -50,27 +51,15 @@ internal static unsafe partial class FinetuneRestart
     /// <summary>
     /// Whether the command reads malloc's figures against a baseline: a fine-tune, and an estimate that
     /// measures the CPU runtime with a short run of its own (<c>--device cpu</c> without <c>--no-probe</c>).
+    /// Not for <c>--help</c>, which runs nothing.
     /// </summary>
-    internal static bool MeasuresTheCpuAllocator(string[] args)
-    {
-        if (args.Length == 0)
+    internal static bool MeasuresTheCpuAllocator(ParseResult parsed) =>
+        parsed.Action is not HelpAction && parsed.CommandResult.Command.Name switch
         {
-            return false;
-        }
-
-        if (args[0] == "finetune")
-        {
-            return true;
-        }
-
-        bool cpu = false;
-        for (int i = 1; i < args.Length; i++)
-        {
-            cpu |= args[i] is "--device=cpu" or "--device:cpu" || (args[i] == "--device" && i + 1 < args.Length && args[i + 1] == "cpu");
-        }
-
-        return args[0] == "estimate" && cpu && !args.Contains("--no-probe");
-    }
+            "finetune" => true,
+            "estimate" => parsed.GetValue<string>("--device") == "cpu" && !parsed.GetValue<bool>("--no-probe"),
+            _ => false,
+        };
 
     /// <summary>
     /// This process's arguments as the kernel has them, each as its bytes (the host's own first, then

@@ -16,6 +16,9 @@ namespace Gputel.Profiler.Memory;
 /// </summary>
 public static class JitSlabCache
 {
+    /// <summary>The run.json setting that says whether the run's process had the cache <c>on</c> or <c>off</c>.</summary>
+    public const string Setting = "jit_slab_cache";
+
     /// <summary>The environment variable that sizes the cache (in bytes, hexadecimal, as the runtime reads it).</summary>
     public const string Variable = "DOTNET_JitHostMaxSlabCache";
 

@@ -82,7 +82,7 @@ public static class RunAnalysis
 
         // A CPU run measured in a process that kept the JIT's slab cache on (a library host that did
         // not start with DOTNET_JitHostMaxSlabCache=0; gputel finetune turns it off).
-        if (record.Info is { Device: "cpu" } info && info.Settings.TryGetValue("jit_slab_cache", out string? jit) && jit == "on")
+        if (record.Info is { Device: "cpu" } info && info.Settings.TryGetValue(JitSlabCache.Setting, out string? jit) && jit == "on")
         {
             warnings.Add("the run's process kept the .NET JIT's slab cache on: up to 16 MiB of the JIT's memory, freed a few seconds in, can show as negative unattributed (start the process with DOTNET_JitHostMaxSlabCache=0, as gputel finetune does)");
         }

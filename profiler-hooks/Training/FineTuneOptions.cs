@@ -104,10 +104,8 @@ public sealed record FineTuneOptions(ModelShape Shape, string OutputDirectory)
         Require(BatchSize > 0, "batch-size", BatchSize, "must be a positive number");
         Require(CutoffLength >= MinimumCutoffLength, "cutoff-len", CutoffLength,
             $"must be at least {MinimumCutoffLength} (the loss predicts each token from the ones before it)");
-        Require(GradientAccumulation > 0, "gradient-accumulation", GradientAccumulation, "must be a positive number");
         Require(TrainableLayers > 0, "trainable-layers", TrainableLayers, "must be a positive number");
-        Require(Lora.Rank > 0, "lora-rank", Lora.Rank, "must be a positive number");
-        Require(Lora.Dropout is >= 0 and < 1, "lora-dropout", Lora.Dropout, "must be at least 0 and below 1");
+        ValidateShared(Lora, GradientAccumulation);
         string targets = string.Join(',', Lora.TargetModules);
         Require(Lora.TargetModules.Count > 0, "lora-targets", targets,
             $"name at least one of {string.Join(", ", LoraSettings.AllProjections)}");
@@ -117,6 +115,19 @@ public sealed record FineTuneOptions(ModelShape Shape, string OutputDirectory)
             Require(LoraSettings.AllProjections.Contains(target), "lora-targets", targets,
                 $"'{target}' is not one of {string.Join(", ", LoraSettings.AllProjections)}");
         }
+    }
+
+    /// <summary>
+    /// The checks <c>gputel estimate</c> makes too, on the settings it shares with a run: gradient
+    /// accumulation, LoRA rank and dropout, named and worded as both commands' options.
+    /// </summary>
+    /// <exception cref="ArgumentException">A setting is out of range; the message names it and its value.</exception>
+    public static void ValidateShared(LoraSettings lora, int gradientAccumulation)
+    {
+        ArgumentNullException.ThrowIfNull(lora);
+        Require(gradientAccumulation > 0, "gradient-accumulation", gradientAccumulation, "must be a positive number");
+        Require(lora.Rank > 0, "lora-rank", lora.Rank, "must be a positive number");
+        Require(lora.Dropout is >= 0 and < 1, "lora-dropout", lora.Dropout, "must be at least 0 and below 1");
     }
 
     private static void Require(bool valid, string name, object value, string requirement)

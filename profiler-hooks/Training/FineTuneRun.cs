@@ -212,7 +212,7 @@ public static class FineTuneRun
             ["cpu_peaks"] = CpuAllocator.ExactPeaks ? "exact" : "sampled",
             // "on" where the process started without DOTNET_JitHostMaxSlabCache=0: then the JIT's
             // cached memory, freed a few seconds in, can show as negative unattributed (JitSlabCache).
-            ["jit_slab_cache"] = JitSlabCache.IsOff ? "off" : "on",
+            [JitSlabCache.Setting] = JitSlabCache.IsOff ? "off" : "on",
         },
         new Dictionary<string, string>
         {

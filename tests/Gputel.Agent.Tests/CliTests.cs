@@ -172,6 +172,27 @@ public sealed class CliTests : IDisposable
         }
     }
 
+    [Theory]
+    [InlineData(true, "finetune")]
+    [InlineData(true, "finetune", "--model", "tiny", "--steps", "3")]
+    [InlineData(false, "finetune", "--help")]
+    [InlineData(true, "estimate", "--device", "cpu")]
+    [InlineData(true, "estimate", "--device=cpu")]
+    [InlineData(false, "estimate", "--device", "cpu", "--no-probe")]
+    [InlineData(false, "estimate")]
+    [InlineData(false, "report", "runs/x")]
+    public void Only_commands_that_measure_malloc_restart_with_the_jit_cache_off(bool restarts, params string[] args)
+    {
+        var root = new System.CommandLine.RootCommand
+        {
+            Gputel.Agent.Commands.FinetuneCommand.Create(),
+            Gputel.Agent.Commands.EstimateCommand.Create(),
+            Gputel.Agent.Commands.ReportCommand.Create(),
+        };
+
+        Assert.Equal(restarts, Gputel.Agent.Commands.FinetuneRestart.MeasuresTheCpuAllocator(root.Parse(args)));
+    }
+
     [Fact]
     public void The_restart_passes_every_argument_on_byte_for_byte()
     {
