@@ -210,9 +210,14 @@ internal static partial class FinetuneCommand
         IReadOnlyList<MemorySnapshot> snapshots;
         try
         {
-            snapshots = FineTuneRun.Run(options, report => AnsiConsole.MarkupLine(string.Create(CultureInfo.InvariantCulture,
-                $"step {report.Step + 1,4}/{report.Steps}  loss {report.Loss,8:0.0000}  {report.TokensPerSecond,9:0} tokens/s  peak {report.Peak.PeakBytes / MiB,8:0.0} MiB ({report.Peak.Phase})  "
-                + $"weights {report.Peak[MemoryCategory.Weights] / MiB:0.0}  grads {report.Peak[MemoryCategory.Gradients] / MiB:0.0}  optimizer {report.Peak[MemoryCategory.OptimizerState] / MiB:0.0}  activations {report.Peak[MemoryCategory.Activations] / MiB:0.0} MiB")), cancellationToken);
+            snapshots = FineTuneRun.Run(options, report =>
+            {
+                // The categories as at the step's peak: at a backward peak, the activations it began with.
+                string At(MemoryCategory category) => (report.BytesAtPeak[(int)category] / MiB).ToString("0.0", CultureInfo.InvariantCulture);
+                AnsiConsole.MarkupLine(string.Create(CultureInfo.InvariantCulture,
+                    $"step {report.Step + 1,4}/{report.Steps}  loss {report.Loss,8:0.0000}  {report.TokensPerSecond,9:0} tokens/s  peak {report.Peak.PeakBytes / MiB,8:0.0} MiB ({report.Peak.Phase})  "
+                    + $"weights {At(MemoryCategory.Weights)}  grads {At(MemoryCategory.Gradients)}  optimizer {At(MemoryCategory.OptimizerState)}  activations {At(MemoryCategory.Activations)} MiB"));
+            }, cancellationToken);
         }
         // Inputs (checkpoint, tokenizer, dataset) are all read before the run record is created, so
         // a bad one leaves nothing behind.

@@ -35,7 +35,7 @@ internal sealed class ChartSeries
         StepTicks = stepTicks;
     }
 
-    /// <summary>Categories bottom to top: the lasting ones first, temporary (the phase's peak above its end) on top.</summary>
+    /// <summary>Categories bottom to top: the lasting ones first, temporary (the phase's peak above the end it stands on) on top.</summary>
     public IReadOnlyList<string> StackOrder { get; }
 
     public IReadOnlyList<ChartBand> Bands { get; }
@@ -68,14 +68,14 @@ internal sealed class ChartSeries
             long bestDrawn = long.MinValue;
             for (int i = first; i < end; i++)
             {
-                long drawn = Drawn(steps[i], order);
+                long drawn = Drawn(steps, i, order);
                 if (drawn > bestDrawn)
                 {
                     (bestIndex, bestDrawn) = (i, drawn);
                 }
             }
 
-            PhaseMemory best = RunAnalysis.Memory(steps[bestIndex], categories);
+            PhaseMemory best = RunAnalysis.Memory(steps, bestIndex, categories);
             long[] tops = new long[order.Length];
             long sum = 0;
             for (int c = 0; c < order.Length; c++)
@@ -105,12 +105,13 @@ internal sealed class ChartSeries
     private static readonly string[] StackFirst =
         ["weights", "gradients", "optimizer_state", "inputs", "activations", "runtime", "allocator_cache", "unattributed"];
 
-    private static long Drawn(StepLine line, string[] order)
+    private static long Drawn(IReadOnlyList<StepLine> steps, int index, string[] order)
     {
+        (StepLine basis, long temporary) = RunAnalysis.AtPeak(steps, index);
         long sum = 0;
         foreach (string category in order)
         {
-            sum += Math.Max(0, RunAnalysis.Shown(line, category));
+            sum += Math.Max(0, RunAnalysis.Shown(basis, temporary, category));
         }
 
         return sum;

@@ -48,7 +48,7 @@ internal static class HtmlReport
         {
             html.Append(CultureInfo.InvariantCulture, $"""
                 <p>Peak: <strong><span data-field="peak-total" data-step="{peak.Step}" data-phase="{E(peak.Phase)}" data-bytes="{peak.TotalBytes}">{ByteText.Format(peak.TotalBytes)}</span></strong> at step {peak.Step}, {E(peak.Phase)}
-                (the phase whose allocator peak, <span data-field="peak-allocator" data-bytes="{peak.PeakBytes}">{ByteText.Format(peak.PeakBytes)}</span>, is the run's highest: categories at the end of the phase, with temporary as the peak above that end).</p>
+                (the run's highest allocator peak, <span data-field="peak-allocator" data-bytes="{peak.PeakBytes}">{ByteText.Format(peak.PeakBytes)}</span>: {E(peak.DescribeBasis())}).</p>
 
                 """);
         }
@@ -194,7 +194,7 @@ internal static class HtmlReport
             html.Append(CultureInfo.InvariantCulture, $"<li data-legend=\"line\"><span class=\"swatch\" style=\"background:{CategoryColors.Line};height:2px\"></span>line: {E(summary.Samples.Source)}</li>\n");
         }
 
-        html.Append("</ul>\n<p>Each band is a phase: its categories at the end of the phase, with the phase's temporary memory stacked on top to reach its peak.");
+        html.Append("</ul>\n<p>Each band is a phase, as at its peak: its categories at its end (at its start for backward, which frees the activations it began with), with the phase's temporary memory stacked on top to reach the peak.");
         if (chart.Bands.Count > 0 && chart.Bands[0].X1 - chart.Bands[0].X0 > 1)
         {
             html.Append(CultureInfo.InvariantCulture, $" This long run is drawn in {chart.Bands.Count} bands of {chart.Bands[0].X1 - chart.Bands[0].X0:0} phases, each showing the highest of them; the line keeps each column's lowest and highest sample.");
@@ -223,7 +223,7 @@ internal static class HtmlReport
 
     private static void AppendPhasePeaks(StringBuilder html, RunSummary summary)
     {
-        html.Append("<h2>Peak per phase</h2>\n<p>For each phase, the step (1 or later) where its allocator peak was highest, and step 0 apart (it includes one-time set-up). Bytes at the end of the phase; temporary is the phase's peak above that.</p>\n");
+        html.Append("<h2>Peak per phase</h2>\n<p>For each phase, the step (1 or later) where its allocator peak was highest, and step 0 apart (it includes one-time set-up). Bytes as at the phase's peak: its end's categories, or its start's where it fell from there (backward), with temporary as the peak above that figure.</p>\n");
         if (summary.PhasePeaks.Count == 0)
         {
             html.Append("<p>No phases recorded.</p>\n");
@@ -291,7 +291,7 @@ internal static class HtmlReport
             return;
         }
 
-        html.Append(CultureInfo.InvariantCulture, $"<p>The estimator's figures for this configuration at its predicted peak ({E(estimate.PeakPhase)}), beside the measured peak's categories. Measured temporary is the phase's peak above its end: in backward it holds the activations still alive at the peak, which the estimate counts as activations.</p>\n");
+        html.Append(CultureInfo.InvariantCulture, $"<p>The estimator's figures for this configuration at its predicted peak ({E(estimate.PeakPhase)}), beside the measured peak's categories. At a backward peak the measured categories are those backward began with (the end of forward: every activation alive) and temporary is what it allocated above them, as the estimate counts them.</p>\n");
         html.Append("<table data-table=\"estimate\">\n<tr><th>category</th><th>estimate</th><th>measured</th><th>measured − estimate</th><th class=\"formula\">formula</th></tr>\n");
         foreach (CategoryEstimate c in estimate.Categories)
         {

@@ -14,7 +14,7 @@ internal static class MarkdownReport
         md.Append(CultureInfo.InvariantCulture, $"**Status: {HtmlReport.StatusText(summary.Status)}.** {summary.StatusDetail}\n\n");
         if (summary.Peak is { } peak)
         {
-            md.Append(CultureInfo.InvariantCulture, $"**Peak: {ByteText.Format(peak.TotalBytes)}** at step {peak.Step}, {peak.Phase} (the phase whose allocator peak, {ByteText.Format(peak.PeakBytes)}, is the run's highest: categories at the end of the phase, with temporary as the peak above that end).\n\n");
+            md.Append(CultureInfo.InvariantCulture, $"**Peak: {ByteText.Format(peak.TotalBytes)}** at step {peak.Step}, {peak.Phase} (the run's highest allocator peak, {ByteText.Format(peak.PeakBytes)}: {peak.DescribeBasis()}).\n\n");
             md.Append("| category at the peak | bytes | share |\n| --- | ---: | ---: |\n");
             foreach (CategoryShare c in summary.TopConsumers)
             {
@@ -44,7 +44,7 @@ internal static class MarkdownReport
         md.Append("## Estimate versus measured\n\n");
         if (summary.Estimate is { } e)
         {
-            md.Append(CultureInfo.InvariantCulture, $"The estimator's figures at its predicted peak ({e.PeakPhase}) beside the measured peak. Measured temporary is the phase's peak above its end: in backward it holds the activations still alive at the peak, which the estimate counts as activations.\n\n");
+            md.Append(CultureInfo.InvariantCulture, $"The estimator's figures at its predicted peak ({e.PeakPhase}) beside the measured peak. At a backward peak the measured categories are those backward began with (the end of forward: every activation alive) and temporary is what it allocated above them, as the estimate counts them.\n\n");
             md.Append("| category | estimate | measured | formula |\n| --- | ---: | ---: | --- |\n");
             foreach (CategoryEstimate c in e.Categories)
             {

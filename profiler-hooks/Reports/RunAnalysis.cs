@@ -36,7 +36,7 @@ public static class RunAnalysis
         long[] totals = new long[steps.Count];
         for (int i = 0; i < steps.Count; i++)
         {
-            totals[i] = Total(steps[i], categories);
+            totals[i] = Total(steps, i, categories);
         }
 
         var phases = new List<string>();
@@ -71,7 +71,7 @@ public static class RunAnalysis
         // peaks are all equal or absent).
         bool Higher(int i, int j) => steps[i].PeakBytes != steps[j].PeakBytes ? steps[i].PeakBytes > steps[j].PeakBytes : totals[i] > totals[j];
 
-        PhaseMemory? At(int index) => index < 0 ? null : Memory(steps[index], categories);
+        PhaseMemory? At(int index) => index < 0 ? null : Memory(steps, index, categories);
         int? lastStep = steps.Count == 0 ? null : steps[^1].Step;
 
         (RunStatus status, string detail) = Status(record, lastStep, isAlive ?? (p => p.IsAlive()));
@@ -143,42 +143,57 @@ public static class RunAnalysis
         return names;
     }
 
-    /// <summary>Every category of <paramref name="line"/> added up, temporary as <see cref="Shown"/> gives it: the height the chart stacks it to.</summary>
-    internal static long Total(StepLine line, IReadOnlyList<string> categories)
+    /// <summary>Every category of line <paramref name="index"/> added up as at its peak (<see cref="Shown"/>): the height the chart stacks it to.</summary>
+    internal static long Total(IReadOnlyList<StepLine> steps, int index, IReadOnlyList<string> categories)
     {
+        (StepLine basis, long temporary) = AtPeak(steps, index);
         long total = 0;
         foreach (string category in categories)
         {
-            total += Shown(line, category);
+            total += Shown(basis, temporary, category);
         }
 
         return total;
     }
 
     /// <summary>
-    /// The bytes reported for <paramref name="category"/> of <paramref name="line"/>: as recorded, except
-    /// temporary, shown as at the phase's peak (<see cref="MemorySnapshot.TemporaryAtPeak"/>), so the
-    /// categories add up to the peak (on a GPU, to it plus the allocator's cache and the runtime, which
-    /// the allocator's figures leave out).
+    /// Where line <paramref name="index"/>'s categories at its peak come from, and its temporary
+    /// there, by <see cref="MemorySnapshot.BytesAtPeak"/>'s rule: the line before it (the phase's
+    /// start) where the phase began where that one ended and ended lower (backward, which frees the
+    /// activations it began with), else the line itself, with temporary as the peak above that figure.
     /// </summary>
-    internal static long Shown(StepLine line, string category)
+    internal static (StepLine Basis, long Temporary) AtPeak(IReadOnlyList<StepLine> steps, int index)
     {
-        long recorded = line.Bytes.TryGetValue(category, out long b) ? b : 0;
-        return category == TemporaryName ? MemorySnapshot.TemporaryAtPeak(recorded, line.PeakBytes, line.AllocatorBytes) : recorded;
+        StepLine line = steps[index];
+        long recorded = line.Bytes.TryGetValue(TemporaryName, out long t) ? t : 0;
+        if (index > 0 && steps[index - 1] is var before
+            && MemorySnapshot.PeakStandsOnStart(line.Step, line.Phase, line.AllocatorBytes, before.Step, before.AllocatorBytes))
+        {
+            return (before, Math.Max(recorded, line.PeakBytes - before.AllocatorBytes));
+        }
+
+        return (line, MemorySnapshot.TemporaryAtPeak(recorded, line.PeakBytes, line.AllocatorBytes));
     }
 
-    internal static PhaseMemory Memory(StepLine line, IReadOnlyList<string> categories)
+    /// <summary>The bytes of <paramref name="category"/> at a peak: <paramref name="temporary"/> for temporary, else <paramref name="basis"/>'s figure.</summary>
+    internal static long Shown(StepLine basis, long temporary, string category) =>
+        category == TemporaryName ? temporary : basis.Bytes.TryGetValue(category, out long b) ? b : 0;
+
+    /// <summary>Line <paramref name="index"/> with its categories as at its peak (<see cref="AtPeak"/>), adding up to it.</summary>
+    internal static PhaseMemory Memory(IReadOnlyList<StepLine> steps, int index, IReadOnlyList<string> categories)
     {
+        StepLine line = steps[index];
+        (StepLine basis, long temporary) = AtPeak(steps, index);
         var bytes = new Dictionary<string, long>(categories.Count, StringComparer.Ordinal);
         long total = 0;
         foreach (string category in categories)
         {
-            long value = Shown(line, category);
+            long value = Shown(basis, temporary, category);
             bytes[category] = value;
             total += value;
         }
 
-        return new PhaseMemory(line.Step, line.Phase, total, line.AllocatorBytes, line.PeakBytes, bytes);
+        return new PhaseMemory(line.Step, line.Phase, total, line.AllocatorBytes, line.PeakBytes, bytes, ReferenceEquals(basis, line) ? null : basis.Phase);
     }
 
     private static (RunStatus, string) Status(RunRecordReader record, int? lastStep, Func<RunProcess, bool> isAlive)

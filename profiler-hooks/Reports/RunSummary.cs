@@ -1,23 +1,35 @@
 namespace Gputel.Profiler.Reports;
 
 /// <summary>
-/// Memory at the end of one phase of one step, as <c>steps.jsonl</c> recorded it, with the height
-/// the report's chart stacks it to.
+/// One phase of one step as <c>steps.jsonl</c> recorded it, with its categories as at the phase's
+/// peak (<see cref="Gputel.Profiler.Memory.MemorySnapshot.BytesAtPeak"/>): the height the report's
+/// chart stacks it to.
 /// </summary>
 /// <param name="Step">Training step, from 0.</param>
 /// <param name="Phase">Phase name.</param>
 /// <param name="TotalBytes">
-/// Every category added up: the end-of-phase categories with the phase's temporary memory on top,
-/// which reaches the phase's allocator peak (on a GPU, plus the allocator's cache and the runtime).
+/// Every category added up: the phase's allocator peak (on a GPU, plus the allocator's cache and the
+/// runtime).
 /// </param>
 /// <param name="AllocatorBytes">The allocator's in-use bytes at the end of the phase.</param>
 /// <param name="PeakBytes">The allocator's peak inside the phase.</param>
 /// <param name="Bytes">
-/// Bytes per category (snake_case names, every category of the record). Temporary is the larger of
-/// what the phase recorded and its peak above its end: in a phase that frees memory (backward), it
-/// also holds what was still alive at the peak and released by the end, such as activations.
+/// Bytes per category (snake_case names, every category of the record) at the peak: the categories
+/// of the phase's end or, for a phase that began where the one before it ended and fell from there
+/// (backward frees the activations it began with), of its start; temporary is the peak above that
+/// figure (at least what the phase recorded).
 /// </param>
-public sealed record PhaseMemory(int Step, string Phase, long TotalBytes, long AllocatorBytes, long PeakBytes, IReadOnlyDictionary<string, long> Bytes);
+/// <param name="StartedFrom">
+/// Where <paramref name="Bytes"/> are the phase's start, the phase whose end it began from (forward
+/// for a backward pass); null where they are the phase's own end.
+/// </param>
+public sealed record PhaseMemory(int Step, string Phase, long TotalBytes, long AllocatorBytes, long PeakBytes, IReadOnlyDictionary<string, long> Bytes, string? StartedFrom = null)
+{
+    /// <summary>What <see cref="Bytes"/> are, in words for a report: the phase's end, or its start where it fell from there.</summary>
+    public string DescribeBasis() => StartedFrom is { } from
+        ? $"the categories {Phase} began with, at the end of {from}, since it frees them as it goes, and temporary as what it allocated above them"
+        : "the categories at the end of the phase, and temporary as the peak above that end";
+}
 
 /// <summary>A phase's highest point in step 0 (which includes one-time set-up) and in the steps after it.</summary>
 /// <param name="Phase">Phase name.</param>

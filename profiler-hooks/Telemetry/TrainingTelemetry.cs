@@ -30,7 +30,9 @@ public sealed class TrainingTelemetry : IDisposable
     private readonly KeyValuePair<string, object?> _otelRun;
     private readonly KeyValuePair<string, object?> _otelPid = new("process.pid", Environment.ProcessId);
     private readonly Lock _gate = new();
-    private readonly Dictionary<string, MemorySnapshot> _latestByPhase = [];
+    // Each phase's last snapshot, with its categories as at its peak (MemorySnapshot.BytesAtPeak).
+    private readonly Dictionary<string, (MemorySnapshot Snapshot, long[] AtPeak)> _latestByPhase = [];
+    private MemorySnapshot? _last;
     private readonly KeyValuePair<string, object?> _run;
     private readonly KeyValuePair<string, object?> _pid = new("pid", Environment.ProcessId);
     private double? _loss;
@@ -71,13 +73,18 @@ public sealed class TrainingTelemetry : IDisposable
         return activity;
     }
 
-    /// <summary>Publishes a phase's snapshot.</summary>
+    /// <summary>
+    /// Publishes a phase's snapshot. Call it for every phase, in the order they ran: the peak gauges
+    /// show a phase's categories as at its peak, which for a phase that began where the last one
+    /// ended and then fell (backward) are that last phase's (<see cref="MemorySnapshot.BytesAtPeak"/>).
+    /// </summary>
     public void Record(MemorySnapshot snapshot)
     {
         ArgumentNullException.ThrowIfNull(snapshot);
         lock (_gate)
         {
-            _latestByPhase[snapshot.Phase] = snapshot;
+            _latestByPhase[snapshot.Phase] = (snapshot, snapshot.BytesAtPeak(_last));
+            _last = snapshot;
         }
     }
 
@@ -102,19 +109,18 @@ public sealed class TrainingTelemetry : IDisposable
 
     private IEnumerable<(long Bytes, string Category, string Phase)> Values(bool peak)
     {
-        MemorySnapshot[] snapshots;
+        (MemorySnapshot Snapshot, long[] AtPeak)[] snapshots;
         lock (_gate)
         {
             snapshots = [.. _latestByPhase.Values];
         }
 
-        foreach (MemorySnapshot s in snapshots)
+        foreach ((MemorySnapshot s, long[] atPeak) in snapshots)
         {
             foreach (MemoryCategory category in MemoryCategoryNames.All)
             {
                 // At the peak the categories add up to it, as the report shows them.
-                long value = peak && category == MemoryCategory.Temporary ? MemorySnapshot.TemporaryAtPeak(s[category], s.PeakBytes, s.AllocatorBytes) : s[category];
-                yield return (value, category.ToName(), s.Phase);
+                yield return (peak ? atPeak[(int)category] : s[category], category.ToName(), s.Phase);
             }
         }
     }

@@ -144,17 +144,23 @@ public static class FineTuneRun
             double meanLoss = lossSum / options.GradientAccumulation;
             double seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
             MemorySnapshot peak = accountant.Snapshots[written];
+            MemorySnapshot? beforePeak = null, before = null;
             for (; written < accountant.Snapshots.Count; written++)
             {
                 MemorySnapshot s = accountant.Snapshots[written];
                 record.WriteStep(s, s.Phase == "zero_grad" ? meanLoss : null, phaseEnds[written]);
                 telemetry.Record(s);
-                peak = s.PeakBytes > peak.PeakBytes ? s : peak;
+                if (s.PeakBytes > peak.PeakBytes)
+                {
+                    (peak, beforePeak) = (s, before);
+                }
+
+                before = s;
             }
 
             telemetry.CompleteStep(seconds, meanLoss);
             completed++;
-            progress?.Invoke(new StepReport(step, options.Steps, meanLoss, seconds, tokens / seconds, peak));
+            progress?.Invoke(new StepReport(step, options.Steps, meanLoss, seconds, tokens / seconds, peak, peak.BytesAtPeak(beforePeak)));
         }
 
         optimizer.Dispose();

@@ -9,4 +9,9 @@ namespace Gputel.Profiler.Training;
 /// <param name="Seconds">Duration of the step.</param>
 /// <param name="TokensPerSecond">Input tokens processed per second in this step.</param>
 /// <param name="Peak">The phase snapshot with the highest peak in this step.</param>
-public sealed record StepReport(int Step, int Steps, double Loss, double Seconds, double TokensPerSecond, MemorySnapshot Peak);
+/// <param name="BytesAtPeak">
+/// Bytes per category at that peak (indexed by <see cref="MemoryCategory"/>, see
+/// <see cref="MemorySnapshot.BytesAtPeak"/>): where the peak is backward's, the activations it
+/// began with rather than the gradients it ended with.
+/// </param>
+public sealed record StepReport(int Step, int Steps, double Loss, double Seconds, double TokensPerSecond, MemorySnapshot Peak, IReadOnlyList<long> BytesAtPeak);

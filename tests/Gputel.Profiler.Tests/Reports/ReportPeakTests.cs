@@ -6,7 +6,8 @@ namespace Gputel.Profiler.Tests.Reports;
 
 /// <summary>
 /// The report's peak is the phase whose allocator peak is highest, shown by categories that add up
-/// to it, even where the phase's end-of-phase categories plus its recorded temporary fall short.
+/// to it, even where the phase's end-of-phase categories plus its recorded temporary fall short; a
+/// backward peak is shown on what backward began with.
 /// </summary>
 public sealed class ReportPeakTests : IDisposable
 {
@@ -75,8 +76,13 @@ public sealed class ReportPeakTests : IDisposable
         PhaseMemory peak = summary.Peak!;
         Assert.Equal((1, "backward"), (peak.Step, peak.Phase));
         Assert.Equal(21 * MiB, peak.PeakBytes);
-        // The end of backward (13 MiB) with the rest of its peak shown as temporary.
-        Assert.Equal(21 * MiB - 13 * MiB, peak.Bytes["temporary"]);
+        // Not the end of backward (13 MiB, the activations freed, the gradients made) with the rest
+        // of the peak as temporary, but what backward began with, the end of forward (18 MiB, every
+        // activation alive, no gradient yet), and the 3 MiB it allocated above that.
+        Assert.Equal(6 * MiB, peak.Bytes["activations"]);
+        Assert.Equal(0, peak.Bytes["gradients"]);
+        Assert.Equal(21 * MiB - 18 * MiB, peak.Bytes["temporary"]);
+        Assert.Equal(13 * MiB, peak.AllocatorBytes);
         Assert.Equal(21 * MiB + cache + runtime, peak.TotalBytes);
         Assert.Equal(peak.TotalBytes, peak.Bytes.Values.Sum());
 
@@ -85,6 +91,12 @@ public sealed class ReportPeakTests : IDisposable
         Assert.Equal(peak.TotalBytes, estimate.MeasuredPeakBytes);
         Assert.All(estimate.Categories, c => Assert.Equal(peak.Bytes[c.Category], c.MeasuredBytes));
         Assert.Equal(peak.TotalBytes, summary.PhasePeaks.Single(p => p.Phase == "backward").LaterSteps!.TotalBytes);
+        // zero_grad frees the gradients: its peak (its start) holds them. The next step's forward
+        // begins after a new batch, so it stands on its own end whatever the line before it says.
+        PhaseMemory zeroGrad = summary.PhasePeaks.Single(p => p.Phase == "zero_grad").LaterSteps!;
+        Assert.Equal((1 * MiB, 0L, 13 * MiB + cache + runtime), (zeroGrad.Bytes["gradients"], zeroGrad.Bytes["temporary"], zeroGrad.TotalBytes));
+        PhaseMemory forward = summary.PhasePeaks.Single(p => p.Phase == "forward").LaterSteps!;
+        Assert.Equal((6 * MiB, 18 * MiB + cache + runtime), (forward.Bytes["activations"], forward.TotalBytes));
 
         // The chart's highest band is the same peak.
         ChartSeries chart = ChartSeries.From(record);

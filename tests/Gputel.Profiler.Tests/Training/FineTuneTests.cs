@@ -77,6 +77,24 @@ public sealed class FineTuneTests : IDisposable
         }
 
         Assert.True(At(snapshots, 2, "forward")[MemoryCategory.Activations] > 0);
+
+        // At each phase's peak the categories add up to it. Backward's stand on what it began with,
+        // the end of forward: the activations alive, none of the gradients it makes (zero_grad set
+        // them to None); zero_grad's on the gradients it began with and frees.
+        for (int i = 1; i < snapshots.Count; i++)
+        {
+            long[] atPeak = snapshots[i].BytesAtPeak(snapshots[i - 1]);
+            Assert.Equal(snapshots[i].PeakBytes, atPeak.Sum());
+        }
+
+        MemorySnapshot forward = At(snapshots, 2, "forward"), backward = At(snapshots, 2, "backward");
+        long[] backwardPeak = backward.BytesAtPeak(forward);
+        Assert.Equal((forward[MemoryCategory.Activations], 0L), (backwardPeak[(int)MemoryCategory.Activations], backwardPeak[(int)MemoryCategory.Gradients]));
+        Assert.Equal(backward.PeakBytes - forward.AllocatorBytes, backwardPeak[(int)MemoryCategory.Temporary]);
+        Assert.Equal(0, backward[MemoryCategory.Activations]);
+        MemorySnapshot optimizerStep = At(snapshots, 2, "optimizer_step");
+        Assert.Equal(optimizerStep[MemoryCategory.Gradients], At(snapshots, 2, "zero_grad").BytesAtPeak(optimizerStep)[(int)MemoryCategory.Gradients]);
+        Assert.True(optimizerStep[MemoryCategory.Gradients] > 0);
     }
 
     [Fact]
