@@ -210,11 +210,17 @@ public sealed class PrometheusExposition
         var key = (p.Device, p.Pid, p.Command, p.ContainerId);
         if (!_processSeries.TryGetValue(key, out Series? series))
         {
+            // The dcgm profile gives every series its device labels (UUID, not uuid), so a process's
+            // memory joins the DCGM_FI_* series on them; the default profile keeps the GPU's index
+            // and uuid, which its device series also carry.
+            bool dcgm = Profile == NamingProfile.Dcgm;
             Family family = _families.TryGetValue(ProcessFamily, out Family? f) ? f : AddFamily(
-                ProcessFamily, "GPU memory used by a process, in bytes.", MetricKind.Gauge, ["gpu", "uuid", "pid", "command", "container_id", "pod", "namespace", "pod_uid"]);
+                ProcessFamily, "GPU memory used by a process, in bytes.", MetricKind.Gauge,
+                [.. dcgm ? _labels.DeviceNames : ["gpu", "uuid"], "pid", "command", "container_id", "pod", "namespace", "pod_uid"]);
             GpuDevice device = _store.Devices[p.Device];
+            string[] deviceValues = dcgm ? _labels.DeviceValues(p.Device) : [device.Index.ToString(CultureInfo.InvariantCulture), device.Uuid];
             series = new Series(family, [
-                device.Index.ToString(CultureInfo.InvariantCulture), device.Uuid, p.Pid.ToString(CultureInfo.InvariantCulture),
+                .. deviceValues, p.Pid.ToString(CultureInfo.InvariantCulture),
                 p.Command, p.ContainerId, p.Pod, p.Namespace, p.PodUid]);
             _processSeries[key] = series;
         }

@@ -23,7 +23,8 @@ public sealed class GrafanaDashboardTests : IDisposable
     private static string NodeB => Header() + "process_name 5151 torchrun\nprocess_name 5152 torchrun\n"
         + Renamed(Gpu(0, usedBytes: 40 * GiB, extra: $"process compute 5151 {30 * GiB}\nxid 300 31\n"))
         + Renamed(Gpu(1, usedBytes: 50 * GiB, extra: $"process compute 5152 {40 * GiB}\n"))
-        + Renamed(Gpu(2, usedBytes: 1 * GiB));
+        // A MIG GPU: its whole-GPU row holds what its two instances use.
+        + Renamed(Gpu(2, usedBytes: 12 * GiB, extra: $"mig_mode 1\nmig 1 0 {20 * GiB} {5 * GiB}\nmig 2 0 {20 * GiB} {7 * GiB}\n"));
 
     public static TheoryData<string> Dashboards => new(Directory.GetFiles(Repo.Path("grafana", "dashboards"), "*.json").Select(System.IO.Path.GetFileName)!);
 
@@ -106,6 +107,24 @@ public sealed class GrafanaDashboardTests : IDisposable
         Assert.All(recorded.Where(r => r.StartsWith("instance:", StringComparison.Ordinal)),
             r => Assert.Equal(nodes, prometheus.Query(r).Select(s => s.Labels["instance"]).Distinct().Order(StringComparer.Ordinal)));
         Assert.Equal(5, prometheus.Query("cluster:gpu_up:sum").Single().Value);
+
+        // Sums count the MIG GPU once: its whole-GPU row, not that row and its instances' again.
+        Assert.Equal(3, prometheus.Query("gpu_memory_used_bytes{gpu=\"2\"}").Count);
+        Assert.Equal((20 + 3 + 40 + 50 + 12) * (double)GiB, prometheus.Query("cluster:gpu_memory_used_bytes:sum").Single().Value);
+        Assert.Equal(5 * 80 * (double)GiB, prometheus.Query("cluster:gpu_memory_total_bytes:sum").Single().Value);
+        Assert.Equal((40 + 50 + 12) * (double)GiB, prometheus.Query($"instance:gpu_memory_used_bytes:sum{{instance=\"{nodeB}\"}}").Single().Value);
+        Assert.Equal((20 + 3 + 40 + 50 + 12) / 400.0, prometheus.Query(fleet.Interpolate(Expr(fleet, "Memory in use"))).Single().Value, 6);
+        Assert.Equal(5, prometheus.Query(fleet.Interpolate(Expr(fleet, "GPUs", "C"))).Count);
+
+        // Each Xid code's series appears with its first event counted: the per-interval panel and
+        // the hourly rule still count that event (increase() alone sees no change and says 0).
+        string xidPanel = fleet.Interpolate(Expr(fleet, "Xid errors per interval"));
+        Assert.Equal(
+            [("31", 1.0), ("79", 1.0)],
+            prometheus.Query($"max by (xid) (max_over_time(({xidPanel})[2m:1s]))").Select(x => (x.Labels["xid"], x.Value)).OrderBy(x => x.Item1, StringComparer.Ordinal));
+        Assert.Equal(
+            [("31", 1.0), ("79", 1.0)],
+            prometheus.Query("instance:gpu_xid_errors:increase1h").Select(x => (x.Labels["xid"], x.Value)).OrderBy(x => x.Item1, StringComparer.Ordinal));
 
         // One node picked: every query still returns data, and only that node's.
         var one = new GrafanaQueries(prometheus, fleet.Dashboard, DashboardRange, new Dictionary<string, string[]> { ["node"] = [nodeB] });

@@ -67,6 +67,12 @@ public sealed partial class ExpositionTests
         // What dcgm-exporter has no field for keeps its own name, with the dcgm labels.
         Assert.Equal(10.0 * GiB, s.Single("gpu_memory_used_peak_bytes", ("gpu", "0")).Value);
         Assert.DoesNotContain(s, x => x.Name == "gpu_memory_used_bytes");
+        // Processes too, so they join the DCGM_FI_* series on UUID.
+        Sample process = s.Single("gpu_process_memory_used_bytes", ("pid", "4242"));
+        Assert.Equal(
+            ["gpu", "UUID", "pci_bus_id", "device", "modelName", "Hostname", "DCGM_FI_DRIVER_VERSION", "pid", "command", "container_id", "pod", "namespace", "pod_uid"],
+            process.Labels.Keys);
+        Assert.Equal(used.Labels["UUID"], process.Labels["UUID"]);
     }
 
     [Fact]
