@@ -82,6 +82,11 @@ public sealed class DeployTests : IDisposable
         Assert.Equal(["ALL"], agent["securityContext"]!["capabilities"]!["drop"]!.AsArray().Select(c => (string)c!));
         Assert.Null(agent["securityContext"]!["capabilities"]!["add"]);
         Assert.Contains(agent["env"]!.AsArray(), e => (string?)e!["name"] == "NVIDIA_VISIBLE_DEVICES" && (string?)e["value"] == "all");
+        // The kubelet's pod-resources socket, read-only, where the agent looks for it by default.
+        JsonNode podResources = agent["volumeMounts"]!.AsArray().Single(m => (string?)m!["name"] == "pod-resources")!;
+        Assert.Equal(Path.GetDirectoryName(Gputel.Agent.Configuration.AgentSettings.DefaultPodResourcesSocket), (string?)podResources["mountPath"]);
+        Assert.True((bool)podResources["readOnly"]!);
+        Assert.Equal((string?)podResources["mountPath"], (string?)pod["volumes"]!.AsArray().Single(v => (string?)v!["name"] == "pod-resources")!["hostPath"]!["path"]);
         Assert.Equal("/health", (string?)agent["livenessProbe"]!["httpGet"]!["path"]);
         foreach (string kind in new[] { "requests", "limits" })
         {

@@ -26,6 +26,8 @@ public sealed class GrafanaDashboardTests : IDisposable
         // A MIG GPU: its whole-GPU row holds what its two instances use.
         + Renamed(Gpu(2, usedBytes: 12 * GiB, extra: $"mig_mode 1\nmig 1 0 {20 * GiB} {5 * GiB}\nmig 2 0 {20 * GiB} {7 * GiB}\n"));
 
+    private const string PodUid = "1b2c3d4e-1111-2222-3333-444455556666";
+
     public static TheoryData<string> Dashboards => new(Directory.GetFiles(Repo.Path("grafana", "dashboards"), "*.json").Select(System.IO.Path.GetFileName)!);
 
     [Theory]
@@ -76,7 +78,12 @@ public sealed class GrafanaDashboardTests : IDisposable
     public void Fleet_dashboard_shows_every_node_and_GPU_of_two_agents_scraped_by_one_Prometheus()
     {
         using AgentProcess a = AgentProcess.Start(["agent", "--listen", "127.0.0.1:0", "--nvml-library", FakeDriver.LibraryPath], FakeDriver.Environment(_dir.Path, NodeA));
-        using AgentProcess b = AgentProcess.Start(["agent", "--listen", "127.0.0.1:0", "--nvml-library", FakeDriver.LibraryPath], FakeDriver.Environment(_dir.Path, NodeB));
+        // On node B, torchrun 5151 runs in a Kubernetes pod that the kubelet does not name (no
+        // pod-resources socket): its cgroup gives the pod's UID only.
+        string procB = System.IO.Path.Combine(_dir.Path, "proc-b");
+        Directory.CreateDirectory(System.IO.Path.Combine(procB, "5151"));
+        File.WriteAllText(System.IO.Path.Combine(procB, "5151", "cgroup"), $"0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{PodUid.Replace('-', '_')}.slice/cri-containerd-{new string('c', 64)}.scope\n");
+        using AgentProcess b = AgentProcess.Start(["agent", "--listen", "127.0.0.1:0", "--nvml-library", FakeDriver.LibraryPath, "--proc-root", procB, "--pod-resources-socket", "none"], FakeDriver.Environment(_dir.Path, NodeB));
         string nodeA = a.WaitUntilListening().Authority, nodeB = b.WaitUntilListening().Authority;
         // deploy/'s recording rules, evaluated every second instead of every 30 s.
         string rules = _dir.File("gputel-rules.yml", File.ReadAllText(Repo.Path("deploy", "prometheus", "gputel-rules.yml")).Replace("interval: 30s", "interval: 1s", StringComparison.Ordinal));
@@ -115,6 +122,11 @@ public sealed class GrafanaDashboardTests : IDisposable
         Assert.Equal((40 + 50 + 12) * (double)GiB, prometheus.Query($"instance:gpu_memory_used_bytes:sum{{instance=\"{nodeB}\"}}").Single().Value);
         Assert.Equal((20 + 3 + 40 + 50 + 12) / 400.0, prometheus.Query(fleet.Interpolate(Expr(fleet, "Memory in use"))).Single().Value, 6);
         Assert.Equal(5, prometheus.Query(fleet.Interpolate(Expr(fleet, "GPUs", "C"))).Count);
+
+        // A pod the kubelet does not name is shown by its UID; processes outside pods by no name.
+        Assert.Equal(
+            ["", $"uid {PodUid}"],
+            prometheus.Query(fleet.Interpolate(Expr(fleet, "Memory by pod"))).Select(x => x.Labels.GetValueOrDefault("pod", "")).Order(StringComparer.Ordinal));
 
         // Each Xid code's series appears with its first event counted: the per-interval panel and
         // the hourly rule still count that event (increase() alone sees no change and says 0).

@@ -91,6 +91,9 @@ internal sealed partial class GrafanaQueries
             "__range_s" => ((long)Range.TotalSeconds).ToString(CultureInfo.InvariantCulture),
             "__range_ms" => ((long)Range.TotalMilliseconds).ToString(CultureInfo.InvariantCulture),
             _ when _variables.TryGetValue(name, out DashboardVariable? variable) => Format(variable, _selected[name]),
+            // A regular expression's group in label_replace ("$1"): no variable has such a name, and
+            // Grafana leaves a reference to an undefined one as it is.
+            _ when name.All(char.IsAsciiDigit) => m.Value,
             _ => throw new InvalidOperationException($"'{text}' refers to ${name}, which the dashboard does not define"),
         };
     });
