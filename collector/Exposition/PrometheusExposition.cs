@@ -201,8 +201,7 @@ public sealed class PrometheusExposition
             _deviceSeries[key] = series;
         }
 
-        double scale = Profile == NamingProfile.Dcgm ? metric.Dcgm?.Scale ?? 1 : 1;
-        series.Set(reading.Value * scale, _generation);
+        series.Set(Profile == NamingProfile.Dcgm && metric.Dcgm is { } dcgm ? dcgm.Value(reading.Value) : reading.Value, _generation);
     }
 
     private void SetProcess(in ProcessReading p)

@@ -12,19 +12,19 @@ public static class GpuMetrics
 
     /// <summary>Total device memory.</summary>
     public static readonly MetricDescriptor MemoryTotal = new("gpu_memory_total_bytes", "Total device memory in bytes.", G)
-    { PerMigInstance = true, Dcgm = new("DCGM_FI_DEV_FB_TOTAL", G, "Framebuffer memory total (in MiB).", MiB) };
+    { PerMigInstance = true, Dcgm = new("DCGM_FI_DEV_FB_TOTAL", G, "Framebuffer memory total (in MiB).", MiB, Integer: true) };
 
     /// <summary>Allocated device memory.</summary>
     public static readonly MetricDescriptor MemoryUsed = new("gpu_memory_used_bytes", "Device memory allocated, in bytes, at the last high-frequency sample.", G)
-    { PerMigInstance = true, Dcgm = new("DCGM_FI_DEV_FB_USED", G, "Framebuffer memory used (in MiB).", MiB) };
+    { PerMigInstance = true, Dcgm = new("DCGM_FI_DEV_FB_USED", G, "Framebuffer memory used (in MiB).", MiB, Integer: true) };
 
     /// <summary>Unallocated device memory.</summary>
     public static readonly MetricDescriptor MemoryFree = new("gpu_memory_free_bytes", "Device memory free, in bytes.", G)
-    { PerMigInstance = true, Dcgm = new("DCGM_FI_DEV_FB_FREE", G, "Framebuffer memory free (in MiB).", MiB) };
+    { PerMigInstance = true, Dcgm = new("DCGM_FI_DEV_FB_FREE", G, "Framebuffer memory free (in MiB).", MiB, Integer: true) };
 
     /// <summary>Memory the driver and firmware reserve.</summary>
     public static readonly MetricDescriptor MemoryReserved = new("gpu_memory_reserved_bytes", "Device memory reserved by the driver and firmware, in bytes.", G)
-    { PerMigInstance = true, Dcgm = new("DCGM_FI_DEV_FB_RESERVED", G, "Framebuffer memory reserved (in MiB).", MiB) };
+    { PerMigInstance = true, Dcgm = new("DCGM_FI_DEV_FB_RESERVED", G, "Framebuffer memory reserved (in MiB).", MiB, Integer: true) };
 
     /// <summary>The highest used memory among the high-frequency samples since the previous scrape.</summary>
     public static readonly MetricDescriptor MemoryUsedPeak = new("gpu_memory_used_peak_bytes", "Highest device memory used, in bytes, among the high-frequency samples since the previous scrape.", G)
@@ -32,11 +32,11 @@ public static class GpuMetrics
 
     /// <summary>Share of time a kernel ran.</summary>
     public static readonly MetricDescriptor Utilization = new("gpu_utilization_ratio", "Share of the last sample period during which a kernel was running (0-1).", G)
-    { Dcgm = new("DCGM_FI_DEV_GPU_UTIL", G, "GPU utilization (in %).", 100) };
+    { Dcgm = new("DCGM_FI_DEV_GPU_UTIL", G, "GPU utilization (in %).", 100, Integer: true) };
 
     /// <summary>Share of time device memory was read or written.</summary>
     public static readonly MetricDescriptor MemoryUtilization = new("gpu_memory_utilization_ratio", "Share of the last sample period during which device memory was read or written (0-1).", G)
-    { Dcgm = new("DCGM_FI_DEV_MEM_COPY_UTIL", G, "Memory utilization (in %).", 100) };
+    { Dcgm = new("DCGM_FI_DEV_MEM_COPY_UTIL", G, "Memory utilization (in %).", 100, Integer: true) };
 
     /// <summary>Board power draw.</summary>
     public static readonly MetricDescriptor Power = new("gpu_power_watts", "Power draw in watts.", G)
@@ -48,7 +48,7 @@ public static class GpuMetrics
 
     /// <summary>Energy since the driver loaded.</summary>
     public static readonly MetricDescriptor Energy = new("gpu_energy_joules_total", "Energy consumed since the driver was loaded, in joules.", C)
-    { Dcgm = new("DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION", C, "Total energy consumption since boot (in mJ).", 1000) };
+    { Dcgm = new("DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION", C, "Total energy consumption since boot (in mJ).", 1000, Integer: true) };
 
     /// <summary>GPU die temperature.</summary>
     public static readonly MetricDescriptor Temperature = new("gpu_temperature_celsius", "GPU temperature in degrees Celsius.", G)
@@ -86,11 +86,11 @@ public static class GpuMetrics
 
     /// <summary>PCIe transmit throughput.</summary>
     public static readonly MetricDescriptor PcieTx = new("gpu_pcie_bytes_per_second", "PCIe throughput in bytes per second over NVML's last 20 ms window.", G, "direction", "tx")
-    { Dcgm = new("DCGM_FI_DEV_PCIE_TX_THROUGHPUT", G, "PCIe TX utilization information (in KB/s).", 1.0 / 1024) };
+    { Dcgm = new("DCGM_FI_DEV_PCIE_TX_THROUGHPUT", G, "PCIe TX utilization information (in KB/s).", 1.0 / 1024, Integer: true) };
 
     /// <summary>PCIe receive throughput.</summary>
     public static readonly MetricDescriptor PcieRx = new("gpu_pcie_bytes_per_second", "PCIe throughput in bytes per second over NVML's last 20 ms window.", G, "direction", "rx")
-    { Dcgm = new("DCGM_FI_DEV_PCIE_RX_THROUGHPUT", G, "PCIe RX utilization information (in KB/s).", 1.0 / 1024) };
+    { Dcgm = new("DCGM_FI_DEV_PCIE_RX_THROUGHPUT", G, "PCIe RX utilization information (in KB/s).", 1.0 / 1024, Integer: true) };
 
     /// <summary>ECC errors, one descriptor per NVML counter.</summary>
     public static readonly MetricDescriptor EccCorrectedVolatile = Ecc("corrected_volatile", "DCGM_FI_DEV_ECC_SBE_VOL_TOTAL", "Total number of single-bit volatile ECC errors.");
@@ -120,11 +120,11 @@ public static class GpuMetrics
 
     /// <summary>Video encoder utilisation.</summary>
     public static readonly MetricDescriptor EncoderUtilization = new("gpu_encoder_utilization_ratio", "Share of time the video encoder was busy (0-1).", G)
-    { Dcgm = new("DCGM_FI_DEV_ENC_UTIL", G, "Encoder utilization (in %).", 100) };
+    { Dcgm = new("DCGM_FI_DEV_ENC_UTIL", G, "Encoder utilization (in %).", 100, Integer: true) };
 
     /// <summary>Video decoder utilisation.</summary>
     public static readonly MetricDescriptor DecoderUtilization = new("gpu_decoder_utilization_ratio", "Share of time the video decoder was busy (0-1).", G)
-    { Dcgm = new("DCGM_FI_DEV_DEC_UTIL", G, "Decoder utilization (in %).", 100) };
+    { Dcgm = new("DCGM_FI_DEV_DEC_UTIL", G, "Decoder utilization (in %).", 100, Integer: true) };
 
     /// <summary>PCIe replays (retries) since the driver loaded.</summary>
     public static readonly MetricDescriptor PcieReplays = new("gpu_pcie_replays_total", "PCIe replays (retries) since the driver was loaded.", C)

@@ -58,4 +58,23 @@ public sealed class MetricDescriptor
 /// <param name="Kind">Gauge or counter as in dcgm-exporter's counter list.</param>
 /// <param name="Help">dcgm-exporter's help text.</param>
 /// <param name="Scale">Multiply the base-unit value by this (bytes to MiB: 1/1048576).</param>
-public sealed record DcgmField(string Name, MetricKind Kind, string Help, double Scale = 1.0);
+/// <param name="Integer">
+/// DCGM keeps the field as an integer (MiB, percent, mJ, KB/s): the scaled value is served as one,
+/// whole MiB rounded down as DCGM divides, and a unit converted back and forth (J to mJ) without the
+/// floating-point residue (4175899.9999999995).
+/// </param>
+public sealed record DcgmField(string Name, MetricKind Kind, string Help, double Scale = 1.0, bool Integer = false)
+{
+    /// <summary>The DCGM value of <paramref name="baseUnitValue"/>: scaled, and whole where the field is an integer.</summary>
+    public double Value(double baseUnitValue)
+    {
+        double scaled = baseUnitValue * Scale;
+        if (!Integer || !double.IsFinite(scaled))
+        {
+            return scaled;
+        }
+
+        double nearest = Math.Round(scaled);
+        return Math.Abs(scaled - nearest) <= 1e-9 * Math.Max(1, Math.Abs(scaled)) ? nearest : Math.Floor(scaled);
+    }
+}

@@ -76,6 +76,20 @@ public sealed partial class ExpositionTests
     }
 
     [Fact]
+    public void Dcgm_integer_fields_are_whole_as_dcgm_keeps_them()
+    {
+        // Memory not a whole number of MiB: DCGM divides and drops the rest.
+        Assert.Equal(1977, GpuMetrics.MemoryUsed.Dcgm!.Value(2_073_735_168));
+        Assert.Equal(80 * 1024, GpuMetrics.MemoryTotal.Dcgm!.Value(80.0 * GiB));
+        // NVML's whole millijoules, kept in joules and scaled back, and a percentage kept as a ratio:
+        // the floating-point residue goes (4175899.9999999995, 7.000000000000001).
+        Assert.Equal(4_175_900, GpuMetrics.Energy.Dcgm!.Value(4_175_900 / 1000.0));
+        Assert.Equal(7, GpuMetrics.Utilization.Dcgm!.Value(0.07));
+        // Fields DCGM keeps as doubles stay as they are.
+        Assert.Equal(350.5, GpuMetrics.Power.Dcgm!.Value(350.5));
+    }
+
+    [Fact]
     public async Task Default_profile_uses_base_units()
     {
         IReadOnlyList<Sample> s = ExpositionText.Parse(await GoldenExpositionAsync(NamingProfile.Default));
