@@ -102,6 +102,12 @@ internal static partial class FinetuneCommand
                 return Task.FromResult(Program.UsageError);
             }
 
+            if (File.Exists(options.OutputDirectory))
+            {
+                Console.Error.WriteLine($"gputel finetune: --out {options.OutputDirectory} is a file; the run record is a directory");
+                return Task.FromResult(Program.UsageError);
+            }
+
             Configuration.ListenAddress? listen = null;
             if (parse.GetValue(metricsListen) is { } listenText && !Configuration.ListenAddress.TryParse(listenText, out listen))
             {
@@ -122,7 +128,19 @@ internal static partial class FinetuneCommand
                 return Task.FromResult(Program.UsageError);
             }
 
-            using IDisposable? server = listen is null ? null : TrainingMetricsServer.Start(listen);
+            IDisposable? server = null;
+            try
+            {
+                server = listen is null ? null : TrainingMetricsServer.Start(listen);
+            }
+            catch (IOException e)
+            {
+                // Kestrel's bind failure (the port in use, an address not on this host).
+                Console.Error.WriteLine($"gputel finetune: cannot serve the training gauges on {listen}: {e.Message}");
+                return Task.FromResult(Program.UsageError);
+            }
+
+            using IDisposable? serving = server;
             using IDisposable? export = otlpSettings is null ? null : OtlpExport.StartTraining(otlpSettings, AgentHost.Version);
             if (otlpSettings is not null)
             {
@@ -226,6 +244,13 @@ internal static partial class FinetuneCommand
         {
             Console.Error.WriteLine($"gputel finetune: {e.Message}");
             return Program.UsageError;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // The run record cannot be made or written (a parent that is a file, no permission, a
+            // full disk): every line written before stays readable.
+            Console.Error.WriteLine($"gputel finetune: cannot write the run record in {options.OutputDirectory}: {e.Message}");
+            return 1;
         }
 
         PrintPeakTable(snapshots);

@@ -36,9 +36,21 @@ internal sealed class TrainingMetricsServer : IDisposable
             context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
             await server._registry.CollectAndExportAsTextAsync(context.Response.Body, context.RequestAborted).ConfigureAwait(false);
         });
-        app.StartAsync().GetAwaiter().GetResult();
+        try
+        {
+            app.StartAsync().GetAwaiter().GetResult();
+        }
+        catch
+        {
+            server.Dispose();
+            ((IDisposable)app).Dispose();
+            throw;
+        }
+
         server._app = app;
-        Console.WriteLine($"training gauges on http://{listen}/metrics");
+        // The address bound, so port 0 shows the port the system picked.
+        string bound = app.Urls.FirstOrDefault() ?? $"http://{listen}";
+        Console.WriteLine($"training gauges on {bound}/metrics");
         return server;
     }
 

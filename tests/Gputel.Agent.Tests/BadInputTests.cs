@@ -156,6 +156,30 @@ public sealed class BadInputTests : IDisposable
         Assert.False(System.IO.File.Exists(Path.Combine(run, "run.json")));
     }
 
+    [Fact]
+    public void An_out_path_that_is_a_file_is_refused_and_left_alone()
+    {
+        string file = _dir.File("not-a-directory", "keep me\n");
+
+        AssertUsageError(AgentProcess.Run(["finetune", "--model", "tiny", "--steps", "1", "--out", file]), "gputel finetune", "is a file");
+        Assert.Equal("keep me\n", System.IO.File.ReadAllText(file));
+    }
+
+    [Fact]
+    public void A_metrics_port_in_use_is_named_and_no_run_starts()
+    {
+        using var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        taken.Start();
+        int port = ((System.Net.IPEndPoint)taken.LocalEndpoint).Port;
+        string run = Path.Combine(_dir.Path, "run");
+
+        AssertUsageError(
+            AgentProcess.Run(["finetune", "--model", "tiny", "--steps", "1", "--out", run, "--metrics-listen", $"127.0.0.1:{port}"]),
+            "gputel finetune",
+            $"cannot serve the training gauges on 127.0.0.1:{port}");
+        Assert.False(Directory.Exists(run));
+    }
+
     private static void AssertUsageError((int ExitCode, string Output) result, string prefix, string message, string? what = null)
     {
         (int exit, string output) = result;

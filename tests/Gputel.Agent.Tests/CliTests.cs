@@ -294,15 +294,10 @@ public sealed class CliTests : IDisposable
     [Fact]
     public async Task Finetune_serves_live_training_gauges_while_it_runs()
     {
-        int port;
-        using (var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0))
-        {
-            probe.Start();
-            port = ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
-        }
-
-        using AgentProcess run = AgentProcess.Start(["finetune", "--model", "tiny", "--steps", "100000", "--out", Path.Combine(_dir.Path, "live"), "--metrics-listen", $"127.0.0.1:{port}"]);
-        run.WaitForLine("training gauges on");
+        // Port 0: the system picks one, and the line says which.
+        using AgentProcess run = AgentProcess.Start(["finetune", "--model", "tiny", "--steps", "100000", "--out", Path.Combine(_dir.Path, "live"), "--metrics-listen", "127.0.0.1:0"]);
+        int port = int.Parse(run.WaitForLine(@"training gauges on http://127\.0\.0\.1:(\d+)/metrics").Groups[1].Value, CultureInfo.InvariantCulture);
+        Assert.NotEqual(0, port);
         using var http = new HttpClient();
         IReadOnlyList<Sample> samples = [];
         Wait.Until(() => (samples = ExpositionText.Parse(http.GetStringAsync($"http://127.0.0.1:{port}/metrics").GetAwaiter().GetResult()))
