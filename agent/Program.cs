@@ -9,6 +9,9 @@ internal static class Program
     /// <summary>Exit code for bad flags, config values or input.</summary>
     public const int UsageError = 2;
 
+    /// <summary>Columns Spectre.Console lays output out in when it goes to a file or pipe.</summary>
+    internal const int RedirectedWidth = 400;
+
     public static async Task<int> Main(string[] args)
     {
         var root = new RootCommand("gputel: GPU telemetry agent and training-memory profiler.")
@@ -30,8 +33,18 @@ internal static class Program
                 await Console.Error.WriteLineAsync($"gputel: {error.Message}").ConfigureAwait(false);
             }
 
-            await Console.Error.WriteLineAsync("Run 'gputel --help' for usage.").ConfigureAwait(false);
+            string help = parsed.CommandResult.Command is RootCommand ? "gputel --help" : $"gputel {parsed.CommandResult.Command.Name} --help";
+            await Console.Error.WriteLineAsync($"Run '{help}' for usage.").ConfigureAwait(false);
             return UsageError;
+        }
+
+        // Output that goes to a file or a pipe (logs, CI) is not wrapped at 80 columns, Spectre's
+        // width where there is no terminal: long paths and lines stay whole for grep. COLUMNS, where
+        // set, still decides.
+        if (Console.IsOutputRedirected)
+        {
+            Spectre.Console.AnsiConsole.Profile.Width =
+                int.TryParse(Environment.GetEnvironmentVariable("COLUMNS"), out int columns) && columns > 0 ? columns : RedirectedWidth;
         }
 
         var invocation = new InvocationConfiguration();

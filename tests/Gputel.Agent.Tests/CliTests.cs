@@ -151,11 +151,15 @@ public sealed class CliTests : IDisposable
     [Fact]
     public void Finetune_runs_the_reference_workload_and_writes_a_run_record()
     {
-        string run = Path.Combine(_dir.Path, "run");
+        // A path longer than a terminal's 80 columns.
+        string run = Path.Combine(_dir.Path, "run-" + new string('x', 80));
         (int exit, string output) = AgentProcess.Run(["finetune", "--model", "tiny", "--method", "lora", "--steps", "3", "--out", run], seconds: 120);
 
         Assert.Equal(0, exit);
-        Assert.Contains("3/3", output, StringComparison.Ordinal);
+        // Output to a pipe (a log) is not wrapped: the path and each step's line stay whole.
+        string[] outputLines = output.Split('\n');
+        Assert.Contains(outputLines, l => l.TrimEnd().EndsWith("run record: " + run, StringComparison.Ordinal));
+        Assert.Single(outputLines, l => System.Text.RegularExpressions.Regex.IsMatch(l, @"^step +3/3 .*tokens/s .*weights .*activations [\d.]+ MiB"));
         Assert.Contains("run record written", output, StringComparison.Ordinal);
         Assert.Equal(3 * 4, File.ReadAllLines(Path.Combine(run, "steps.jsonl")).Length);
         Assert.Contains("\"method\":\"lora\"", File.ReadAllText(Path.Combine(run, "run.json")), StringComparison.Ordinal);

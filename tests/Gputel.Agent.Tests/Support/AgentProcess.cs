@@ -42,8 +42,9 @@ internal sealed class AgentProcess : IDisposable
 
         // A clean slate: no GPUTEL_* from the machine running the tests, and the JIT's slab cache as
         // users have it (test.runsettings turns it off for the test processes), so that `finetune`
-        // restarts itself with it off as it does for them.
-        foreach (string key in psi.Environment.Keys.Where(k => k.StartsWith("GPUTEL_", StringComparison.Ordinal) || k.EndsWith("_JitHostMaxSlabCache", StringComparison.Ordinal)).ToList())
+        // restarts itself with it off as it does for them; no COLUMNS from the terminal the tests
+        // were started in, so output is laid out as a log gets it.
+        foreach (string key in psi.Environment.Keys.Where(k => k.StartsWith("GPUTEL_", StringComparison.Ordinal) || k.EndsWith("_JitHostMaxSlabCache", StringComparison.Ordinal) || k == "COLUMNS").ToList())
         {
             psi.Environment.Remove(key);
         }
