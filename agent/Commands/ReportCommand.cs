@@ -62,7 +62,7 @@ internal static class ReportCommand
         Console.WriteLine($"run {summary.RunId ?? summary.RunDirectory}: {summary.StatusDetail}");
         if (summary.Peak is { } peak)
         {
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"peak {ByteText.Format(peak.TotalBytes)} at step {peak.Step}, {peak.Phase}: {peak.DescribeBasis()}"));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"peak {ByteText.Format(peak.TotalBytes)} at step {peak.Step}, {peak.Phase} ({summary.DescribePeakScope()}): {peak.DescribeBasis()}"));
             // Plain Text cells, not markup: no markup parsing (nor Spectre's emoji tables) for text
             // that comes from a file.
             var table = new Table().Border(TableBorder.Rounded)

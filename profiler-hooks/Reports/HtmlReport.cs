@@ -48,7 +48,7 @@ internal static class HtmlReport
         {
             html.Append(CultureInfo.InvariantCulture, $"""
                 <p>Peak: <strong><span data-field="peak-total" data-step="{peak.Step}" data-phase="{E(peak.Phase)}" data-bytes="{peak.TotalBytes}">{ByteText.Format(peak.TotalBytes)}</span></strong> at step {peak.Step}, {E(peak.Phase)}
-                (the run's highest allocator peak, <span data-field="peak-allocator" data-bytes="{peak.PeakBytes}">{ByteText.Format(peak.PeakBytes)}</span>: {E(peak.DescribeBasis())}).</p>
+                (<span data-field="peak-allocator" data-bytes="{peak.PeakBytes}">{E(summary.DescribePeakScope())}</span>: {E(peak.DescribeBasis())}).</p>
 
                 """);
         }

@@ -14,7 +14,7 @@ internal static class MarkdownReport
         md.Append(CultureInfo.InvariantCulture, $"**Status: {HtmlReport.StatusText(summary.Status)}.** {summary.StatusDetail}\n\n");
         if (summary.Peak is { } peak)
         {
-            md.Append(CultureInfo.InvariantCulture, $"**Peak: {ByteText.Format(peak.TotalBytes)}** at step {peak.Step}, {peak.Phase} (the run's highest allocator peak, {ByteText.Format(peak.PeakBytes)}: {peak.DescribeBasis()}).\n\n");
+            md.Append(CultureInfo.InvariantCulture, $"**Peak: {ByteText.Format(peak.TotalBytes)}** at step {peak.Step}, {peak.Phase} ({summary.DescribePeakScope()}: {peak.DescribeBasis()}).\n\n");
             md.Append("| category at the peak | bytes | share |\n| --- | ---: | ---: |\n");
             foreach (CategoryShare c in summary.TopConsumers)
             {

@@ -109,4 +109,29 @@ public sealed record RunSummary(
     IReadOnlyList<PhasePeak> PhasePeaks,
     EstimateSummary? Estimate,
     SampleSummary Samples,
-    IReadOnlyList<string> Warnings);
+    IReadOnlyList<string> Warnings)
+{
+    /// <summary>
+    /// Which steps <see cref="Peak"/> is the highest of, in words for a report: the steps after the
+    /// first where there are any (step 0 holds one-time set-up), with step 0's own peak where it
+    /// was higher, since that is the run's highest point too.
+    /// </summary>
+    public string DescribePeakScope()
+    {
+        if (Peak is not { } peak)
+        {
+            return "no peak";
+        }
+
+        if (peak.Step == 0)
+        {
+            return $"the highest allocator peak, {ByteText.Format(peak.PeakBytes)}, of step 0, the only step recorded (it includes one-time set-up)";
+        }
+
+        long step0 = PhasePeaks.Select(p => p.Step0?.PeakBytes ?? long.MinValue).DefaultIfEmpty(long.MinValue).Max();
+        string first = step0 > peak.PeakBytes
+            ? $"; step 0, with its one-time set-up, reached {ByteText.Format(step0)}"
+            : "";
+        return $"the highest allocator peak after step 0, {ByteText.Format(peak.PeakBytes)}{first}";
+    }
+}

@@ -86,6 +86,13 @@ public sealed class ReportPeakTests : IDisposable
         Assert.Equal(21 * MiB + cache + runtime, peak.TotalBytes);
         Assert.Equal(peak.TotalBytes, peak.Bytes.Values.Sum());
 
+        // The headline says which steps the peak is the highest of, and names step 0's where its
+        // one-time set-up went higher.
+        Assert.Equal($"the highest allocator peak after step 0, {ByteText.Format(21 * MiB)}", summary.DescribePeakScope());
+        PhasePeak forwardPeaks = summary.PhasePeaks[0];
+        RunSummary higherStep0 = summary with { PhasePeaks = [forwardPeaks with { Step0 = forwardPeaks.Step0! with { PeakBytes = 30 * MiB } }] };
+        Assert.EndsWith($"; step 0, with its one-time set-up, reached {ByteText.Format(30 * MiB)}", higherStep0.DescribePeakScope(), StringComparison.Ordinal);
+
         // The estimate is compared with that same phase, and so is the phase's own row.
         EstimateSummary estimate = summary.Estimate!;
         Assert.Equal(peak.TotalBytes, estimate.MeasuredPeakBytes);
