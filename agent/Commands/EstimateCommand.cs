@@ -23,7 +23,7 @@ internal static class EstimateCommand
         var loraRank = new Option<int>("--lora-rank") { Description = "LoRA rank (default 8).", DefaultValueFactory = _ => 8 };
         var loraTargets = new Option<string>("--lora-targets") { Description = "Comma-separated projections (default all seven)." };
         var loraDropout = new Option<double>("--lora-dropout") { Description = "LoRA dropout, at least 0 and below 1 (default 0): each adapter then keeps its own dropped copy of its input.", DefaultValueFactory = _ => 0 };
-        var dtype = new Option<string>("--dtype") { Description = "fp32 or bf16 (default bf16).", DefaultValueFactory = _ => "bf16" };
+        var dtype = new Option<string>("--dtype") { Description = "fp32 or bf16 (default bf16): the dtype of weights, gradients and optimizer state, as the reference workload trains. bf16 is pure bf16 (no fp32 master copy), not the mixed precision of Hugging Face Trainer's bf16=True, which keeps fp32 weights and moments.", DefaultValueFactory = _ => "bf16" };
         var optimizer = new Option<string>("--optimizer") { Description = "adamw or sgd (default adamw).", DefaultValueFactory = _ => "adamw" };
         var batchSize = new Option<int>("--batch-size") { Description = "Sequences per micro-batch (default 1).", DefaultValueFactory = _ => 1 };
         var cutoff = new Option<int>("--cutoff-len") { Description = "Tokens per sequence (default 1024).", DefaultValueFactory = _ => 1024 };
@@ -136,6 +136,11 @@ internal static class EstimateCommand
         // shards model state, not compared whole against one GPU's share.
         string sharded = r.Gpus > 1 && r.ZeroStage >= 1 ? $", its model state sharded as ZeRO-{r.ZeroStage} shards it over {r.Gpus} GPUs" : string.Empty;
         AnsiConsole.MarkupLine(Markup.Escape($"the usual table (model state only) says {Gib(e.ModelStateOnlyBytes)} GiB per GPU{sharded}; this configuration needs {Gib(e.PeakBytes)} GiB per GPU ({(double)e.PeakBytes / Math.Max(1, e.ModelStateOnlyBytes):0.0}x)"));
+        if (r.Method == FineTuneMethod.Full && r.Dtype == "bf16")
+        {
+            // The table's 18 B per parameter is mixed precision; this estimate keeps everything in bf16.
+            AnsiConsole.MarkupLine(Markup.Escape("note: that table counts mixed precision (fp32 master weights and AdamW moments, 18 B per parameter); this estimate is pure bf16 training, whose weights, gradients and moments take 8 B per parameter. A mixed-precision run (Hugging Face Trainer's bf16=True) needs the table's model state plus these activations and buffers."));
+        }
     }
 
     private static string ToJson(MemoryEstimate e)

@@ -67,4 +67,18 @@ public sealed class EstimateCommandTests
         Assert.Contains("the usual table (model state only) says 15.96 GiB per GPU, its model state sharded as ZeRO-3 shards it over 8 GPUs", text, StringComparison.Ordinal);
         Assert.DoesNotContain("127.67", text, StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData("full", "bf16", true)]
+    [InlineData("full", "fp32", false)]
+    [InlineData("lora", "bf16", false)]
+    public void A_pure_bf16_full_estimate_says_the_usual_table_counts_mixed_precision(string method, string dtype, bool noted)
+    {
+        (int exit, string output) = AgentProcess.Run(["estimate", "--model", "qwen2-7b", "--method", method, "--dtype", dtype]);
+
+        Assert.True(exit == 0, output);
+        // Below the table's 18 B per parameter only because everything is bf16: said, so nobody
+        // takes it for a mixed-precision run's need.
+        Assert.Equal(noted, output.Contains("note: that table counts mixed precision", StringComparison.Ordinal));
+    }
 }
