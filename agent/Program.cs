@@ -9,6 +9,22 @@ internal static class Program
     /// <summary>Exit code for bad flags, config values or input.</summary>
     public const int UsageError = 2;
 
+    /// <summary>
+    /// An exception's message for a one-line error: without the "(Parameter 'name')" and "Actual
+    /// value was" lines .NET appends to argument exceptions, which name code, not the user's option.
+    /// </summary>
+    internal static string Describe(Exception e)
+    {
+        string message = e.Message;
+        if (e is ArgumentException { ParamName: { } name })
+        {
+            message = message.Replace($" (Parameter '{name}')", string.Empty, StringComparison.Ordinal);
+        }
+
+        int actual = message.IndexOf("Actual value was", StringComparison.Ordinal);
+        return (actual >= 0 ? message[..actual] : message).Trim();
+    }
+
     /// <summary>Columns Spectre.Console lays output out in when it goes to a file or pipe.</summary>
     internal const int RedirectedWidth = 400;
 

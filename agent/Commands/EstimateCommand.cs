@@ -110,7 +110,7 @@ internal static class EstimateCommand
             }
             catch (Exception e) when (e is ArgumentException or InvalidDataException or IOException or UnauthorizedAccessException)
             {
-                Console.Error.WriteLine($"gputel estimate: {e.Message}");
+                Console.Error.WriteLine($"gputel estimate: {Program.Describe(e)}");
                 return Program.UsageError;
             }
         });

@@ -59,7 +59,13 @@ internal static partial class FinetuneCommand
                 ModelShape shape = checkpointDir is not null
                     ? ModelShape.FromConfigJson(Path.Combine(checkpointDir, "config.json"))
                     : ModelShape.Resolve(modelName);
-                options = new FineTuneOptions(shape, parse.GetValue(output) ?? NewRunDirectory("runs", DateTime.UtcNow))
+                string? outText = parse.GetValue(output);
+                if (outText is { Length: 0 })
+                {
+                    throw new ArgumentException("invalid out '': name the run record's directory, or leave --out out for runs/<time>");
+                }
+
+                options = new FineTuneOptions(shape, outText ?? NewRunDirectory("runs", DateTime.UtcNow))
                 {
                     // A config.json by full path, so the report and the estimator find it again from anywhere.
                     ModelName = checkpointDir ?? (modelName.EndsWith(".json", StringComparison.OrdinalIgnoreCase) ? Path.GetFullPath(modelName) : modelName),
@@ -91,7 +97,7 @@ internal static partial class FinetuneCommand
             }
             catch (Exception e) when (e is ArgumentException or InvalidDataException or KeyNotFoundException or FileNotFoundException or DirectoryNotFoundException)
             {
-                Console.Error.WriteLine($"gputel finetune: {e.Message}");
+                Console.Error.WriteLine($"gputel finetune: {Program.Describe(e)}");
                 return Task.FromResult(Program.UsageError);
             }
 
@@ -124,7 +130,7 @@ internal static partial class FinetuneCommand
             }
             catch (Configuration.SettingsException e)
             {
-                Console.Error.WriteLine($"gputel finetune: {e.Message}");
+                Console.Error.WriteLine($"gputel finetune: {Program.Describe(e)}");
                 return Task.FromResult(Program.UsageError);
             }
 
@@ -136,7 +142,7 @@ internal static partial class FinetuneCommand
             catch (IOException e)
             {
                 // Kestrel's bind failure (the port in use, an address not on this host).
-                Console.Error.WriteLine($"gputel finetune: cannot serve the training gauges on {listen}: {e.Message}");
+                Console.Error.WriteLine($"gputel finetune: cannot serve the training gauges on {listen}: {Program.Describe(e)}");
                 return Task.FromResult(Program.UsageError);
             }
 
@@ -242,14 +248,14 @@ internal static partial class FinetuneCommand
         catch (Exception e) when (e is InvalidDataException or ArgumentException or Gputel.Profiler.Checkpoints.SafetensorsException
             or NotSupportedException or KeyNotFoundException or FileNotFoundException or DirectoryNotFoundException)
         {
-            Console.Error.WriteLine($"gputel finetune: {e.Message}");
+            Console.Error.WriteLine($"gputel finetune: {Program.Describe(e)}");
             return Program.UsageError;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             // The run record cannot be made or written (a parent that is a file, no permission, a
             // full disk): every line written before stays readable.
-            Console.Error.WriteLine($"gputel finetune: cannot write the run record in {options.OutputDirectory}: {e.Message}");
+            Console.Error.WriteLine($"gputel finetune: cannot write the run record in {options.OutputDirectory}: {Program.Describe(e)}");
             return 1;
         }
 

@@ -28,7 +28,7 @@ internal static class ReportCommand
             catch (Exception e) when (e is DirectoryNotFoundException or InvalidDataException or UnauthorizedAccessException)
             {
                 // Nothing is written: there is no record to report on.
-                Console.Error.WriteLine($"gputel report: {e.Message}");
+                Console.Error.WriteLine($"gputel report: {Program.Describe(e)}");
                 return Program.UsageError;
             }
 
@@ -47,7 +47,7 @@ internal static class ReportCommand
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
                 // A path under a file, a directory we may not write to, a full disk.
-                Console.Error.WriteLine($"gputel report: cannot write the report into {destination}: {e.Message}");
+                Console.Error.WriteLine($"gputel report: cannot write the report into {destination}: {Program.Describe(e)}");
                 return Program.UsageError;
             }
 

@@ -101,9 +101,15 @@ public static class MemoryEstimator
             throw new ArgumentException($"dtype must be fp32 or bf16, not '{r.Dtype}'");
         }
 
-        if (r.BatchSize < 1 || r.CutoffLength < 2)
+        // Worded as gputel finetune words them, naming the option and its value.
+        if (r.BatchSize < 1)
         {
-            throw new ArgumentException("batch size must be at least 1 and cutoff length at least 2");
+            throw new ArgumentException($"invalid batch-size '{r.BatchSize}': must be a positive number");
+        }
+
+        if (r.CutoffLength < FineTuneOptions.MinimumCutoffLength)
+        {
+            throw new ArgumentException($"invalid cutoff-len '{r.CutoffLength}': must be at least {FineTuneOptions.MinimumCutoffLength} (the loss predicts each token from the ones before it)");
         }
 
         if (r.GradientAccumulation < 1)
@@ -116,9 +122,10 @@ public static class MemoryEstimator
             throw new ArgumentException($"GPUs must be at least 1 and the ZeRO stage 0-3 (got {r.Gpus} GPUs, stage {r.ZeroStage})");
         }
 
-        if (r.Method == FineTuneMethod.Freeze && (r.TrainableLayers < 0 || r.TrainableLayers > r.Shape.Layers))
+        if (r.Method == FineTuneMethod.Freeze && (r.TrainableLayers < 1 || r.TrainableLayers > r.Shape.Layers))
         {
-            throw new ArgumentException($"freeze: trainable layers must be 0-{r.Shape.Layers}, not {r.TrainableLayers}");
+            // As gputel finetune words it: a freeze run trains at least its last layer.
+            throw new ArgumentException($"invalid trainable-layers '{r.TrainableLayers}': {(r.TrainableLayers < 1 ? "must be a positive number" : $"the model has {r.Shape.Layers} layers")}");
         }
 
         if (r.Method == FineTuneMethod.Lora)

@@ -105,6 +105,10 @@ public sealed record FineTuneOptions(ModelShape Shape, string OutputDirectory)
         Require(CutoffLength >= MinimumCutoffLength, "cutoff-len", CutoffLength,
             $"must be at least {MinimumCutoffLength} (the loss predicts each token from the ones before it)");
         Require(TrainableLayers > 0, "trainable-layers", TrainableLayers, "must be a positive number");
+        // Only freeze trains the last layers; elsewhere the setting is unused.
+        Require(Method != FineTuneMethod.Freeze || TrainableLayers <= Shape.Layers, "trainable-layers", TrainableLayers,
+            $"the model has {Shape.Layers} layers");
+        Require(double.IsFinite(LearningRate) && LearningRate > 0, "lr", LearningRate, "must be a positive number");
         ValidateShared(Lora, GradientAccumulation);
         string targets = string.Join(',', Lora.TargetModules);
         Require(Lora.TargetModules.Count > 0, "lora-targets", targets,

@@ -109,6 +109,9 @@ public sealed class CliTests : IDisposable
     [InlineData(new[] { "finetune", "--lora-dropout", "-0.1" }, "invalid lora-dropout '-0.1'")]
     [InlineData(new[] { "finetune", "--data", "{data}", "--cutoff-len", "1" }, "invalid cutoff-len '1': must be at least 2")]
     [InlineData(new[] { "finetune", "--cutoff-len", "1" }, "invalid cutoff-len '1': must be at least 2")]
+    [InlineData(new[] { "finetune", "--method", "freeze", "--trainable-layers", "99" }, "invalid trainable-layers '99': the model has 2 layers")]
+    [InlineData(new[] { "finetune", "--lr", "-1" }, "invalid lr '-1': must be a positive number")]
+    [InlineData(new[] { "finetune", "--model", "nosuch" }, "Unknown model shape 'nosuch'; known: tiny,")]
     public void Bad_finetune_settings_exit_2_and_name_the_value(string[] args, string message)
     {
         string data = _dir.File("data.jsonl", "{\"instruction\": \"Say hi\", \"output\": \"hi there\"}\n");
@@ -119,6 +122,10 @@ public sealed class CliTests : IDisposable
         Assert.True(exit == 2, $"exit {exit}: {output}");
         Assert.Contains(message, output, StringComparison.Ordinal);
         Assert.DoesNotContain("   at ", output, StringComparison.Ordinal);
+        // Named as the user's option, not as .NET's parameter, and before the run is announced.
+        Assert.DoesNotContain("(Parameter '", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("Actual value was", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("fine-tuning ", output, StringComparison.Ordinal);
         // Refused before the run record exists: nothing to mistake for a run.
         Assert.False(File.Exists(Path.Combine(run, "run.json")), "run.json was written");
         Assert.False(File.Exists(Path.Combine(run, "steps.jsonl")), "steps.jsonl was written");

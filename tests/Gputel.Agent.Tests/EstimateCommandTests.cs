@@ -22,9 +22,14 @@ public sealed class EstimateCommandTests
     [InlineData("--lora-dropout", "1.5", "invalid lora-dropout '1.5': must be at least 0 and below 1")]
     [InlineData("--lora-dropout", "-0.1", "invalid lora-dropout '-0.1': must be at least 0 and below 1")]
     [InlineData("--gradient-accumulation", "0", "invalid gradient-accumulation '0': must be a positive number")]
-    public void A_setting_out_of_range_exits_2_and_names_it(string option, string value, string message)
+    [InlineData("--batch-size", "0", "invalid batch-size '0': must be a positive number")]
+    [InlineData("--cutoff-len", "1", "invalid cutoff-len '1': must be at least 2")]
+    // As gputel finetune: a freeze run trains at least its last layer, and at most all of them.
+    [InlineData("--trainable-layers", "0", "invalid trainable-layers '0': must be a positive number", "freeze")]
+    [InlineData("--trainable-layers", "29", "invalid trainable-layers '29': the model has 28 layers", "freeze")]
+    public void A_setting_out_of_range_exits_2_and_names_it(string option, string value, string message, string method = "lora")
     {
-        (int exit, string output) = AgentProcess.Run(["estimate", "--no-probe", option, value]);
+        (int exit, string output) = AgentProcess.Run(["estimate", "--no-probe", "--method", method, option, value]);
 
         Assert.True(exit == 2, output);
         Assert.Contains($"gputel estimate: {message}", output, StringComparison.Ordinal);
