@@ -17,7 +17,7 @@ internal static partial class FinetuneCommand
 
     public static Command Create()
     {
-        var model = new Option<string>("--model") { Description = $"Built-in shape: {string.Join(", ", ModelShape.BuiltInNames)} (default tiny), or a Hugging Face config.json whose shape is built with fresh weights. Ignored with --checkpoint.", DefaultValueFactory = _ => "tiny" };
+        var model = new Option<string>("--model") { Description = $"Built-in shape: {string.Join(", ", ModelShape.BuiltInNames)} (default tiny), or a Hugging Face config.json (or a directory holding one) whose shape is built with fresh weights; to load weights, use --checkpoint instead.", DefaultValueFactory = _ => "tiny" };
         var checkpoint = new Option<string>("--checkpoint") { Description = "Hugging Face checkpoint directory (config.json + *.safetensors) to load instead of fresh weights." };
         var method = new Option<string>("--method") { Description = "full, freeze or lora (default lora).", DefaultValueFactory = _ => "lora" };
         var steps = new Option<int>("--steps") { Description = "Optimizer steps (default 10).", DefaultValueFactory = _ => 10 };
@@ -56,6 +56,12 @@ internal static partial class FinetuneCommand
                 // another directory must find the checkpoint's config.json for its estimate.
                 string? checkpointDir = parse.GetValue(checkpoint) is { } typed ? Path.GetFullPath(typed) : null;
                 string modelName = parse.GetValue(model)!;
+                if (checkpointDir is not null && parse.GetResult(model) is { Implicit: false })
+                {
+                    // The checkpoint's config.json gives the shape: a --model beside it would be ignored.
+                    throw new ArgumentException($"--model {modelName} and --checkpoint both name the model: give one (--checkpoint's config.json gives the shape)");
+                }
+
                 ModelShape shape = checkpointDir is not null
                     ? ModelShape.FromConfigJson(Path.Combine(checkpointDir, "config.json"))
                     : ModelShape.Resolve(modelName);
@@ -68,7 +74,7 @@ internal static partial class FinetuneCommand
                 options = new FineTuneOptions(shape, outText ?? NewRunDirectory("runs", DateTime.UtcNow))
                 {
                     // A config.json by full path, so the report and the estimator find it again from anywhere.
-                    ModelName = checkpointDir ?? (modelName.EndsWith(".json", StringComparison.OrdinalIgnoreCase) ? Path.GetFullPath(modelName) : modelName),
+                    ModelName = checkpointDir ?? (modelName.EndsWith(".json", StringComparison.OrdinalIgnoreCase) || Directory.Exists(modelName) ? Path.GetFullPath(modelName) : modelName),
                     CheckpointDirectory = checkpointDir,
                     Method = Parse<FineTuneMethod>("method", parse.GetValue(method)!),
                     Steps = parse.GetValue(steps),

@@ -112,6 +112,7 @@ public sealed class CliTests : IDisposable
     [InlineData(new[] { "finetune", "--method", "freeze", "--trainable-layers", "99" }, "invalid trainable-layers '99': the model has 2 layers")]
     [InlineData(new[] { "finetune", "--lr", "-1" }, "invalid lr '-1': must be a positive number")]
     [InlineData(new[] { "finetune", "--model", "nosuch" }, "Unknown model shape 'nosuch'; known: tiny,")]
+    [InlineData(new[] { "finetune", "--model", "tiny", "--checkpoint", "{data}" }, "--model tiny and --checkpoint both name the model")]
     public void Bad_finetune_settings_exit_2_and_name_the_value(string[] args, string message)
     {
         string data = _dir.File("data.jsonl", "{\"instruction\": \"Say hi\", \"output\": \"hi there\"}\n");
@@ -131,13 +132,16 @@ public sealed class CliTests : IDisposable
         Assert.False(File.Exists(Path.Combine(run, "steps.jsonl")), "steps.jsonl was written");
     }
 
-    [Fact]
-    public void Finetune_records_a_relative_checkpoint_by_full_path_so_report_finds_it_from_anywhere()
+    [Theory]
+    [InlineData("--checkpoint")]
+    // A directory given as --model: its config.json's shape with fresh weights, recorded the same way.
+    [InlineData("--model")]
+    public void Finetune_records_a_relative_checkpoint_by_full_path_so_report_finds_it_from_anywhere(string option)
     {
         string checkpoint = Path.Combine(_dir.Path, "ckpt");
         TinyCheckpoint.Write(checkpoint);
 
-        (int exit, string output) = AgentProcess.Run(["finetune", "--checkpoint", "ckpt", "--steps", "1", "--out", "run"], seconds: 120, workingDirectory: _dir.Path);
+        (int exit, string output) = AgentProcess.Run(["finetune", option, "ckpt", "--steps", "1", "--out", "run"], seconds: 120, workingDirectory: _dir.Path);
 
         Assert.True(exit == 0, output);
         string run = Path.Combine(_dir.Path, "run");
