@@ -320,7 +320,8 @@ internal static partial class FinetuneCommand
         // table outgrew an 80-column terminal (or a log, which Spectre gives 80) and broke
         // "optimizer_state" over two lines.
         var table = new Table().Border(TableBorder.Rounded)
-            .Title($"MiB in each phase of step {last + 1}")
+            // Counted as the progress lines count (from 1), with the record's own number (from 0).
+            .Title($"MiB in each phase of the last step, {last + 1} (step {last} in the record)")
             .AddColumn(new TableColumn("category").NoWrap());
         foreach (string phase in phases)
         {
@@ -328,12 +329,15 @@ internal static partial class FinetuneCommand
         }
 
         static string Mib(long bytes) => (bytes / MiB).ToString("0.00", CultureInfo.InvariantCulture);
-        foreach (MemoryCategory category in MemoryCategoryNames.All)
+        // The categories held at the phase's end add up to the allocator's total (on the CPU); the
+        // temporaries, gone by then, come after it, on the way to the phase's peak.
+        foreach (MemoryCategory category in MemoryCategoryNames.All.Where(c => c != MemoryCategory.Temporary))
         {
             table.AddRow([category.ToName(), .. columns.Select(c => Mib(c[category]))]);
         }
 
         table.AddRow(["[bold]allocator total[/]", .. columns.Select(c => Mib(c.AllocatorBytes))]);
+        table.AddRow([MemoryCategory.Temporary.ToName(), .. columns.Select(c => Mib(c[MemoryCategory.Temporary]))]);
         table.AddRow(["[bold]peak in phase[/]", .. columns.Select(c => Mib(c.PeakBytes))]);
         AnsiConsole.Write(table);
     }

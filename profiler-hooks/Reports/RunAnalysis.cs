@@ -198,7 +198,8 @@ public static class RunAnalysis
 
     private static (RunStatus, string) Status(RunRecordReader record, int? lastStep, Func<RunProcess, bool> isAlive)
     {
-        string after = lastStep is { } s ? $"after step {s}" : "before its first step was recorded";
+        // Steps are numbered from 0 in the record: "after step 4" is the fifth completed.
+        string after = lastStep is { } s ? $"after step {s} (steps count from 0)" : "before its first step was recorded";
         if (record.End is { } end)
         {
             return end.Cancelled
