@@ -151,6 +151,38 @@ internal static class EstimateCommand
             w.WriteStartObject();
             w.WriteString("model", e.Request.ModelName);
             w.WriteString("method", e.Request.Method.ToString().ToLowerInvariant());
+            // What was estimated, so a saved estimate says which configuration it is for.
+            EstimateRequest r = e.Request;
+            w.WriteStartObject("configuration");
+            w.WriteString("dtype", r.Dtype);
+            w.WriteString("optimizer", r.Optimizer.ToString().ToLowerInvariant());
+            w.WriteNumber("batch_size", r.BatchSize);
+            w.WriteNumber("cutoff_length", r.CutoffLength);
+            w.WriteNumber("gradient_accumulation", r.GradientAccumulation);
+            w.WriteBoolean("gradient_checkpointing", r.GradientCheckpointing);
+            w.WriteString("attention", r.Attention);
+            w.WriteNumber("gpus", r.Gpus);
+            w.WriteNumber("zero_stage", r.ZeroStage);
+            w.WriteString("device", r.Device);
+            if (r.Method == FineTuneMethod.Freeze)
+            {
+                w.WriteNumber("trainable_layers", r.TrainableLayers);
+            }
+
+            if (r.Method == FineTuneMethod.Lora)
+            {
+                w.WriteNumber("lora_rank", r.Lora.Rank);
+                w.WriteNumber("lora_dropout", r.Lora.Dropout);
+                w.WriteStartArray("lora_targets");
+                foreach (string target in r.Lora.TargetModules)
+                {
+                    w.WriteStringValue(target);
+                }
+
+                w.WriteEndArray();
+            }
+
+            w.WriteEndObject();
             w.WriteString("peak_phase", e.PeakPhase);
             w.WriteNumber("peak_bytes", e.PeakBytes);
             w.WriteNumber("model_state_only_bytes", e.ModelStateOnlyBytes);

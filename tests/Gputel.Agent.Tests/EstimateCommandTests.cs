@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Gputel.Tests.Support;
 
 namespace Gputel.Agent.Tests;
@@ -71,6 +72,23 @@ public sealed class EstimateCommandTests
         string text = string.Join(' ', output.Split('\n', StringSplitOptions.TrimEntries));
         Assert.Contains("the usual table (model state only) says 15.96 GiB per GPU, its model state sharded as ZeRO-3 shards it over 8 GPUs", text, StringComparison.Ordinal);
         Assert.DoesNotContain("127.67", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Json_says_which_configuration_it_estimates()
+    {
+        (int exit, string output) = AgentProcess.Run(["estimate", "--model", "qwen2-1.5b", "--method", "freeze", "--trainable-layers", "3", "--dtype", "fp32",
+            "--batch-size", "4", "--cutoff-len", "512", "--gradient-checkpointing", "--gpus", "2", "--zero-stage", "1", "--json"]);
+
+        Assert.True(exit == 0, output);
+        using JsonDocument doc = JsonDocument.Parse(output);
+        JsonElement c = doc.RootElement.GetProperty("configuration");
+        Assert.Equal(
+            ("fp32", "adamw", 4, 512, true, 2, 1, "cuda", 3),
+            (c.GetProperty("dtype").GetString(), c.GetProperty("optimizer").GetString(), c.GetProperty("batch_size").GetInt32(), c.GetProperty("cutoff_length").GetInt32(),
+                c.GetProperty("gradient_checkpointing").GetBoolean(), c.GetProperty("gpus").GetInt32(), c.GetProperty("zero_stage").GetInt32(), c.GetProperty("device").GetString(),
+                c.GetProperty("trainable_layers").GetInt32()));
+        Assert.False(c.TryGetProperty("lora_rank", out _));
     }
 
     [Theory]
