@@ -153,7 +153,7 @@ internal static partial class FinetuneCommand
             }
 
             using IDisposable? serving = server;
-            using IDisposable? export = otlpSettings is null ? null : OtlpExport.StartTraining(otlpSettings, AgentHost.Version);
+            using IDisposable? export = otlpSettings is null ? null : OtlpExport.StartTraining(otlpSettings, AgentHost.Version, line => Console.Error.WriteLine($"gputel finetune: {line}"));
             if (otlpSettings is not null)
             {
                 Console.WriteLine($"training metrics and phase spans over OTLP to {otlpSettings}");

@@ -69,7 +69,7 @@ internal static class AgentHost
         using var sampler = new Sampler(store, collectors, settings.MemoryInterval, settings.Interval, line => log.LogWarning("{Event}", line));
         var info = new AgentInfo(Dns.GetHostName(), session.DriverVersion, session.Driver is not null, settings.Interval, Version);
         var exposition = new PrometheusExposition(store, settings.MetricNames, info);
-        using IDisposable? otlp = settings.Otlp is null ? null : OtlpExport.StartAgent(settings.Otlp, store, info);
+        using IDisposable? otlp = settings.Otlp is null ? null : OtlpExport.StartAgent(settings.Otlp, store, info, line => log.LogWarning("{Event}", line));
         if (settings.Otlp is not null)
         {
             log.LogInformation("OTLP metrics to {Otlp}", settings.Otlp);

@@ -22,8 +22,10 @@ internal static class OtlpExport
     private const string ServiceName = "gputel";
 
     /// <summary>Pushes the store's metrics (hardware semantic conventions) every <see cref="OtlpSettings.Interval"/>.</summary>
-    public static IDisposable StartAgent(OtlpSettings otlp, SampleStore store, AgentInfo info)
+    /// <remarks>Exports that fail are told to <paramref name="warn"/> (<see cref="OtlpFailureLog"/>).</remarks>
+    public static IDisposable StartAgent(OtlpSettings otlp, SampleStore store, AgentInfo info, Action<string> warn)
     {
+        var failures = new OtlpFailureLog(warn);
         var meter = new HardwareMeter(store, info.DriverVersion, info.Version);
         MeterProvider provider = Sdk.CreateMeterProviderBuilder()
             .ConfigureResource(r => Describe(r, info.Version, info.Hostname))
@@ -31,7 +33,7 @@ internal static class OtlpExport
             .AddOtlpExporter((exporter, reader) => Configure(exporter, reader, otlp))
             .Build();
         // The provider goes first: its last export still reads the meter.
-        return new Handles(provider, meter);
+        return new Handles(provider, meter, failures);
     }
 
 #if FINETUNE
@@ -39,8 +41,9 @@ internal static class OtlpExport
     /// Pushes the training metrics (OpenTelemetry names) and the phase spans. A run's last values are
     /// flushed when its telemetry ends, so a run shorter than the interval is reported too.
     /// </summary>
-    public static IDisposable StartTraining(OtlpSettings otlp, string version)
+    public static IDisposable StartTraining(OtlpSettings otlp, string version, Action<string> warn)
     {
+        var failures = new OtlpFailureLog(warn);
         string host = System.Net.Dns.GetHostName();
         MeterProvider meters = Sdk.CreateMeterProviderBuilder()
             .ConfigureResource(r => Describe(r, version, host))
@@ -54,7 +57,7 @@ internal static class OtlpExport
             .Build();
         EventHandler flush = (_, _) => meters.ForceFlush();
         TrainingTelemetry.Completing += flush;
-        return new Handles(new Unsubscribe(() => TrainingTelemetry.Completing -= flush), traces, meters);
+        return new Handles(new Unsubscribe(() => TrainingTelemetry.Completing -= flush), traces, meters, failures);
     }
 #endif
 

@@ -91,5 +91,30 @@ public sealed class OtlpExportTests : IDisposable
         Assert.DoesNotContain("OTLP", agent.Output, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("grpc")]
+    [InlineData("http/protobuf")]
+    public void A_collector_that_cannot_be_reached_is_told_once_not_dropped_in_silence(string protocol)
+    {
+        // A port nothing listens on: every export fails.
+        int port;
+        using (var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0))
+        {
+            probe.Start();
+            port = ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
+        }
+
+        using AgentProcess agent = AgentProcess.Start(
+            ["agent", "--listen", "127.0.0.1:0", "--nvml-library", FakeDriver.LibraryPath, "--otlp-endpoint", $"http://127.0.0.1:{port}", "--otlp-protocol", protocol, "--otlp-interval", "200ms"],
+            FakeDriver.Environment(_dir.Path, Script));
+        agent.WaitUntilListening();
+
+        agent.WaitForLine($"OTLP export failed: .*127\\.0\\.0\\.1:{port}", seconds: 30);
+        // Several intervals later: still one line, the reminder waits a minute.
+        Thread.Sleep(1500);
+        Assert.Single(agent.Output.Split('\n'), l => l.Contains("OTLP export", StringComparison.Ordinal) && l.Contains("fail", StringComparison.Ordinal));
+        Assert.DoesNotContain("   at ", agent.Output, StringComparison.Ordinal);
+    }
+
     public void Dispose() => _dir.Dispose();
 }
