@@ -38,6 +38,9 @@ internal static class AgentHost
             o.UseUtcTimestamp = true;
         });
         builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
+        // A failed start (the port in use) is told once, on one line, by the agent command; the
+        // host's own error would repeat it with a stack trace.
+        builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.None);
         WebSecurity.Listen(builder, settings);
         builder.Services.AddSingleton(settings);
 

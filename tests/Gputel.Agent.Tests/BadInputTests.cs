@@ -157,6 +157,21 @@ public sealed class BadInputTests : IDisposable
     }
 
     [Fact]
+    public void An_agent_port_in_use_is_told_in_one_line_without_a_stack_trace()
+    {
+        using var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        taken.Start();
+        int port = ((System.Net.IPEndPoint)taken.LocalEndpoint).Port;
+
+        (int exit, string output) = AgentProcess.Run(["agent", "--listen", $"127.0.0.1:{port}"]);
+
+        Assert.True(exit != 0, output);
+        Assert.Single(output.Split('\n'), l => l.Contains($"cannot listen on 127.0.0.1:{port}", StringComparison.Ordinal));
+        Assert.DoesNotContain("   at ", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("Hosting.Internal.Host", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void An_out_path_that_is_a_file_is_refused_and_left_alone()
     {
         string file = _dir.File("not-a-directory", "keep me\n");
