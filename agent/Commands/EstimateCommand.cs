@@ -17,22 +17,22 @@ internal static class EstimateCommand
 
     public static Command Create()
     {
-        var model = new Option<string>("--model") { Description = $"Built-in shape ({string.Join(", ", ModelShape.BuiltInNames)}) or a Hugging Face config.json or checkpoint directory (default qwen2-1.5b).", DefaultValueFactory = _ => "qwen2-1.5b" };
-        var method = new Option<string>("--method") { Description = "full, freeze or lora (default lora).", DefaultValueFactory = _ => "lora" };
-        var trainableLayers = new Option<int>("--trainable-layers") { Description = "For freeze: how many last layers train (default 2).", DefaultValueFactory = _ => 2 };
-        var loraRank = new Option<int>("--lora-rank") { Description = "LoRA rank (default 8).", DefaultValueFactory = _ => 8 };
+        var model = new Option<string>("--model") { Description = $"Built-in shape ({string.Join(", ", ModelShape.BuiltInNames)}) or a Hugging Face config.json or checkpoint directory.", DefaultValueFactory = _ => "qwen2-1.5b" };
+        var method = new Option<string>("--method") { Description = "full, freeze or lora.", DefaultValueFactory = _ => "lora" };
+        var trainableLayers = new Option<int>("--trainable-layers") { Description = "For freeze: how many last layers train.", DefaultValueFactory = _ => 2 };
+        var loraRank = new Option<int>("--lora-rank") { Description = "LoRA rank.", DefaultValueFactory = _ => 8 };
         var loraTargets = new Option<string>("--lora-targets") { Description = "Comma-separated projections (default all seven)." };
-        var loraDropout = new Option<double>("--lora-dropout") { Description = "LoRA dropout, at least 0 and below 1 (default 0): each adapter then keeps its own dropped copy of its input.", DefaultValueFactory = _ => 0 };
-        var dtype = new Option<string>("--dtype") { Description = "fp32 or bf16 (default bf16): the dtype of weights, gradients and optimizer state, as the reference workload trains. bf16 is pure bf16 (no fp32 master copy), not the mixed precision of Hugging Face Trainer's bf16=True, which keeps fp32 weights and moments.", DefaultValueFactory = _ => "bf16" };
-        var optimizer = new Option<string>("--optimizer") { Description = "adamw or sgd (default adamw).", DefaultValueFactory = _ => "adamw" };
-        var batchSize = new Option<int>("--batch-size") { Description = "Sequences per micro-batch (default 1).", DefaultValueFactory = _ => 1 };
-        var cutoff = new Option<int>("--cutoff-len") { Description = "Tokens per sequence (default 1024).", DefaultValueFactory = _ => 1024 };
-        var accumulation = new Option<int>("--gradient-accumulation") { Description = "Micro-batches per step (default 1).", DefaultValueFactory = _ => 1 };
+        var loraDropout = new Option<double>("--lora-dropout") { Description = "LoRA dropout, at least 0 and below 1: each adapter then keeps its own dropped copy of its input.", DefaultValueFactory = _ => 0 };
+        var dtype = new Option<string>("--dtype") { Description = "fp32 or bf16: the dtype of weights, gradients and optimizer state, as the reference workload trains. bf16 is pure bf16 (no fp32 master copy), not the mixed precision of Hugging Face Trainer's bf16=True, which keeps fp32 weights and moments.", DefaultValueFactory = _ => "bf16" };
+        var optimizer = new Option<string>("--optimizer") { Description = "adamw or sgd.", DefaultValueFactory = _ => "adamw" };
+        var batchSize = new Option<int>("--batch-size") { Description = "Sequences per micro-batch.", DefaultValueFactory = _ => 1 };
+        var cutoff = new Option<int>("--cutoff-len") { Description = "Tokens per sequence.", DefaultValueFactory = _ => 1024 };
+        var accumulation = new Option<int>("--gradient-accumulation") { Description = "Micro-batches per step.", DefaultValueFactory = _ => 1 };
         var checkpointing = new Option<bool>("--gradient-checkpointing") { Description = "Recompute each layer in backward." };
-        var gpus = new Option<int>("--gpus") { Description = "Data-parallel GPUs sharing model state under ZeRO (default 1).", DefaultValueFactory = _ => 1 };
-        var zero = new Option<int>("--zero-stage") { Description = "DeepSpeed ZeRO stage 0-3 (default 0).", DefaultValueFactory = _ => 0 };
-        var device = new Option<string>("--device") { Description = "cuda or cpu (default cuda).", DefaultValueFactory = _ => "cuda" };
-        var attention = new Option<string>("--attention") { Description = "sdpa (fused) or eager (materialised scores) (default sdpa).", DefaultValueFactory = _ => "sdpa" };
+        var gpus = new Option<int>("--gpus") { Description = "Data-parallel GPUs sharing model state under ZeRO.", DefaultValueFactory = _ => 1 };
+        var zero = new Option<int>("--zero-stage") { Description = "DeepSpeed ZeRO stage 0-3.", DefaultValueFactory = _ => 0 };
+        var device = new Option<string>("--device") { Description = "cuda or cpu.", DefaultValueFactory = _ => "cuda" };
+        var attention = new Option<string>("--attention") { Description = "sdpa (fused) or eager (materialised scores).", DefaultValueFactory = _ => "sdpa" };
         var json = new Option<bool>("--json") { Description = "Print JSON instead of a table." };
         var noProbe = new Option<bool>("--no-probe") { Description = "With --device cpu: use the typical runtime figure instead of measuring it with a one-layer run of the shape (a few seconds)." };
         var table = new Option<string>("--table") { Description = "Write the Markdown table of common configurations (1.5B, 7B, 32B shapes x full/freeze/LoRA x cutoff 1024/2048 x batch 1/2) to this file and exit." };

@@ -17,25 +17,25 @@ internal static partial class FinetuneCommand
 
     public static Command Create()
     {
-        var model = new Option<string>("--model") { Description = $"Built-in shape: {string.Join(", ", ModelShape.BuiltInNames)} (default tiny), or a Hugging Face config.json (or a directory holding one) whose shape is built with fresh weights; to load weights, use --checkpoint instead.", DefaultValueFactory = _ => "tiny" };
+        var model = new Option<string>("--model") { Description = $"Built-in shape: {string.Join(", ", ModelShape.BuiltInNames)}, or a Hugging Face config.json (or a directory holding one) whose shape is built with fresh weights; to load weights, use --checkpoint instead.", DefaultValueFactory = _ => "tiny" };
         var checkpoint = new Option<string>("--checkpoint") { Description = "Hugging Face checkpoint directory (config.json + *.safetensors) to load instead of fresh weights." };
-        var method = new Option<string>("--method") { Description = "full, freeze or lora (default lora).", DefaultValueFactory = _ => "lora" };
-        var steps = new Option<int>("--steps") { Description = "Optimizer steps (default 10).", DefaultValueFactory = _ => 10 };
+        var method = new Option<string>("--method") { Description = "full, freeze or lora.", DefaultValueFactory = _ => "lora" };
+        var steps = new Option<int>("--steps") { Description = "Optimizer steps.", DefaultValueFactory = _ => 10 };
         var output = new Option<string>("--out") { Description = "Run record directory (default runs/<time>)." };
         var data = new Option<string>("--data") { Description = "Alpaca JSONL dataset; default: synthetic batches of --cutoff-len tokens." };
-        var dtype = new Option<string>("--dtype") { Description = "fp32 or bf16 (default fp32).", DefaultValueFactory = _ => "fp32" };
-        var optimizer = new Option<string>("--optimizer") { Description = "adamw or sgd (default adamw).", DefaultValueFactory = _ => "adamw" };
-        var learningRate = new Option<double>("--lr") { Description = "Learning rate (default 1e-4).", DefaultValueFactory = _ => 1e-4 };
-        var batchSize = new Option<int>("--batch-size") { Description = "Sequences per micro-batch (default 1).", DefaultValueFactory = _ => 1 };
-        var cutoff = new Option<int>("--cutoff-len") { Description = "Longest sequence in tokens, at least 2 (default 128).", DefaultValueFactory = _ => 128 };
-        var accumulation = new Option<int>("--gradient-accumulation") { Description = "Micro-batches per step (default 1).", DefaultValueFactory = _ => 1 };
+        var dtype = new Option<string>("--dtype") { Description = "fp32 or bf16.", DefaultValueFactory = _ => "fp32" };
+        var optimizer = new Option<string>("--optimizer") { Description = "adamw or sgd.", DefaultValueFactory = _ => "adamw" };
+        var learningRate = new Option<double>("--lr") { Description = "Learning rate.", DefaultValueFactory = _ => 1e-4 };
+        var batchSize = new Option<int>("--batch-size") { Description = "Sequences per micro-batch.", DefaultValueFactory = _ => 1 };
+        var cutoff = new Option<int>("--cutoff-len") { Description = "Longest sequence in tokens, at least 2.", DefaultValueFactory = _ => 128 };
+        var accumulation = new Option<int>("--gradient-accumulation") { Description = "Micro-batches per step.", DefaultValueFactory = _ => 1 };
         var checkpointing = new Option<bool>("--gradient-checkpointing") { Description = "Recompute each layer in backward instead of keeping its activations." };
-        var loraRank = new Option<int>("--lora-rank") { Description = "LoRA rank (default 8).", DefaultValueFactory = _ => 8 };
-        var loraAlpha = new Option<double>("--lora-alpha") { Description = "LoRA alpha (default 16).", DefaultValueFactory = _ => 16 };
-        var loraDropout = new Option<double>("--lora-dropout") { Description = "LoRA dropout, at least 0 and below 1 (default 0).", DefaultValueFactory = _ => 0 };
+        var loraRank = new Option<int>("--lora-rank") { Description = "LoRA rank.", DefaultValueFactory = _ => 8 };
+        var loraAlpha = new Option<double>("--lora-alpha") { Description = "LoRA alpha.", DefaultValueFactory = _ => 16 };
+        var loraDropout = new Option<double>("--lora-dropout") { Description = "LoRA dropout, at least 0 and below 1.", DefaultValueFactory = _ => 0 };
         var loraTargets = new Option<string>("--lora-targets") { Description = "Comma-separated projections (default all: q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj)." };
-        var trainableLayers = new Option<int>("--trainable-layers") { Description = "For --method freeze: how many last layers train (default 2).", DefaultValueFactory = _ => 2 };
-        var seed = new Option<long>("--seed") { Description = "Seed (default 42).", DefaultValueFactory = _ => 42 };
+        var trainableLayers = new Option<int>("--trainable-layers") { Description = "For --method freeze: how many last layers train.", DefaultValueFactory = _ => 2 };
+        var seed = new Option<long>("--seed") { Description = "Seed.", DefaultValueFactory = _ => 42 };
         var exactCpuPeaks = new Option<bool>("--exact-cpu-peaks") { Description = "On the CPU, measure each phase's peak exactly: glibc maps every block over 128 KiB fresh so the kernel's resident high-water mark follows the allocator. Slows CPU training, since every large tensor is then page-faulted afresh (steps 9-83% longer in docs/BENCHMARKS.md); without it, peaks are sampled, a lower bound (within 4.5% of the exact ones there)." };
         var metricsListen = new Option<string>("--metrics-listen") { Description = "Serve the live training gauges (training_memory_bytes{category,phase}, ...) on http://HOST:PORT/metrics while the run lasts." };
         OtlpOptions otlp = OtlpOptions.Create();
