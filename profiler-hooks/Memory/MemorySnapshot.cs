@@ -20,11 +20,10 @@ public sealed record MemorySnapshot(int Step, string Phase, long[] Bytes, long A
     public long this[MemoryCategory category] => Bytes[(int)category];
 
     /// <summary>
-    /// Temporary memory as shown at a phase's peak: at least the peak above the phase's end. A phase
-    /// that ends lower than it started (backward frees the activations) records its temporaries above
-    /// its start, so the end-of-phase categories plus them would stop short of the peak; shown this
-    /// way, the categories add up to the peak. The recorded temporary is part of that difference, so
-    /// it is never added to it.
+    /// Temporary memory as shown at a phase's peak: at least the peak above the figure the peak is
+    /// shown on (<paramref name="allocatorBytes"/>: the phase's end, or its start, see
+    /// <see cref="BytesAtPeak"/>), so the categories add up to the peak. The recorded temporary is
+    /// part of that difference, so it is never added to it.
     /// </summary>
     internal static long TemporaryAtPeak(long recordedTemporary, long peakBytes, long allocatorBytes) =>
         Math.Max(recordedTemporary, peakBytes - allocatorBytes);
@@ -62,7 +61,7 @@ public sealed record MemorySnapshot(int Step, string Phase, long[] Bytes, long A
         if (before is not null && PeakStandsOnStart(Step, Phase, AllocatorBytes, before.Step, before.AllocatorBytes))
         {
             long[] atStart = (long[])before.Bytes.Clone();
-            atStart[temporary] = Math.Max(Bytes[temporary], PeakBytes - before.AllocatorBytes);
+            atStart[temporary] = TemporaryAtPeak(Bytes[temporary], PeakBytes, before.AllocatorBytes);
             return atStart;
         }
 

@@ -169,7 +169,7 @@ public static class RunAnalysis
         if (index > 0 && steps[index - 1] is var before
             && MemorySnapshot.PeakStandsOnStart(line.Step, line.Phase, line.AllocatorBytes, before.Step, before.AllocatorBytes))
         {
-            return (before, Math.Max(recorded, line.PeakBytes - before.AllocatorBytes));
+            return (before, MemorySnapshot.TemporaryAtPeak(recorded, line.PeakBytes, before.AllocatorBytes));
         }
 
         return (line, MemorySnapshot.TemporaryAtPeak(recorded, line.PeakBytes, line.AllocatorBytes));

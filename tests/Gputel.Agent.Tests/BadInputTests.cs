@@ -159,9 +159,7 @@ public sealed class BadInputTests : IDisposable
     [Fact]
     public void An_agent_port_in_use_is_told_in_one_line_without_a_stack_trace()
     {
-        using var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        taken.Start();
-        int port = ((System.Net.IPEndPoint)taken.LocalEndpoint).Port;
+        using System.Net.Sockets.TcpListener taken = LoopbackPorts.Hold(out int port);
 
         (int exit, string output) = AgentProcess.Run(["agent", "--listen", $"127.0.0.1:{port}"]);
 
@@ -183,9 +181,7 @@ public sealed class BadInputTests : IDisposable
     [Fact]
     public void A_metrics_port_in_use_is_named_and_no_run_starts()
     {
-        using var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        taken.Start();
-        int port = ((System.Net.IPEndPoint)taken.LocalEndpoint).Port;
+        using System.Net.Sockets.TcpListener taken = LoopbackPorts.Hold(out int port);
         string run = Path.Combine(_dir.Path, "run");
 
         AssertUsageError(

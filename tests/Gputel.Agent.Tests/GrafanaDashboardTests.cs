@@ -150,7 +150,7 @@ public sealed class GrafanaDashboardTests : IDisposable
     [Fact]
     public void Training_dashboard_shows_a_live_finetune_run_beside_its_agent()
     {
-        int port = FreePort();
+        int port = LoopbackPorts.Free();
         using AgentProcess run = AgentProcess.Start(["finetune", "--model", "tiny", "--steps", "100000", "--out", Path.Combine(_dir.Path, "run"), "--metrics-listen", $"127.0.0.1:{port}"]);
         run.WaitForLine("training gauges on", seconds: 120);
         string pid = run.Pid.ToString(CultureInfo.InvariantCulture);
@@ -195,13 +195,6 @@ public sealed class GrafanaDashboardTests : IDisposable
 
     /// <summary>Gives a GPU block node B's own UUID, so the two nodes' GPUs differ.</summary>
     private static string Renamed(string gpu) => gpu.Replace("uuid GPU-00000000-0000-0000-0000-", "uuid GPU-bbbbbbbb-0000-0000-0000-", StringComparison.Ordinal);
-
-    private static int FreePort()
-    {
-        using var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        probe.Start();
-        return ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
-    }
 
     public void Dispose() => _dir.Dispose();
 }

@@ -97,12 +97,7 @@ public sealed class OtlpExportTests : IDisposable
     public void A_collector_that_cannot_be_reached_is_told_once_not_dropped_in_silence(string protocol)
     {
         // A port nothing listens on: every export fails.
-        int port;
-        using (var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0))
-        {
-            probe.Start();
-            port = ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
-        }
+        int port = LoopbackPorts.Free();
 
         using AgentProcess agent = AgentProcess.Start(
             ["agent", "--listen", "127.0.0.1:0", "--nvml-library", FakeDriver.LibraryPath, "--otlp-endpoint", $"http://127.0.0.1:{port}", "--otlp-protocol", protocol, "--otlp-interval", "200ms"],

@@ -25,7 +25,7 @@ internal sealed class PrometheusServer : IDisposable
         string config = "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\n  evaluation_interval: 1s\n"
             + (ruleFile is null ? string.Empty : $"rule_files: ['{ruleFile}']\n")
             + "scrape_configs:\n" + scrapeConfigs;
-        int port = FreePort();
+        int port = LoopbackPorts.Free();
         BaseUri = new Uri($"http://127.0.0.1:{port}/");
         var psi = new ProcessStartInfo(binary!)
         {
@@ -157,13 +157,6 @@ internal sealed class PrometheusServer : IDisposable
         result.GetProperty("metric").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString()!);
 
     private static double ParseValue(string value) => double.Parse(value, CultureInfo.InvariantCulture);
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 
     public void Dispose()
     {
