@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using TorchSharp;
 
 namespace Gputel.Profiler;
@@ -22,9 +23,62 @@ public static class TorchRuntime
         }
         catch (Exception e) when (e is NotSupportedException or DllNotFoundException or TypeInitializationException)
         {
-            throw new InvalidOperationException(
-                "libtorch could not be loaded. On Debian 12 / Ubuntu 22.04 this is libstdc++ without GLIBCXX_3.4.32: run ./setup.sh, "
-                + "which installs libstdc++6 from Debian 13. Original error: " + e.Message, e);
+            throw new LibtorchLoadException(
+                $"libtorch could not be loaded ({WhyNotLoaded(e)}). Where the C++ library lacks GLIBCXX_3.4.32 (Debian 12, Ubuntu 22.04), run ./setup.sh, "
+                + "which installs libstdc++6 from Debian 13; a build that takes libtorch from a PyTorch install needs its torch/lib on LD_LIBRARY_PATH "
+                + "(bench/gpu-host/README.md)", e);
+        }
+    }
+
+    /// <summary>
+    /// The dynamic loader's own words on why TorchSharp's native library did not load (a missing
+    /// library, a symbol version the C++ library lacks): TorchSharp's exception only says that no
+    /// package provides libtorch, whatever the cause, and hides the loader's message in its trace.
+    /// </summary>
+    private static string WhyNotLoaded(Exception e)
+    {
+        try
+        {
+            NativeLibrary.Free(NativeLibrary.Load("LibTorchSharp", typeof(torch).Assembly, null));
+        }
+        catch (DllNotFoundException loader)
+        {
+            // One line per path tried; the one that found the file and failed on its contents says most.
+            string[] lines = loader.Message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            return lines.FirstOrDefault(l => l.Contains("version", StringComparison.Ordinal) || l.Contains("undefined symbol", StringComparison.Ordinal))
+                ?? lines.FirstOrDefault(l => !l.Contains("No such file", StringComparison.Ordinal) && l.Contains(".so", StringComparison.Ordinal))
+                ?? lines.FirstOrDefault()
+                ?? loader.GetType().Name;
+        }
+
+        return (e.InnerException ?? e).Message.Split('\n', 2)[0].Trim();
+    }
+
+    /// <summary>
+    /// Loads libtorch's CUDA backend and checks it sees a device. This build ships libtorch for the
+    /// CPU only: the CUDA libraries come from a PyTorch installed on the host, found through
+    /// <c>LD_LIBRARY_PATH</c> (its <c>site-packages/torch/lib</c>; PLATFORM.md). On failure,
+    /// <paramref name="failure"/> says so in a line or two, without TorchSharp's loader trace.
+    /// </summary>
+    public static bool TryInitializeCuda(out string? failure)
+    {
+        try
+        {
+            torch.InitializeDeviceType(DeviceType.CUDA);
+            failure = null;
+            return true;
+        }
+        catch (Exception e) when (e is InvalidOperationException or NotSupportedException or DllNotFoundException or EntryPointNotFoundException or ExternalException)
+        {
+            // TorchSharp appends its whole loader trace; the first line says what failed.
+            string first = e.Message.Split('\n', 2)[0].Split("Trace from", 2)[0].Trim().TrimEnd('.');
+            failure = "libtorch's CUDA backend did not start (" + first + "). CUDA runs take libtorch from a PyTorch install: use a build "
+                + "without the bundled CPU libtorch (published with -p:TorchFromHost=true, whose copies would otherwise load first) and put that "
+                + "install's torch/lib on LD_LIBRARY_PATH, e.g. LD_LIBRARY_PATH=$(python3 -c 'import torch, os; print(os.path.dirname(torch.__file__))')/lib";
+            return false;
         }
     }
 }
+
+/// <summary>libtorch (or TorchSharp's native part) could not be loaded in this process; the message says why and what to do.</summary>
+public sealed class LibtorchLoadException(string message, Exception inner) : InvalidOperationException(message, inner);

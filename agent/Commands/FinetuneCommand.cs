@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using Gputel.Agent.Hosting;
+using Gputel.Profiler;
 using Gputel.Profiler.Memory;
 using Gputel.Profiler.Model;
 using Gputel.Profiler.Training;
@@ -37,13 +38,14 @@ internal static partial class FinetuneCommand
         var trainableLayers = new Option<int>("--trainable-layers") { Description = "For --method freeze: how many last layers train.", DefaultValueFactory = _ => 2 };
         var seed = new Option<long>("--seed") { Description = "Seed.", DefaultValueFactory = _ => 42 };
         var exactCpuPeaks = new Option<bool>("--exact-cpu-peaks") { Description = "On the CPU, measure each phase's peak exactly: glibc maps every block over 128 KiB fresh so the kernel's resident high-water mark follows the allocator. Slows CPU training, since every large tensor is then page-faulted afresh (steps 9-83% longer in docs/BENCHMARKS.md); without it, peaks are sampled, a lower bound (within 4.5% of the exact ones there)." };
+        var device = new Option<string>("--device") { Description = "cpu, or cuda / cuda:N for a CUDA device. CUDA runs take libtorch from a PyTorch install on LD_LIBRARY_PATH (a build published with -p:TorchFromHost=true; see profiler-hooks/README.md) and are measured from the device's memory pool (PYTORCH_CUDA_ALLOC_CONF=backend:cudaMallocAsync, set for the run).", DefaultValueFactory = _ => "cpu" };
         var metricsListen = new Option<string>("--metrics-listen") { Description = "Serve the live training gauges (training_memory_bytes{category,phase}, ...) on http://HOST:PORT/metrics while the run lasts." };
         OtlpOptions otlp = OtlpOptions.Create();
 
-        var command = new Command("finetune", "Fine-tune the reference Llama/Qwen2 model on the CPU with the memory profiler attached; writes a run record.")
+        var command = new Command("finetune", "Fine-tune the reference Llama/Qwen2 model on the CPU or a CUDA GPU with the memory profiler attached; writes a run record.")
         {
             model, checkpoint, method, steps, output, data, dtype, optimizer, learningRate, batchSize, cutoff, accumulation, checkpointing, exactCpuPeaks,
-            loraRank, loraAlpha, loraDropout, loraTargets, trainableLayers, seed, metricsListen,
+            loraRank, loraAlpha, loraDropout, loraTargets, trainableLayers, seed, device, metricsListen,
         };
         otlp.AddTo(command);
 
@@ -97,6 +99,7 @@ internal static partial class FinetuneCommand
                         : new LoraSettings(parse.GetValue(loraRank), parse.GetValue(loraAlpha), parse.GetValue(loraDropout)),
                     TrainableLayers = parse.GetValue(trainableLayers),
                     Seed = parse.GetValue(seed),
+                    Device = parse.GetValue(device)!,
                 };
                 // Out-of-range settings are refused here, before anything is written.
                 options.Validate();
@@ -236,7 +239,8 @@ internal static partial class FinetuneCommand
     private static int Run(FineTuneOptions options, Interruption interruption)
     {
         CancellationToken cancellationToken = interruption.Token;
-        AnsiConsole.MarkupLine($"fine-tuning [bold]{Markup.Escape(options.ModelName)}[/] ({options.Method.ToString().ToLowerInvariant()}, {options.Steps} steps) on the CPU; run record: [bold]{Markup.Escape(options.OutputDirectory)}[/]");
+        string where = options.Device == "cpu" ? "the CPU" : options.Device;
+        AnsiConsole.MarkupLine($"fine-tuning [bold]{Markup.Escape(options.ModelName)}[/] ({options.Method.ToString().ToLowerInvariant()}, {options.Steps} steps) on {Markup.Escape(where)}; run record: [bold]{Markup.Escape(options.OutputDirectory)}[/]");
         IReadOnlyList<MemorySnapshot> snapshots;
         try
         {
@@ -256,6 +260,12 @@ internal static partial class FinetuneCommand
         {
             Console.Error.WriteLine($"gputel finetune: {Program.Describe(e)}");
             return Program.UsageError;
+        }
+        catch (LibtorchLoadException e)
+        {
+            // Before anything is written: the machine cannot run libtorch as set up.
+            Console.Error.WriteLine($"gputel finetune: {e.Message}");
+            return 1;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

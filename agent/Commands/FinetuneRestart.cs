@@ -49,14 +49,15 @@ internal static unsafe partial class FinetuneRestart
     }
 
     /// <summary>
-    /// Whether the command reads malloc's figures against a baseline: a fine-tune, and an estimate that
+    /// Whether the command reads malloc's figures against a baseline: a fine-tune on the CPU, and an estimate that
     /// measures the CPU runtime with a short run of its own (<c>--device cpu</c> without <c>--no-probe</c>).
     /// Not for <c>--help</c>, which runs nothing.
     /// </summary>
     internal static bool MeasuresTheCpuAllocator(ParseResult parsed) =>
         parsed.Action is not HelpAction && parsed.CommandResult.Command.Name switch
         {
-            "finetune" => true,
+            // A CUDA run measures the device's memory pool, not malloc.
+            "finetune" => parsed.GetValue<string>("--device") == "cpu",
             "estimate" => parsed.GetValue<string>("--device") == "cpu" && !parsed.GetValue<bool>("--no-probe"),
             _ => false,
         };

@@ -62,6 +62,52 @@ public sealed partial class CudaMemoryTruth : IMemoryTruth
         return new CudaMemoryTruth(pool, nvmlDevice);
     }
 
+    /// <summary>
+    /// Finds CUDA device <paramref name="ordinal"/> through the driver and gives its UUID as NVML and
+    /// nvidia-smi write it (<c>GPU-</c> and 32 hex digits in groups of 8-4-4-4-12), which finds its
+    /// NVML handle whatever <c>CUDA_VISIBLE_DEVICES</c> renumbered. Returns false with a one-line
+    /// reason where there is no driver, it does not start, or it has no such device.
+    /// </summary>
+    public static bool TryFindDevice(int ordinal, out string? uuid, out string? reason)
+    {
+        uuid = null;
+        if (!NativeLibrary.TryLoad("libcuda.so.1", out _))
+        {
+            reason = "no CUDA driver (libcuda.so.1 could not be loaded)";
+            return false;
+        }
+
+        if (cuInit(0) is var rc and not 0)
+        {
+            reason = $"the CUDA driver did not start (CUresult {rc}; 100 is no device visible to this process, 35 and 803 a driver older than its libraries)";
+            return false;
+        }
+
+        if (cuDeviceGetCount(out int count) != 0 || ordinal >= count)
+        {
+            reason = $"the CUDA driver sees {count} device{(count == 1 ? "" : "s")}{(count > 0 ? $" (cuda:0{(count > 1 ? $" to cuda:{count - 1}" : "")})" : "")}";
+            return false;
+        }
+
+        Span<byte> bytes = stackalloc byte[16];
+        if (cuDeviceGet(out int device, ordinal) != 0 || cuDeviceGetUuid_v2(ref MemoryMarshal.GetReference(bytes), device) != 0)
+        {
+            reason = $"the CUDA driver gives no UUID for device {ordinal}";
+            return false;
+        }
+
+        uuid = FormatUuid(bytes);
+        reason = null;
+        return true;
+    }
+
+    /// <summary>Writes a CUDA <c>CUuuid</c>'s 16 bytes as NVML writes a GPU's UUID.</summary>
+    internal static string FormatUuid(ReadOnlySpan<byte> bytes)
+    {
+        string hex = Convert.ToHexStringLower(bytes);
+        return $"GPU-{hex[..8]}-{hex[8..12]}-{hex[12..16]}-{hex[16..20]}-{hex[20..]}";
+    }
+
     /// <inheritdoc />
     public long? InUse() => Read(UsedMemCurrent);
 
@@ -82,7 +128,12 @@ public sealed partial class CudaMemoryTruth : IMemoryTruth
             return null;
         }
 
-        GpuProcessInfo? self = processes.FirstOrDefault(p => p.Pid == Environment.ProcessId);
+        // NVML names processes by the host's process ids: inside a container with a PID namespace of
+        // its own, this process's id is not among them. There, a device that lists one compute
+        // process lists this one (it holds a context on the device); with more, it cannot be told.
+        GpuProcessInfo? self = processes.Any(p => p.Pid == Environment.ProcessId)
+            ? processes.First(p => p.Pid == Environment.ProcessId)
+            : processes.Count == 1 ? processes[0] : null;
         return self?.UsedBytes is { } used ? (long)used : null;
     }
 
@@ -111,6 +162,12 @@ public sealed partial class CudaMemoryTruth : IMemoryTruth
 
     [LibraryImport("libcuda.so.1")]
     private static partial int cuDeviceGet(out int device, int ordinal);
+
+    [LibraryImport("libcuda.so.1")]
+    private static partial int cuDeviceGetCount(out int count);
+
+    [LibraryImport("libcuda.so.1")]
+    private static partial int cuDeviceGetUuid_v2(ref byte uuid, int device);
 
     [LibraryImport("libcuda.so.1")]
     private static partial int cuDeviceGetDefaultMemPool(out IntPtr pool, int device);

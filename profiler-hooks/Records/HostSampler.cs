@@ -10,6 +10,8 @@ namespace Gputel.Profiler.Records;
 /// the process's resident set (<c>/proc/self/statm</c>). It only reads: no tensors, no malloc from
 /// its own work that the phase accounting could see (JSON and file writes use managed memory and
 /// system calls), and one read of each figure per interval, so the phase figures are unchanged.
+/// A run on a GPU adds that device's sample each time (<c>gpu</c> its NVML index, <c>used_bytes</c>
+/// the device's, <c>process_used_bytes</c> this process's), which the report's line follows.
 /// </summary>
 internal sealed class HostSampler : IDisposable
 {
@@ -17,14 +19,16 @@ internal sealed class HostSampler : IDisposable
     public static readonly TimeSpan Interval = TimeSpan.FromMilliseconds(200);
 
     private readonly RunRecordWriter _record;
+    private readonly Func<SampleLine?>? _device;
     private readonly Thread _thread;
     private readonly ManualResetEventSlim _stop = new(false);
     private readonly long _pageSize = Environment.SystemPageSize;
     private int _disposed;
 
-    public HostSampler(RunRecordWriter record)
+    public HostSampler(RunRecordWriter record, Func<SampleLine?>? device = null)
     {
         _record = record;
+        _device = device;
         _thread = new Thread(Run) { IsBackground = true, Name = "gputel-samples" };
         _thread.Start();
     }
@@ -43,14 +47,17 @@ internal sealed class HostSampler : IDisposable
 
     private void WriteOne()
     {
-        if (CpuAllocator.InUseBytes() is not { } used)
-        {
-            return;
-        }
-
         try
         {
-            _record.WriteSample(new SampleLine(DateTimeOffset.UtcNow, -1, used, ResidentBytes()));
+            if (CpuAllocator.InUseBytes() is { } used)
+            {
+                _record.WriteSample(new SampleLine(DateTimeOffset.UtcNow, -1, used, ResidentBytes()));
+            }
+
+            if (_device?.Invoke() is { } sample)
+            {
+                _record.WriteSample(sample);
+            }
         }
         catch (ObjectDisposedException)
         {

@@ -22,7 +22,8 @@ public static class FineTuneRun
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
-        TorchRuntime.EnsureLoaded(options.ExactCpuPeaks);
+        // Before the record exists: a device that cannot run leaves nothing behind.
+        using TrainingDevice device = TrainingDevice.Open(options.Device, options.ExactCpuPeaks);
         if (options.ExactCpuPeaks && CpuAllocator.ExactPeaksRefused is { } refused)
         {
             throw new NotSupportedException("exact CPU peaks are not available: " + refused);
@@ -33,11 +34,17 @@ public static class FineTuneRun
         GC.Collect();
         GC.WaitForPendingFinalizers();
         GC.Collect();
-        long baseline = CpuAllocator.InUseBytes() ?? 0;
-        long runtime = LibtorchRuntime.Prime();
+        long baseline = device.InUse();
+        // On the CPU, libtorch's own first-use memory is malloc's like a tensor's and is primed and
+        // measured here; on a GPU the process's figure beyond the pool (NVML) gives the runtime.
+        long runtime = device.IsCuda ? 0 : LibtorchRuntime.Prime();
         manual_seed(options.Seed);
+        if (device.IsCuda)
+        {
+            cuda.manual_seed_all(options.Seed);
+        }
 
-        using var model = new DecoderModel(options.Shape, options.Dtype);
+        using var model = new DecoderModel(options.Shape, options.Dtype, device.Torch);
         WeightLoad? loaded = options.CheckpointDirectory is { } checkpoint ? model.LoadCheckpoint(checkpoint) : null;
         ApplyMethod(model, options);
         model.GradientCheckpointing = options.GradientCheckpointing;
@@ -48,15 +55,15 @@ public static class FineTuneRun
             ? optim.AdamW(group, lr: options.LearningRate)
             : optim.SGD(group, options.LearningRate, momentum: 0.9);
 
-        var batches = new BatchSource(options, (int)options.Shape.VocabSize);
-        using var accountant = new MemoryAccountant(model, () => OptimizerStateTensors.Of(optimizer), baseline, runtime);
+        var batches = new BatchSource(options, (int)options.Shape.VocabSize, device.Torch);
+        using var accountant = new MemoryAccountant(model, () => OptimizerStateTensors.Of(optimizer), baseline, runtime, device.Truth);
         probeTarget = accountant;
         // The loss's peak is read when it happens; the sampler looks for the forward pass's others.
         model.LossComputed = accountant.SamplePeak;
         using var telemetry = new TrainingTelemetry(options.RunId);
-        using var record = new RunRecordWriter(options.OutputDirectory, Describe(options, trainable, baseline, loaded));
+        using var record = new RunRecordWriter(options.OutputDirectory, Describe(options, trainable, baseline, loaded, device));
         // Disposed before the record (declared after it): its last sample lands before the file closes.
-        using var sampler = new HostSampler(record);
+        using var sampler = new HostSampler(record, device.IsCuda ? device.SampleDevice : null);
 
         int written = 0, completed = 0;
         // When each phase ended: lines are written after the step, and samples are placed by time.
@@ -81,6 +88,7 @@ public static class FineTuneRun
                         output = model.call(ids, labels);
                         microLoss = output.Loss! / options.GradientAccumulation;
                         accountant.SetOutputs(output.Logits, output.Loss!, microLoss);
+                        device.Synchronize();
                     }
                     phaseEnds.Add(DateTimeOffset.UtcNow);
 
@@ -100,6 +108,7 @@ public static class FineTuneRun
                         output.Logits.Dispose();
                         output.Loss!.Dispose();
                         microLoss.Dispose();
+                        device.Synchronize();
                     }
                     phaseEnds.Add(DateTimeOffset.UtcNow);
                 }
@@ -116,6 +125,8 @@ public static class FineTuneRun
                     {
                         group.Armed = false;
                     }
+
+                    device.Synchronize();
                 }
                 phaseEnds.Add(DateTimeOffset.UtcNow);
 
@@ -123,6 +134,7 @@ public static class FineTuneRun
                 using (accountant.Phase(step, "zero_grad", continuesLast: true))
                 {
                     model.zero_grad(set_to_none: true);
+                    device.Synchronize();
                 }
                 phaseEnds.Add(DateTimeOffset.UtcNow);
             }
@@ -185,13 +197,13 @@ public static class FineTuneRun
         }
     }
 
-    private static RunInfo Describe(FineTuneOptions o, List<Parameter> trainable, long allocatorBaseline, WeightLoad? loaded) => new(
+    private static RunInfo Describe(FineTuneOptions o, List<Parameter> trainable, long allocatorBaseline, WeightLoad? loaded, TrainingDevice device) => new(
         o.RunId,
         // By full path, so the report and the estimator find the checkpoint's config.json from anywhere.
         o.CheckpointDirectory is { } checkpoint ? Path.GetFullPath(checkpoint) : o.ModelName,
         o.Method.ToString().ToLowerInvariant(),
         DtypeName(o.Dtype),
-        "cpu",
+        device.Name,
         DateTimeOffset.UtcNow,
         new Dictionary<string, string>(Conversion(loaded))
         {
@@ -215,12 +227,12 @@ public static class FineTuneRun
             ["allocator_baseline_bytes"] = allocatorBaseline.ToString(System.Globalization.CultureInfo.InvariantCulture),
             // How phase peaks were measured on the CPU: "exact" (the resident high-water mark, with
             // a fixed mmap threshold) or "sampled" (the highest of the accounting's reads, a lower bound).
-            ["cpu_peaks"] = CpuAllocator.ExactPeaks ? "exact" : "sampled",
+            ["cpu_peaks"] = device.IsCuda ? "none (a CUDA run: the memory pool's high-water mark gives each phase's peak)" : CpuAllocator.ExactPeaks ? "exact" : "sampled",
             // "on" where the process started without DOTNET_JitHostMaxSlabCache=0: then the JIT's
             // cached memory, freed a few seconds in, can show as negative unattributed (JitSlabCache).
             [JitSlabCache.Setting] = JitSlabCache.IsOff ? "off" : "on",
         },
-        new Dictionary<string, string>
+        new Dictionary<string, string>(device.Facts)
         {
             ["libtorch"] = TorchRuntime.EnsureLoaded(),
             [".net"] = Environment.Version.ToString(),
@@ -244,7 +256,7 @@ public static class FineTuneRun
     };
 
     /// <summary>Micro-batches from the dataset (cycling) or synthetic ones of the cutoff length.</summary>
-    private sealed class BatchSource(FineTuneOptions options, int vocabularySize)
+    private sealed class BatchSource(FineTuneOptions options, int vocabularySize, Device device)
     {
         private readonly IReadOnlyList<AlpacaExample>? _examples = options.DataFile is null ? null : AlpacaJsonl.Read(options.DataFile);
         // Only a dataset needs one: synthetic batches are ids already, and a checkpoint's tokenizer
@@ -254,6 +266,13 @@ public static class FineTuneRun
         private int _next;
 
         public (Tensor Ids, Tensor Labels) Next()
+        {
+            (Tensor ids, Tensor labels) = OnHost();
+            // Made on the host, as a data loader makes them; the copies there go with the step's scope.
+            return device.type == TorchSharp.DeviceType.CPU ? (ids, labels) : (ids.to(device), labels.to(device));
+        }
+
+        private (Tensor Ids, Tensor Labels) OnHost()
         {
             if (_examples is null || _tokenizer is null)
             {
