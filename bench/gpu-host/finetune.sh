@@ -4,7 +4,8 @@
 # the archive bench/gpu-host/pack-finetune.sh makes:
 #   bench/gpu-host/finetune.sh [ARCHIVE] [MODELS...]
 #     ARCHIVE  default .device/gputel-gpu.tar.xz
-#     MODELS   default qwen2.5-0.5b qwen2-1.5b (each with full, freeze and LoRA, bf16)
+#     MODELS   default qwen2.5-0.5b qwen2-1.5b (each with full, freeze and LoRA, bf16); "none"
+#              for the pre-flight and the tiny runs only
 # Writes $OUT/finetune-gpu.md (or stdout without $OUT), the run records with their reports under
 # $OUT/runs, and each command's output under $OUT/logs. Every step goes on after a failure, so one
 # call gives every answer there is: the pre-flight (symbols, bind-now), a tiny CUDA run with checks,
@@ -16,6 +17,7 @@ archive=${1:-.device/gputel-gpu.tar.xz}
 shift || true
 models=("$@")
 [ ${#models[@]} -gt 0 ] || models=(qwen2.5-0.5b qwen2-1.5b)
+[ "${models[*]}" = none ] && models=()
 out=${OUT:-$(mktemp -d)}
 report=$( [ -n "${OUT:-}" ] && echo "$out/finetune-gpu.md" || echo /dev/stdout )
 mkdir -p "$out/runs" "$out/logs"

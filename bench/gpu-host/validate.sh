@@ -10,6 +10,8 @@ gputel=${1:-publish/gputel/gputel}
 out=${OUT:-}
 report=$( [ -n "$out" ] && echo "$out/gpu-host.md" || echo /dev/stdout )
 work=$(mktemp -d)
+# The build that also fine-tunes (pack-finetune.sh) uses ICU, which slim images lack; the agent needs none.
+python3 -c 'import ctypes.util, sys; sys.exit(0 if ctypes.util.find_library("icuuc") else 1)' || export DOTNET_SYSTEM_GLOBALIZATION_INVARIANT=1
 holder=
 trap 'kill $holder 2>/dev/null; rm -rf "$work"' EXIT
 

@@ -12,7 +12,9 @@ namespace Gputel.Profiler.Training;
 /// <summary>
 /// The reference fine-tuning workload with the profiler attached: builds (or loads) the model,
 /// applies the method, trains for the given steps and records every phase of every step, by memory
-/// category, to the run record and the live gauges. On the CPU the allocator truth is glibc's.
+/// category, to the run record and the live gauges. On the CPU the allocator truth is glibc's; on a
+/// CUDA device (<see cref="FineTuneOptions.Device"/>) the device's default memory pool's, with NVML
+/// for the process as a whole.
 /// </summary>
 public static class FineTuneRun
 {

@@ -82,8 +82,12 @@ internal sealed class TrainingDevice : IDisposable
         }
 
         (NvmlDriver? nvml, NvmlDevice? nvmlDevice, int nvmlIndex, string? gpuName) = FindInNvml(uuid!);
-        CudaMemoryTruth truth = CudaMemoryTruth.TryOpen(ordinal, nvmlDevice, out string? reason)
-            ?? throw new NotSupportedException($"cannot run on cuda:{ordinal}: {reason}");
+        if (CudaMemoryTruth.TryOpen(ordinal, nvmlDevice, out string? reason) is not { } truth)
+        {
+            nvml?.Dispose();
+            throw new NotSupportedException($"cannot run on cuda:{ordinal}: {reason}");
+        }
+
         var device = new TrainingDevice(torch.device(DeviceType.CUDA, ordinal), $"cuda:{ordinal}", truth, nvml, nvmlDevice, nvmlIndex, new Dictionary<string, string>
         {
             ["gpu"] = gpuName ?? "unknown (no NVML)",
