@@ -11,12 +11,18 @@ public static class TorchRuntime
     /// fails because libstdc++ lacks GLIBCXX_3.4.32; the message says so instead of TorchSharp's
     /// misleading one. Returns the libtorch version. The first call in a process also sets glibc up
     /// for the accounting, for exact CPU peaks where <paramref name="exactCpuPeaks"/> asks
-    /// (<see cref="Memory.CpuAllocator.ConfigureForAccounting(bool)"/>).
+    /// (<see cref="Memory.CpuAllocator.ConfigureForAccounting(bool)"/>), unless
+    /// <paramref name="cpuAccounting"/> is false: a GPU run measures no host memory, and one malloc
+    /// arena would only make its host threads wait on each other.
     /// </summary>
-    public static string EnsureLoaded(bool exactCpuPeaks = false)
+    public static string EnsureLoaded(bool exactCpuPeaks = false, bool cpuAccounting = true)
     {
-        Memory.CpuAllocator.ConfigureForAccounting(exactCpuPeaks);
-        Memory.ResidentHighWater.NoteStartingMark();
+        if (cpuAccounting)
+        {
+            Memory.CpuAllocator.ConfigureForAccounting(exactCpuPeaks);
+            Memory.ResidentHighWater.NoteStartingMark();
+        }
+
         try
         {
             return torch.__version__;
@@ -27,6 +33,68 @@ public static class TorchRuntime
                 $"libtorch could not be loaded ({WhyNotLoaded(e)}). Where the C++ library lacks GLIBCXX_3.4.32 (Debian 12, Ubuntu 22.04), run ./setup.sh, "
                 + "which installs libstdc++6 from Debian 13; a build that takes libtorch from a PyTorch install needs its torch/lib on LD_LIBRARY_PATH "
                 + "(bench/gpu-host/README.md)", e);
+        }
+    }
+
+    /// <summary>The libtorch version TorchSharp was built for (a constant of its own, whatever is loaded).</summary>
+    public static string BuiltFor => torch.__version__;
+
+    /// <summary>
+    /// The libtorch this process runs on, for run records: its version and directory, e.g.
+    /// <c>2.11.0+cu130 (/opt/venv/lib/python3.12/site-packages/torch/lib)</c> for a PyTorch install's
+    /// (from its <c>torch/version.py</c>), or the version TorchSharp was built for, with the directory
+    /// of the bundled libraries. <c>torch.__version__</c> alone is TorchSharp's build-time constant,
+    /// whatever was loaded. Call after <see cref="EnsureLoaded"/>.
+    /// </summary>
+    public static string Loaded()
+    {
+        string? path = null;
+        try
+        {
+            path = File.ReadLines("/proc/self/maps")
+                .Where(l => l.EndsWith("/libtorch_cpu.so", StringComparison.Ordinal) && l.Contains('/', StringComparison.Ordinal))
+                .Select(l => l[l.IndexOf('/', StringComparison.Ordinal)..])
+                .FirstOrDefault();
+        }
+        catch (IOException)
+        {
+            // No /proc: the version alone.
+        }
+
+        if (path is null || Path.GetDirectoryName(path) is not { } directory)
+        {
+            return torch.__version__;
+        }
+
+        string versionFile = Path.Combine(directory, "..", "version.py");
+        string? version = null;
+        if (File.Exists(versionFile))
+        {
+            // PyTorch writes it at build time: __version__ = '2.11.0+cu130'
+            version = File.ReadLines(versionFile)
+                .Where(l => l.StartsWith("__version__", StringComparison.Ordinal))
+                .Select(l => l.Split('=', 2)[1].Trim().Trim('\'', '"'))
+                .FirstOrDefault();
+        }
+
+        return $"{version ?? torch.__version__} ({directory})";
+    }
+
+    /// <summary>The loader's message for libtorch_cuda, or null where it loads (then CUDA itself declined: the driver, or no device).</summary>
+    private static string? WhyCudaNotLoaded()
+    {
+        try
+        {
+            NativeLibrary.Free(NativeLibrary.Load("torch_cuda", typeof(torch).Assembly, null));
+            return null;
+        }
+        catch (DllNotFoundException loader)
+        {
+            string[] lines = loader.Message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            return lines.FirstOrDefault(l => l.Contains("version", StringComparison.Ordinal) || l.Contains("undefined symbol", StringComparison.Ordinal))
+                ?? (lines.Length > 0 && lines.All(l => l.Contains("No such file", StringComparison.Ordinal) || !l.Contains(".so", StringComparison.Ordinal))
+                    ? "no libtorch_cuda.so on the library path"
+                    : lines.FirstOrDefault(l => !l.Contains("No such file", StringComparison.Ordinal)) ?? lines.FirstOrDefault());
         }
     }
 
@@ -70,8 +138,9 @@ public static class TorchRuntime
         }
         catch (Exception e) when (e is InvalidOperationException or NotSupportedException or DllNotFoundException or EntryPointNotFoundException or ExternalException)
         {
-            // TorchSharp appends its whole loader trace; the first line says what failed.
-            string first = e.Message.Split('\n', 2)[0].Split("Trace from", 2)[0].Trim().TrimEnd('.');
+            // TorchSharp tried libtorch_cuda quietly when it first loaded and keeps no reason; ask
+            // the loader again for its own words, else TorchSharp's first line without its trace.
+            string first = WhyCudaNotLoaded() ?? e.Message.Split('\n', 2)[0].Split("Trace from", 2)[0].Trim().TrimEnd('.');
             failure = "libtorch's CUDA backend did not start (" + first + "). CUDA runs take libtorch from a PyTorch install: use a build "
                 + "without the bundled CPU libtorch (published with -p:TorchFromHost=true, whose copies would otherwise load first) and put that "
                 + "install's torch/lib on LD_LIBRARY_PATH, e.g. LD_LIBRARY_PATH=$(python3 -c 'import torch, os; print(os.path.dirname(torch.__file__))')/lib";

@@ -261,6 +261,14 @@ internal static partial class FinetuneCommand
             Console.Error.WriteLine($"gputel finetune: {Program.Describe(e)}");
             return Program.UsageError;
         }
+        catch (ExternalException e)
+        {
+            // libtorch's own error mid-run (out of memory, most often): the record keeps every phase
+            // measured up to it, and end.json says where and why it ended.
+            Console.Error.WriteLine($"gputel finetune: the run failed: {e.Message.Split('\n', 2)[0].Trim()}");
+            Console.Error.WriteLine($"gputel finetune: {options.OutputDirectory} keeps what was measured up to the failure; gputel report shows it");
+            return 1;
+        }
         catch (LibtorchLoadException e)
         {
             // Before anything is written: the machine cannot run libtorch as set up.

@@ -22,7 +22,19 @@ out=${OUT:-$(mktemp -d)}
 report=$( [ -n "${OUT:-}" ] && echo "$out/finetune-gpu.md" || echo /dev/stdout )
 mkdir -p "$out/runs" "$out/logs"
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+# The device tool stops a command at 10 minutes: runs start only before this deadline, and the
+# summary is written however the script ends.
+deadline=$(( $(date +%s) + ${GPUTEL_DEADLINE_S:-480} ))
+finish() {
+  if [ -d "$out/runs" ]; then
+    say; say "## Peaks by category (MiB), next to NVML's figure for the process"; say
+    python3 "$here/summarize_runs.py" "$out/runs" >> "$report" 2>&1
+    # The records' bulky parts stay behind: the tables and the Markdown reports say what they do.
+    find "$out/runs" \( -name report.html -o -name samples.jsonl \) -size +2M -delete 2>/dev/null
+  fi
+  rm -rf "$work"
+}
+trap finish EXIT
 
 say() { echo "$@" >> "$report"; }
 
@@ -45,7 +57,10 @@ python3 -c 'import ctypes.util, sys; sys.exit(0 if ctypes.util.find_library("icu
 
 # The C++ library this host's PyTorch loads: GCC 13's (GLIBCXX_3.4.32) takes TorchSharp's native
 # library as built; an older one takes the rewritten variant with its one missing function preloaded.
-libstdcxx=$(python3 -c 'import torch; print(next(l.split()[-1] for l in open("/proc/self/maps") if "libstdc++" in l))' 2>/dev/null)
+# Asked of the loader with this script's LD_LIBRARY_PATH, as gputel will load it (a conda Python may
+# load a newer one of its own); Python's answer where there is no ldd.
+libstdcxx=$(ldd "$app/libLibTorchSharp.so" 2>/dev/null | awk '/libstdc\+\+/ {print $3; exit}')
+[ -n "$libstdcxx" ] || libstdcxx=$(python3 -c 'import torch; print(next(l.split()[-1] for l in open("/proc/self/maps") if "libstdc++" in l))' 2>/dev/null)
 if [ -n "$libstdcxx" ] && grep -q GLIBCXX_3.4.32 "$libstdcxx"; then
   say "- libstdc++: $libstdcxx has GLIBCXX_3.4.32; TorchSharp's native library as built"
 else
@@ -66,14 +81,19 @@ fi
 run() {
   local name=$1; shift
   local dir=$out/runs/$name
+  if [ "$(date +%s)" -ge "$deadline" ]; then
+    say "- \`$name\`: not run (past the deadline; run it in another call)"
+    return 1
+  fi
   python3 "$here/nvml_watch.py" "$work/$name.nvml.json" & local watcher=$!
   local start=$(date +%s.%N)
-  timeout 240 "$app/gputel" finetune --out "$dir" "$@" > "$out/logs/$name.txt" 2>&1
+  # SIGTERM asks gputel to stop after the step in progress; a process stuck in CUDA gets SIGKILL.
+  timeout -k 15 150 "$app/gputel" finetune --out "$dir" "$@" > "$out/logs/$name.txt" 2>&1
   local rc=$?
   local seconds=$(python3 -c "import time; print(round(time.time() - $start, 1))")
   kill -TERM $watcher 2>/dev/null; wait $watcher 2>/dev/null
   [ -d "$dir" ] && cp "$work/$name.nvml.json" "$dir/nvml.json" 2>/dev/null
-  [ -f "$dir/run.json" ] && "$app/gputel" report "$dir" >> "$out/logs/$name.txt" 2>&1
+  [ -f "$dir/run.json" ] && timeout -k 5 60 "$app/gputel" report "$dir" >> "$out/logs/$name.txt" 2>&1
   say "- \`$name\` (finetune $*): exit $rc after $seconds s"
   if [ $rc -ne 0 ]; then
     say '  ```'; tail -15 "$out/logs/$name.txt" | cut -c1-400 | sed 's/^/  /' >> "$report"; say '  ```'
@@ -93,11 +113,4 @@ for model in "${models[@]}"; do
   run "$model-freeze" --device cuda --model "$model" --method freeze --trainable-layers 2 --dtype bf16 --steps 4 --cutoff-len 512
   run "$model-lora" --device cuda --model "$model" --method lora --lora-rank 16 --dtype bf16 --steps 4 --cutoff-len 512
 done
-
-say
-say "## Peaks by category (MiB), next to NVML's figure for the process"
-say
-python3 "$here/summarize_runs.py" "$out/runs" >> "$report" 2>&1
-# The records' bulky parts stay behind: the tables above and the Markdown reports say what they do.
-find "$out/runs" \( -name report.html -o -name samples.jsonl \) -size +2M -delete 2>/dev/null
 exit 0

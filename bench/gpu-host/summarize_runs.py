@@ -35,7 +35,7 @@ def main(root):
     names = sorted(n for n in os.listdir(root) if os.path.isdir(os.path.join(root, n)))
     print("| run | peak at | " + " | ".join(CATEGORIES) + " | allocator peak | NVML process, gputel samples | NVML process, watcher | estimate |")
     print("|---|---|" + "---|" * len(CATEGORIES) + "---|---|---|---|")
-    checks = []
+    checks, ended = [], []
     for name in names:
         d = os.path.join(root, name)
         summary = load(os.path.join(d, "summary.json"))
@@ -43,17 +43,33 @@ def main(root):
             print(f"| {name} | no summary (see the log) |" + " |" * (len(CATEGORIES) + 4))
             continue
         peak = summary["peak"]
-        watch = load(os.path.join(d, "nvml.json"))
-        watched = max((v for g in watch["gpus"] for v in g["process_used_max"].values()), default=None) if watch else None
+        if summary.get("status") != "complete":
+            ended.append(f"{name}: {summary.get('status')}: {summary.get('status_detail')}")
+        watched = watched_process(load(os.path.join(d, "nvml.json")), load(os.path.join(d, "run.json")))
         estimate = (summary.get("estimate") or {}).get("peak_bytes")
         print(f"| {name} | step {peak['step']} {peak['phase']} | " + " | ".join(mib(peak["bytes"].get(c)) for c in CATEGORIES)
               + f" | {mib(peak['peak_bytes'])} | {mib(summary['samples'].get('max_process_bytes'))} | {mib(watched)} | {mib(estimate)} |")
         if name.startswith("tiny"):
             checks.extend(check_tiny(d, summary))
-    if checks:
-        print()
-        for line in checks:
-            print(f"- {line}")
+    for line in ([""] if checks or ended else []) + [f"- {c}" for c in checks + ended]:
+        print(line)
+
+
+def watched_process(watch, run):
+    """The watcher's highest figure for the run's process, on the run's GPU (by UUID): by process id,
+    or, where NVML's ids are not the process's own (a container's PID namespace), the GPU's only
+    process. None where neither can be told."""
+    if not watch or not run:
+        return None
+    uuid = run.get("versions", {}).get("gpu_uuid")
+    gpus = [g for g in watch["gpus"] if g.get("uuid") == uuid] if uuid else watch["gpus"]
+    if len(gpus) != 1:
+        return None
+    processes = gpus[0]["process_used_max"]
+    pid = str((run.get("process") or {}).get("pid", ""))
+    if pid in processes:
+        return processes[pid]
+    return next(iter(processes.values())) if len(processes) == 1 else None
 
 
 def check_tiny(d, summary):

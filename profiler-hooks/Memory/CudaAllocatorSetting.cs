@@ -44,21 +44,18 @@ public static partial class CudaAllocatorSetting
             }
         }
 
-        if (settings.Any(s => Backend(s.Value) == "cudaMallocAsync"))
-        {
-            return Describe(current, legacy);
-        }
-
-        // Where neither is set, both: whichever name the loaded libtorch reads finds the backend.
+        // Each variable the user set gets the backend where it lacks it: libtorch 2.9 and later read
+        // PYTORCH_ALLOC_CONF first, earlier ones only the other, so a backend named in one alone
+        // may be the one not read. Where neither is set, both, for the same reason.
         bool none = string.IsNullOrEmpty(current) && string.IsNullOrEmpty(legacy);
         string? newCurrent = current, newLegacy = legacy;
-        if (none || !string.IsNullOrEmpty(current))
+        if ((none || !string.IsNullOrEmpty(current)) && Backend(current) is null)
         {
             newCurrent = With(current);
             Set(Variable, newCurrent);
         }
 
-        if (none || !string.IsNullOrEmpty(legacy))
+        if ((none || !string.IsNullOrEmpty(legacy)) && Backend(legacy) is null)
         {
             newLegacy = With(legacy);
             Set(LegacyVariable, newLegacy);
@@ -76,7 +73,9 @@ public static partial class CudaAllocatorSetting
         }
 
         string? backend = null;
-        foreach (string option in setting.Split([',', ' ', '\t'], StringSplitOptions.RemoveEmptyEntries))
+        // Options are split by commas or white space; white space around a colon joins key and value.
+        string joined = System.Text.RegularExpressions.Regex.Replace(setting, @"\s*:\s*", ":");
+        foreach (string option in joined.Split([',', ' ', '\t'], StringSplitOptions.RemoveEmptyEntries))
         {
             string[] pair = option.Split(':', 2, StringSplitOptions.TrimEntries);
             if (pair.Length == 2 && pair[0] == "backend")

@@ -30,7 +30,7 @@ internal static class HtmlReport
             th, td { border-bottom: 1px solid #ddd; padding: 3px 10px; text-align: right; }
             th:first-child, td:first-child { text-align: left; }
             .status { padding: 2px 8px; border-radius: 4px; color: #fff; }
-            .status-complete { background: #2e7d32; } .status-in_progress { background: #1565c0; } .status-cut_off { background: #c62828; }
+            .status-complete { background: #2e7d32; } .status-in_progress { background: #1565c0; } .status-cut_off, .status-failed { background: #c62828; }
             .warnings li { color: #8a4b00; }
             .legend { list-style: none; padding: 0; display: flex; flex-wrap: wrap; gap: 4px 16px; }
             .swatch { display: inline-block; width: 12px; height: 12px; margin-right: 4px; vertical-align: middle; }
@@ -85,6 +85,7 @@ internal static class HtmlReport
     {
         RunStatus.Complete => "complete",
         RunStatus.InProgress => "in_progress",
+        RunStatus.Failed => "failed",
         _ => "cut_off",
     };
 
@@ -92,6 +93,7 @@ internal static class HtmlReport
     {
         RunStatus.Complete => "complete",
         RunStatus.InProgress => "in progress",
+        RunStatus.Failed => "failed",
         _ => "cut off",
     };
 

@@ -75,7 +75,7 @@ public static class RunAnalysis
         int? lastStep = steps.Count == 0 ? null : steps[^1].Step;
 
         (RunStatus status, string detail) = Status(record, lastStep, isAlive ?? (p => p.IsAlive()));
-        if (status == RunStatus.CutOff)
+        if (status is RunStatus.CutOff or RunStatus.Failed)
         {
             warnings.Add(detail);
         }
@@ -200,6 +200,12 @@ public static class RunAnalysis
     {
         // Steps are numbered from 0 in the record: "after step 4" is the fifth completed.
         string after = lastStep is { } s ? $"after step {s} (steps count from 0)" : "before its first step was recorded";
+        if (record.End is { Error: { } error } failed)
+        {
+            return (RunStatus.Failed, string.Create(CultureInfo.InvariantCulture,
+                $"run failed {after}, with {failed.StepsCompleted} of {failed.StepsPlanned} planned steps completed: {error}"));
+        }
+
         if (record.End is { } end)
         {
             return end.Cancelled

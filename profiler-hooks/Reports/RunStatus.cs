@@ -16,4 +16,8 @@ public enum RunStatus
     /// <summary>No end marker and the writer is gone (killed, crashed, out of memory), or it was stopped early.</summary>
     [JsonStringEnumMemberName("cut_off")]
     CutOff,
+
+    /// <summary>The run ended on an error it recorded in its end marker (a CUDA out-of-memory error, most often).</summary>
+    [JsonStringEnumMemberName("failed")]
+    Failed,
 }

@@ -70,117 +70,155 @@ public static class FineTuneRun
         int written = 0, completed = 0;
         // When each phase ended: lines are written after the step, and samples are placed by time.
         var phaseEnds = new List<DateTimeOffset>();
-        for (int step = 0; step < options.Steps && !cancellationToken.IsCancellationRequested; step++)
+        int step = 0;
+        try
         {
-            long started = Stopwatch.GetTimestamp();
-            double lossSum = 0;
-            long tokens = 0;
-            using (NewDisposeScope())
+            for (; step < options.Steps && !cancellationToken.IsCancellationRequested; step++)
             {
-                for (int micro = 0; micro < options.GradientAccumulation; micro++)
+                long started = Stopwatch.GetTimestamp();
+                double lossSum = 0;
+                long tokens = 0;
+                using (NewDisposeScope())
                 {
-                    (Tensor ids, Tensor labels) = batches.Next();
-                    tokens += ids.numel();
-                    accountant.SetInputs(ids, labels);
-                    Tensor microLoss;
-                    CausalLmOutput output;
-                    using (TrainingTelemetry.StartPhase(step, "forward"))
-                    using (accountant.Phase(step, "forward"))
+                    for (int micro = 0; micro < options.GradientAccumulation; micro++)
                     {
-                        output = model.call(ids, labels);
-                        microLoss = output.Loss! / options.GradientAccumulation;
-                        accountant.SetOutputs(output.Logits, output.Loss!, microLoss);
+                        (Tensor ids, Tensor labels) = batches.Next();
+                        tokens += ids.numel();
+                        accountant.SetInputs(ids, labels);
+                        Tensor microLoss;
+                        CausalLmOutput output;
+                        using (TrainingTelemetry.StartPhase(step, "forward"))
+                        using (accountant.Phase(step, "forward"))
+                        {
+                            output = model.call(ids, labels);
+                            microLoss = output.Loss! / options.GradientAccumulation;
+                            accountant.SetOutputs(output.Logits, output.Loss!, microLoss);
+                            device.Synchronize();
+                        }
+                        phaseEnds.Add(DateTimeOffset.UtcNow);
+
+                        lossSum += microLoss.to(ScalarType.Float32).item<float>() * options.GradientAccumulation;
+                        // Each phase from here starts where the last ended: between them only the loss's
+                        // value is read (a float32 copy of one number, a few hundred bytes with its tensor
+                        // object in bf16), so their end reads serve as starts.
+                        using (TrainingTelemetry.StartPhase(step, "backward"))
+                        using (accountant.Phase(step, "backward", continuesLast: true))
+                        {
+                            microLoss.backward();
+                            LayerCheckpoint.ReleaseReturnedGradients();
+                            // Only the loss's value outlives backward, as in a Hugging Face training
+                            // step: the logits, and the graph with whatever custom autograd functions
+                            // saved, go now rather than when the step's scope ends.
+                            accountant.SetOutputs();
+                            output.Logits.Dispose();
+                            output.Loss!.Dispose();
+                            microLoss.Dispose();
+                            device.Synchronize();
+                        }
+                        phaseEnds.Add(DateTimeOffset.UtcNow);
+                    }
+
+                    using (TrainingTelemetry.StartPhase(step, "optimizer_step"))
+                    using (accountant.Phase(step, "optimizer_step", continuesLast: true))
+                    {
+                        group.Armed = true;
+                        try
+                        {
+                            optimizer.step();
+                        }
+                        finally
+                        {
+                            group.Armed = false;
+                        }
+
                         device.Synchronize();
                     }
                     phaseEnds.Add(DateTimeOffset.UtcNow);
 
-                    lossSum += microLoss.to(ScalarType.Float32).item<float>() * options.GradientAccumulation;
-                    // Each phase from here starts where the last ended: between them only the loss's
-                    // value is read (a float32 copy of one number, a few hundred bytes with its tensor
-                    // object in bf16), so their end reads serve as starts.
-                    using (TrainingTelemetry.StartPhase(step, "backward"))
-                    using (accountant.Phase(step, "backward", continuesLast: true))
+                    using (TrainingTelemetry.StartPhase(step, "zero_grad"))
+                    using (accountant.Phase(step, "zero_grad", continuesLast: true))
                     {
-                        microLoss.backward();
-                        LayerCheckpoint.ReleaseReturnedGradients();
-                        // Only the loss's value outlives backward, as in a Hugging Face training
-                        // step: the logits, and the graph with whatever custom autograd functions
-                        // saved, go now rather than when the step's scope ends.
-                        accountant.SetOutputs();
-                        output.Logits.Dispose();
-                        output.Loss!.Dispose();
-                        microLoss.Dispose();
+                        model.zero_grad(set_to_none: true);
                         device.Synchronize();
                     }
                     phaseEnds.Add(DateTimeOffset.UtcNow);
                 }
 
-                using (TrainingTelemetry.StartPhase(step, "optimizer_step"))
-                using (accountant.Phase(step, "optimizer_step", continuesLast: true))
+                // TorchSharp wraps every scalar operand (lr, betas, eps, scaling factors) in a native
+                // object freed only by its finalizer: thousands a step, which would pile up as
+                // unattributed memory until the garbage collector happens to run. Release them per step.
+                GC.Collect();
+                GC.WaitForPendingFinalizers();
+
+                if (step <= 1)
                 {
-                    group.Armed = true;
-                    try
+                    // Outside the step's dispose scope: the batch, logits and loss are gone by now.
+                    accountant.SetInputs();
+                    accountant.SetOutputs();
+                    accountant.SettleRuntime();
+                }
+
+                double meanLoss = lossSum / options.GradientAccumulation;
+                double seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+                MemorySnapshot peak = accountant.Snapshots[written];
+                MemorySnapshot? beforePeak = null, before = null;
+                for (; written < accountant.Snapshots.Count; written++)
+                {
+                    MemorySnapshot s = accountant.Snapshots[written];
+                    record.WriteStep(s, s.Phase == "zero_grad" ? meanLoss : null, phaseEnds[written]);
+                    telemetry.Record(s);
+                    if (s.PeakBytes > peak.PeakBytes)
                     {
-                        optimizer.step();
-                    }
-                    finally
-                    {
-                        group.Armed = false;
+                        (peak, beforePeak) = (s, before);
                     }
 
-                    device.Synchronize();
-                }
-                phaseEnds.Add(DateTimeOffset.UtcNow);
-
-                using (TrainingTelemetry.StartPhase(step, "zero_grad"))
-                using (accountant.Phase(step, "zero_grad", continuesLast: true))
-                {
-                    model.zero_grad(set_to_none: true);
-                    device.Synchronize();
-                }
-                phaseEnds.Add(DateTimeOffset.UtcNow);
-            }
-
-            // TorchSharp wraps every scalar operand (lr, betas, eps, scaling factors) in a native
-            // object freed only by its finalizer: thousands a step, which would pile up as
-            // unattributed memory until the garbage collector happens to run. Release them per step.
-            GC.Collect();
-            GC.WaitForPendingFinalizers();
-
-            if (step <= 1)
-            {
-                // Outside the step's dispose scope: the batch, logits and loss are gone by now.
-                accountant.SetInputs();
-                accountant.SetOutputs();
-                accountant.SettleRuntime();
-            }
-
-            double meanLoss = lossSum / options.GradientAccumulation;
-            double seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
-            MemorySnapshot peak = accountant.Snapshots[written];
-            MemorySnapshot? beforePeak = null, before = null;
-            for (; written < accountant.Snapshots.Count; written++)
-            {
-                MemorySnapshot s = accountant.Snapshots[written];
-                record.WriteStep(s, s.Phase == "zero_grad" ? meanLoss : null, phaseEnds[written]);
-                telemetry.Record(s);
-                if (s.PeakBytes > peak.PeakBytes)
-                {
-                    (peak, beforePeak) = (s, before);
+                    before = s;
                 }
 
-                before = s;
+                telemetry.CompleteStep(seconds, meanLoss);
+                completed++;
+                progress?.Invoke(new StepReport(step, options.Steps, meanLoss, seconds, tokens / seconds, peak, peak.BytesAtPeak(beforePeak)));
             }
-
-            telemetry.CompleteStep(seconds, meanLoss);
-            completed++;
-            progress?.Invoke(new StepReport(step, options.Steps, meanLoss, seconds, tokens / seconds, peak, peak.BytesAtPeak(beforePeak)));
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // Out of device memory, most often: a run that does not fit is what this tool is for,
+            // so its record keeps what was measured up to the failure and says why it ended.
+            RecordFailure(record, accountant.Snapshots, phaseEnds, written, step, completed, options.Steps, e);
+            throw;
         }
 
         optimizer.Dispose();
         sampler.Dispose();
         record.Complete(new RunEnd(DateTimeOffset.UtcNow, completed, options.Steps, Cancelled: completed < options.Steps));
         return accountant.Snapshots;
+    }
+
+    /// <summary>
+    /// Writes the failing step's phases that ended (the one that failed included: its scope recorded
+    /// what it held as it failed) and <c>end.json</c> with the error. Where the record itself is what
+    /// failed, nothing more can be written and the lines already there stand.
+    /// </summary>
+    private static void RecordFailure(RunRecordWriter record, MemorySnapshotLog snapshots, List<DateTimeOffset> phaseEnds, int written, int step, int completed, int planned, Exception e)
+    {
+        try
+        {
+            DateTimeOffset now = DateTimeOffset.UtcNow;
+            string where = string.Create(System.Globalization.CultureInfo.InvariantCulture, $"step {step}");
+            for (; written < snapshots.Count; written++)
+            {
+                MemorySnapshot s = snapshots[written];
+                record.WriteStep(s, null, written < phaseEnds.Count ? phaseEnds[written] : now);
+                where = string.Create(System.Globalization.CultureInfo.InvariantCulture, $"step {s.Step}, {s.Phase}");
+            }
+
+            string message = e.Message.Split('\n', 2)[0].Trim();
+            record.Complete(new RunEnd(now, completed, planned, Cancelled: false, Error: $"{where}: {e.GetType().Name}: {message}"));
+        }
+        catch (Exception recordError) when (recordError is IOException or UnauthorizedAccessException or ObjectDisposedException)
+        {
+            // The record cannot take more; the caller reports the original failure.
+        }
     }
 
     private static void ApplyMethod(DecoderModel model, FineTuneOptions options)
@@ -236,7 +274,10 @@ public static class FineTuneRun
         },
         new Dictionary<string, string>(device.Facts)
         {
-            ["libtorch"] = TorchRuntime.EnsureLoaded(),
+            // What was loaded (a PyTorch install's, on a GPU host) and what TorchSharp was built for:
+            // PLATFORM.md's pre-flight is about the difference.
+            ["libtorch"] = TorchRuntime.Loaded(),
+            ["torchsharp_libtorch"] = TorchRuntime.BuiltFor,
             [".net"] = Environment.Version.ToString(),
         },
         RunProcess.Current());

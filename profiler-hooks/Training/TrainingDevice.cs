@@ -46,7 +46,7 @@ internal sealed class TrainingDevice : IDisposable
     /// <summary>The allocator figures for the accountant: null on the CPU, where it reads glibc itself.</summary>
     public IMemoryTruth? Truth => _truth;
 
-    /// <summary>The CPU, with libtorch loaded (<see cref="TorchRuntime.EnsureLoaded(bool)"/>).</summary>
+    /// <summary>The CPU, with libtorch loaded (<see cref="TorchRuntime.EnsureLoaded(bool, bool)"/>).</summary>
     public static TrainingDevice Cpu(bool exactCpuPeaks)
     {
         TorchRuntime.EnsureLoaded(exactCpuPeaks);
@@ -69,7 +69,7 @@ internal sealed class TrainingDevice : IDisposable
             throw new NotSupportedException($"cannot run on cuda:{ordinal}: {missing}");
         }
 
-        TorchRuntime.EnsureLoaded();
+        TorchRuntime.EnsureLoaded(cpuAccounting: false);
         if (!TorchRuntime.TryInitializeCuda(out string? failure))
         {
             throw new NotSupportedException($"cannot run on cuda:{ordinal}: {failure}");
@@ -110,7 +110,10 @@ internal sealed class TrainingDevice : IDisposable
     /// <summary>
     /// The one way to know libtorch took the setting: a tensor it makes must show in the pool. Where
     /// it does not (libtorch was loaded before the setting, or ignores it), every figure would read
-    /// zero, and the run would be a record of nothing.
+    /// zero, and the run would be a record of nothing. The same tensor checks the storage identity
+    /// the categories rest on: LibTorchSharp reads a storage's address and size with accessors
+    /// compiled against its own libtorch's headers, which a PyTorch install of another version
+    /// could lay out otherwise, and every figure would be wrong without an error.
     /// </summary>
     private void CheckPoolServesLibtorch(string allocatorSetting)
     {
@@ -121,6 +124,12 @@ internal sealed class TrainingDevice : IDisposable
         {
             Synchronize();
             during = _truth.InUse() ?? 0;
+            if (StorageIdentityProblem(probe) is { } problem)
+            {
+                throw new NotSupportedException(
+                    $"the loaded libtorch ({TorchRuntime.Loaded()}) does not give LibTorchSharp (built for {TorchRuntime.BuiltFor}) {problem}: "
+                    + "its tensor layout differs, and no category could be measured");
+            }
         }
 
         Synchronize();
@@ -128,9 +137,26 @@ internal sealed class TrainingDevice : IDisposable
         {
             throw new NotSupportedException(
                 $"libtorch does not allocate from cuda:{Torch.index}'s default memory pool (an {Probe >> 20} MiB tensor moved it by {during - before} bytes), so the run could not be measured. "
-                + $"Start gputel with {CudaAllocatorSetting.LegacyVariable}={CudaAllocatorSetting.AsyncBackend} (this process had: {(allocatorSetting.Length == 0 ? "nothing" : allocatorSetting)}); "
+                + $"Start gputel with {CudaAllocatorSetting.Variable} and {CudaAllocatorSetting.LegacyVariable} naming {CudaAllocatorSetting.AsyncBackend} (this process had: {(allocatorSetting.Length == 0 ? "nothing" : allocatorSetting)}); "
                 + "a libtorch loaded earlier in the process keeps the allocator it chose then");
         }
+    }
+
+    /// <summary>
+    /// What is wrong with the storage identity read of <paramref name="tensor"/> (one-dimensional,
+    /// of bytes, at least 4 long), or null where it is right: a non-null address, the tensor's size,
+    /// and the same storage for a view into its middle.
+    /// </summary>
+    internal static string? StorageIdentityProblem(Tensor tensor)
+    {
+        long size = tensor.numel();
+        using Tensor view = tensor.narrow(0, size / 2, size / 4);
+        (IntPtr address, long bytes) = NativeStorage.Of(tensor);
+        (IntPtr viewAddress, long viewBytes) = NativeStorage.Of(view);
+        return address != IntPtr.Zero && bytes == size && viewAddress == address && viewBytes == size
+            ? null
+            : string.Create(CultureInfo.InvariantCulture,
+                $"the storage of a {size}-byte tensor (read: address 0x{address:x}, {bytes} bytes; for a view of it, 0x{viewAddress:x}, {viewBytes} bytes)");
     }
 
     /// <summary>Bytes in use where the run's figures are measured from (the accountant's baseline), after pending work.</summary>

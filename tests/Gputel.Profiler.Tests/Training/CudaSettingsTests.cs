@@ -68,6 +68,7 @@ public sealed partial class CudaSettingsTests : IDisposable
     [InlineData("max_split_size_mb:128, backend:native", "native")]
     [InlineData("backend:native,backend:cudaMallocAsync", "cudaMallocAsync")]
     [InlineData("roundup_power2_divisions:4 backend:cudaMallocAsync", "cudaMallocAsync")]
+    [InlineData("backend: cudaMallocAsync", "cudaMallocAsync")]
     public void The_backend_is_read_as_libtorch_reads_it(string? setting, string? backend) =>
         Assert.Equal(backend, CudaAllocatorSetting.Backend(setting));
 
@@ -80,6 +81,30 @@ public sealed partial class CudaSettingsTests : IDisposable
 
         Assert.Contains("PYTORCH_CUDA_ALLOC_CONF=backend:native", e.Message, StringComparison.Ordinal);
         Assert.Contains("cudaMallocAsync", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_backend_named_in_one_variable_is_added_to_the_other_the_user_set()
+    {
+        // libtorch 2.9+ reads PYTORCH_ALLOC_CONF first: the backend in the older name alone would be lost.
+        string? before = Getenv(CudaAllocatorSetting.Variable);
+        try
+        {
+            var environment = new Dictionary<string, string?>
+            {
+                [CudaAllocatorSetting.Variable] = "expandable_segments:False",
+                [CudaAllocatorSetting.LegacyVariable] = "backend:cudaMallocAsync",
+            };
+
+            string described = CudaAllocatorSetting.Ensure(n => environment.GetValueOrDefault(n));
+
+            Assert.Equal("PYTORCH_ALLOC_CONF=expandable_segments:False,backend:cudaMallocAsync; PYTORCH_CUDA_ALLOC_CONF=backend:cudaMallocAsync", described);
+            Assert.Equal("expandable_segments:False,backend:cudaMallocAsync", Getenv(CudaAllocatorSetting.Variable));
+        }
+        finally
+        {
+            Restore(CudaAllocatorSetting.Variable, before);
+        }
     }
 
     [Fact]
@@ -128,6 +153,14 @@ public sealed partial class CudaSettingsTests : IDisposable
             Restore(CudaAllocatorSetting.Variable, before);
             Restore(CudaAllocatorSetting.LegacyVariable, beforeLegacy);
         }
+    }
+
+    [Fact]
+    public void The_storage_identity_check_a_cuda_run_makes_passes_with_the_bundled_libtorch()
+    {
+        using var tensor = TorchSharp.torch.empty(1 << 20, TorchSharp.torch.ScalarType.Byte);
+
+        Assert.Null(TrainingDevice.StorageIdentityProblem(tensor));
     }
 
     [Fact]

@@ -51,6 +51,34 @@ public sealed class FineTuneTests : IDisposable
     }
 
     [Fact]
+    public void A_run_that_fails_keeps_its_steps_and_says_where_and_why_it_ended()
+    {
+        // libtorch's errors (a CUDA out-of-memory error among them) reach .NET as ExternalException;
+        // here one is raised where the loop hands back control, after step 1's lines are written.
+        var e = Assert.Throws<System.Runtime.InteropServices.ExternalException>(() => FineTuneRun.Run(Options(FineTuneMethod.Lora) with { Steps = 4 }, report =>
+        {
+            if (report.Step == 1)
+            {
+                throw new System.Runtime.InteropServices.ExternalException("CUDA out of memory. Tried to allocate 20.00 MiB\n  (the rest of libtorch's message)");
+            }
+        }));
+
+        RunRecordReader record = RunRecordReader.Read(_dir);
+        Assert.Equal(8, record.Steps.Count);
+        Assert.Equal([0, 1], record.Steps.Select(s => s.Step).Distinct());
+        Assert.NotNull(record.End);
+        Assert.False(record.End.Cancelled);
+        Assert.Equal(2, record.End.StepsCompleted);
+        Assert.Equal(4, record.End.StepsPlanned);
+        Assert.Equal("step 1: ExternalException: CUDA out of memory. Tried to allocate 20.00 MiB", record.End.Error);
+
+        var summary = Gputel.Profiler.Reports.RunAnalysis.Summarize(record);
+        Assert.Equal(Gputel.Profiler.Reports.RunStatus.Failed, summary.Status);
+        Assert.Contains("CUDA out of memory", summary.StatusDetail, StringComparison.Ordinal);
+        Assert.Contains(summary.StatusDetail, summary.Warnings);
+    }
+
+    [Fact]
     public void Freeze_gives_gradients_only_for_the_unfrozen_layers()
     {
         var snapshots = FineTuneRun.Run(Options(FineTuneMethod.Freeze));
