@@ -30,7 +30,7 @@ public static class TorchRuntime
         catch (Exception e) when (e is NotSupportedException or DllNotFoundException or TypeInitializationException)
         {
             throw new LibtorchLoadException(
-                $"libtorch could not be loaded ({WhyNotLoaded(e)}). Where the C++ library lacks GLIBCXX_3.4.32 (Debian 12, Ubuntu 22.04), run ./setup.sh, "
+                $"libtorch could not be loaded ({LoaderError("LibTorchSharp") ?? (e.InnerException ?? e).Message.Split('\n', 2)[0].Trim()}). Where the C++ library lacks GLIBCXX_3.4.32 (Debian 12, Ubuntu 22.04), run ./setup.sh, "
                 + "which installs libstdc++6 from Debian 13; a build that takes libtorch from a PyTorch install needs its torch/lib on LD_LIBRARY_PATH "
                 + "(bench/gpu-host/README.md)", e);
         }
@@ -80,46 +80,31 @@ public static class TorchRuntime
         return $"{version ?? torch.__version__} ({directory})";
     }
 
-    /// <summary>The loader's message for libtorch_cuda, or null where it loads (then CUDA itself declined: the driver, or no device).</summary>
-    private static string? WhyCudaNotLoaded()
-    {
-        try
-        {
-            NativeLibrary.Free(NativeLibrary.Load("torch_cuda", typeof(torch).Assembly, null));
-            return null;
-        }
-        catch (DllNotFoundException loader)
-        {
-            string[] lines = loader.Message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-            return lines.FirstOrDefault(l => l.Contains("version", StringComparison.Ordinal) || l.Contains("undefined symbol", StringComparison.Ordinal))
-                ?? (lines.Length > 0 && lines.All(l => l.Contains("No such file", StringComparison.Ordinal) || !l.Contains(".so", StringComparison.Ordinal))
-                    ? "no libtorch_cuda.so on the library path"
-                    : lines.FirstOrDefault(l => !l.Contains("No such file", StringComparison.Ordinal)) ?? lines.FirstOrDefault());
-        }
-    }
-
     /// <summary>
-    /// The dynamic loader's own words on why TorchSharp's native library did not load (a missing
-    /// library, a symbol version the C++ library lacks): TorchSharp's exception only says that no
-    /// package provides libtorch, whatever the cause, and hides the loader's message in its trace.
+    /// The dynamic loader's own words on why the native library <paramref name="name"/> does not
+    /// load (a missing dependency, a symbol version the C++ library lacks), or null where it loads.
+    /// TorchSharp tries its libraries quietly and, whatever the cause, says only that no package
+    /// provides libtorch, with the loader's messages buried in its trace.
     /// </summary>
-    private static string WhyNotLoaded(Exception e)
+    private static string? LoaderError(string name)
     {
         try
         {
-            NativeLibrary.Free(NativeLibrary.Load("LibTorchSharp", typeof(torch).Assembly, null));
+            NativeLibrary.Free(NativeLibrary.Load(name, typeof(torch).Assembly, null));
+            return null;
         }
         catch (DllNotFoundException loader)
         {
             // One line per path tried; the one that found the file and failed on its contents says most.
             string[] lines = loader.Message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             return lines.FirstOrDefault(l => l.Contains("version", StringComparison.Ordinal) || l.Contains("undefined symbol", StringComparison.Ordinal))
+                // After .NET's first line, each path it tried begins with '/'; a line naming a bare
+                // soname is the loader's about a dependency of a library it found ("libdep.so: cannot
+                // open shared object file: ...", checked with .NET 10's message).
+                ?? lines.Skip(1).FirstOrDefault(l => !l.StartsWith('/'))
                 ?? lines.FirstOrDefault(l => !l.Contains("No such file", StringComparison.Ordinal) && l.Contains(".so", StringComparison.Ordinal))
-                ?? lines.FirstOrDefault()
-                ?? loader.GetType().Name;
+                ?? $"no {name} library on the library path";
         }
-
-        return (e.InnerException ?? e).Message.Split('\n', 2)[0].Trim();
     }
 
     /// <summary>
@@ -138,9 +123,9 @@ public static class TorchRuntime
         }
         catch (Exception e) when (e is InvalidOperationException or NotSupportedException or DllNotFoundException or EntryPointNotFoundException or ExternalException)
         {
-            // TorchSharp tried libtorch_cuda quietly when it first loaded and keeps no reason; ask
-            // the loader again for its own words, else TorchSharp's first line without its trace.
-            string first = WhyCudaNotLoaded() ?? e.Message.Split('\n', 2)[0].Split("Trace from", 2)[0].Trim().TrimEnd('.');
+            // Where libtorch_cuda loads, CUDA itself declined (the driver, or no device): then
+            // TorchSharp's first line, without its trace.
+            string first = LoaderError("torch_cuda") ?? e.Message.Split('\n', 2)[0].Split("Trace from", 2)[0].Trim().TrimEnd('.');
             failure = "libtorch's CUDA backend did not start (" + first + "). CUDA runs take libtorch from a PyTorch install: use a build "
                 + "without the bundled CPU libtorch (published with -p:TorchFromHost=true, whose copies would otherwise load first) and put that "
                 + "install's torch/lib on LD_LIBRARY_PATH, e.g. LD_LIBRARY_PATH=$(python3 -c 'import torch, os; print(os.path.dirname(torch.__file__))')/lib";

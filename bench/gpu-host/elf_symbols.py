@@ -13,32 +13,26 @@ import os
 import struct
 import sys
 
-SHT_DYNSYM = 11
+import elf64
 
 
 def dynamic_symbols(path):
     """(exported, required) dynamic symbol names of an ELF64 little-endian shared library."""
     with open(path, "rb") as f:
         data = f.read()
-    if data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
-        return set(), set()
-    shoff, = struct.unpack_from("<Q", data, 0x28)
-    shentsize, shnum = struct.unpack_from("<HH", data, 0x3A)
-    sections = [struct.unpack_from("<IIQQQQIIQQ", data, shoff + i * shentsize) for i in range(shnum)]
+    headers = elf64.sections(data)
     defined, undefined = set(), set()
-    for s in sections:
-        if s[1] != SHT_DYNSYM:
+    for s in headers or []:
+        if s[elf64.TYPE] != elf64.SHT_DYNSYM:
             continue
-        strtab = sections[s[6]]
-        for offset in range(s[4] + 24, s[4] + s[5], 24):  # entry 0 is the null symbol
+        strtab = headers[s[elf64.LINK]]
+        for offset in range(s[elf64.OFFSET] + 24, s[elf64.OFFSET] + s[elf64.SIZE], 24):  # entry 0 is the null symbol
             name_off, info, _, shndx = struct.unpack_from("<IBBH", data, offset)
             binding = info >> 4
             # Exports global or weak; imports only global: a weak import may stay unresolved.
             if binding not in (1, 2) or (shndx == 0 and binding != 1):
                 continue
-            start = strtab[4] + name_off
-            name = data[start:data.index(b"\0", start)].decode(errors="replace")
-            (undefined if shndx == 0 else defined).add(name)
+            (undefined if shndx == 0 else defined).add(elf64.string(data, strtab, name_off))
     return defined, undefined
 
 

@@ -15,8 +15,9 @@ iosinit.cc's (LD_PRELOAD). Checked on Debian 12's libstdc++ 12.2: unpatched, "ve
 import struct
 import sys
 
+import elf64
+
 VER_FLG_WEAK = 0x2
-SHT_DYNSYM, SHT_GNU_VERNEED, SHT_GNU_VERSYM = 11, 0x6FFFFFFE, 0x6FFFFFFF
 VERSION = "GLIBCXX_3.4.32"
 SYMBOL = "_ZSt21ios_base_library_initv"
 
@@ -24,40 +25,37 @@ SYMBOL = "_ZSt21ios_base_library_initv"
 def main(path):
     with open(path, "rb") as f:
         data = bytearray(f.read())
-    if data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
+    sections = elf64.sections(data)
+    if sections is None:
         sys.exit(f"{path}: not a little-endian ELF64 file")
-    shoff, = struct.unpack_from("<Q", data, 0x28)
-    shentsize, shnum = struct.unpack_from("<HH", data, 0x3A)
-    sections = [struct.unpack_from("<IIQQQQIIQQ", data, shoff + i * shentsize) for i in range(shnum)]
-    by_type = {s[1]: s for s in sections}
-    if not all(t in by_type for t in (SHT_DYNSYM, SHT_GNU_VERNEED, SHT_GNU_VERSYM)):
+    by_type = {s[elf64.TYPE]: s for s in sections}
+    if not all(t in by_type for t in (elf64.SHT_DYNSYM, elf64.SHT_GNU_VERNEED, elf64.SHT_GNU_VERSYM)):
         sys.exit(f"{path}: no symbol versions")
 
     def string(table, offset):
-        start = sections[table][4] + offset
-        return data[start:data.index(b"\0", start)].decode()
+        return elf64.string(data, sections[table], offset)
 
     # The requirement: Elf64_Verneed entries, each with its Elf64_Vernaux list.
-    verneed = by_type[SHT_GNU_VERNEED]
-    offset, weakened = verneed[4], False
-    for _ in range(verneed[7]):
+    verneed = by_type[elf64.SHT_GNU_VERNEED]
+    offset, weakened = verneed[elf64.OFFSET], False
+    for _ in range(verneed[elf64.INFO]):
         _, count, _, aux, following = struct.unpack_from("<HHIII", data, offset)
         entry = offset + aux
         for _ in range(count):
             _, flags, _, name, step = struct.unpack_from("<IHHII", data, entry)
-            if string(verneed[6], name) == VERSION:
+            if string(verneed[elf64.LINK], name) == VERSION:
                 struct.pack_into("<H", data, entry + 4, flags | VER_FLG_WEAK)
                 weakened = True
             entry += step
         offset += following
 
     # The symbol's version: its .gnu.version slot, 1 meaning unversioned (global).
-    dynsym, versym = by_type[SHT_DYNSYM], by_type[SHT_GNU_VERSYM]
+    dynsym, versym = by_type[elf64.SHT_DYNSYM], by_type[elf64.SHT_GNU_VERSYM]
     cleared = False
-    for index in range(dynsym[5] // 24):
-        name, = struct.unpack_from("<I", data, dynsym[4] + index * 24)
-        if string(dynsym[6], name) == SYMBOL:
-            struct.pack_into("<H", data, versym[4] + index * 2, 1)
+    for index in range(dynsym[elf64.SIZE] // 24):
+        name, = struct.unpack_from("<I", data, dynsym[elf64.OFFSET] + index * 24)
+        if string(dynsym[elf64.LINK], name) == SYMBOL:
+            struct.pack_into("<H", data, versym[elf64.OFFSET] + index * 2, 1)
             cleared = True
 
     if not (weakened and cleared):

@@ -33,32 +33,17 @@ public sealed partial class CudaMemoryTruth : IMemoryTruth
     /// </summary>
     public static CudaMemoryTruth? TryOpen(int ordinal, NvmlDevice? nvmlDevice, out string? reason)
     {
-        if (!NativeLibrary.TryLoad("libcuda.so.1", out _))
+        if (!TryStart(ordinal, out int device, out reason))
         {
-            reason = "no CUDA driver (libcuda.so.1 could not be loaded)";
             return null;
         }
 
-        int rc = cuInit(0);
-        int device = 0;
-        IntPtr pool = IntPtr.Zero;
-        if (rc == 0)
-        {
-            rc = cuDeviceGet(out device, ordinal);
-        }
-
-        if (rc == 0)
-        {
-            rc = cuDeviceGetDefaultMemPool(out pool, device);
-        }
-
-        if (rc != 0)
+        if (cuDeviceGetDefaultMemPool(out IntPtr pool, device) is var rc and not 0)
         {
             reason = $"CUDA device {ordinal} has no usable default memory pool (CUresult {rc})";
             return null;
         }
 
-        reason = null;
         return new CudaMemoryTruth(pool, nvmlDevice);
     }
 
@@ -71,6 +56,26 @@ public sealed partial class CudaMemoryTruth : IMemoryTruth
     public static bool TryFindDevice(int ordinal, out string? uuid, out string? reason)
     {
         uuid = null;
+        if (!TryStart(ordinal, out int device, out reason))
+        {
+            return false;
+        }
+
+        Span<byte> bytes = stackalloc byte[16];
+        if (cuDeviceGetUuid_v2(ref MemoryMarshal.GetReference(bytes), device) != 0)
+        {
+            reason = $"the CUDA driver gives no UUID for device {ordinal}";
+            return false;
+        }
+
+        uuid = FormatUuid(bytes);
+        return true;
+    }
+
+    /// <summary>Loads and starts the driver and finds device <paramref name="ordinal"/>; false with a one-line reason where any of it fails.</summary>
+    private static bool TryStart(int ordinal, out int device, out string? reason)
+    {
+        device = 0;
         if (!NativeLibrary.TryLoad("libcuda.so.1", out _))
         {
             reason = "no CUDA driver (libcuda.so.1 could not be loaded)";
@@ -83,20 +88,12 @@ public sealed partial class CudaMemoryTruth : IMemoryTruth
             return false;
         }
 
-        if (cuDeviceGetCount(out int count) != 0 || ordinal >= count)
+        if (cuDeviceGetCount(out int count) != 0 || ordinal >= count || cuDeviceGet(out device, ordinal) != 0)
         {
             reason = $"the CUDA driver sees {count} device{(count == 1 ? "" : "s")}{(count > 0 ? $" (cuda:0{(count > 1 ? $" to cuda:{count - 1}" : "")})" : "")}";
             return false;
         }
 
-        Span<byte> bytes = stackalloc byte[16];
-        if (cuDeviceGet(out int device, ordinal) != 0 || cuDeviceGetUuid_v2(ref MemoryMarshal.GetReference(bytes), device) != 0)
-        {
-            reason = $"the CUDA driver gives no UUID for device {ordinal}";
-            return false;
-        }
-
-        uuid = FormatUuid(bytes);
         reason = null;
         return true;
     }

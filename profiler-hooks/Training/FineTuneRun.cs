@@ -40,11 +40,8 @@ public static class FineTuneRun
         // On the CPU, libtorch's own first-use memory is malloc's like a tensor's and is primed and
         // measured here; on a GPU the process's figure beyond the pool (NVML) gives the runtime.
         long runtime = device.IsCuda ? 0 : LibtorchRuntime.Prime();
+        // libtorch's manual_seed seeds every CUDA device's generator too.
         manual_seed(options.Seed);
-        if (device.IsCuda)
-        {
-            cuda.manual_seed_all(options.Seed);
-        }
 
         using var model = new DecoderModel(options.Shape, options.Dtype, device.Torch);
         WeightLoad? loaded = options.CheckpointDirectory is { } checkpoint ? model.LoadCheckpoint(checkpoint) : null;

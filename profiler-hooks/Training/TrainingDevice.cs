@@ -227,7 +227,4 @@ internal sealed class TrainingDevice : IDisposable
         nvml.Dispose();
         return (null, null, -1, null);
     }
-
-    /// <summary>The device as messages name it: <c>cpu</c>, or <c>cuda:N (GPU name)</c>.</summary>
-    public override string ToString() => Name + (Facts.TryGetValue("gpu", out string? gpu) ? string.Create(CultureInfo.InvariantCulture, $" ({gpu})") : "");
 }

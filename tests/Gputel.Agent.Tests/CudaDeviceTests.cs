@@ -36,7 +36,7 @@ public sealed class CudaDeviceTests : IDisposable
 
         Assert.Equal(2, exit);
         // Past the driver (it found device 0 and its UUID), stopped at libtorch's CUDA backend.
-        Assert.Contains("cannot run on cuda:0: libtorch's CUDA backend did not start (no libtorch_cuda.so on the library path)", output, StringComparison.Ordinal);
+        Assert.Contains("cannot run on cuda:0: libtorch's CUDA backend did not start (no torch_cuda library on the library path)", output, StringComparison.Ordinal);
         Assert.Contains("-p:TorchFromHost=true", output, StringComparison.Ordinal);
         Assert.Contains("LD_LIBRARY_PATH", output, StringComparison.Ordinal);
         // The loader's trace TorchSharp appends stays out of the message.

@@ -1,11 +1,9 @@
-using System.Diagnostics;
-
 namespace Gputel.Tests.Support;
 
 /// <summary>Builds the fake CUDA driver (tests/fake-cuda/build.sh) once per test process; gives the directory for a child's LD_LIBRARY_PATH.</summary>
 internal static class FakeCuda
 {
-    private static readonly Lazy<string> Built = new(Build);
+    private static readonly Lazy<string> Built = new(() => BuildScript.Run(Repo.Path("tests", "fake-cuda", "build.sh"), "the fake CUDA driver"));
 
     /// <summary>The directory holding the fake <c>libcuda.so.1</c>.</summary>
     public static string Directory => Built.Value;
@@ -16,19 +14,4 @@ internal static class FakeCuda
         ["LD_LIBRARY_PATH"] = Directory,
         ["FAKE_CUDA_DEVICES"] = devices.ToString(System.Globalization.CultureInfo.InvariantCulture),
     };
-
-    private static string Build()
-    {
-        var psi = new ProcessStartInfo("sh", [Repo.Path("tests", "fake-cuda", "build.sh")]) { RedirectStandardOutput = true, RedirectStandardError = true };
-        using Process process = Process.Start(psi)!;
-        Task<string> stderr = process.StandardError.ReadToEndAsync();
-        string stdout = process.StandardOutput.ReadToEnd();
-        process.WaitForExit();
-        if (process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"building the fake CUDA driver failed: {stderr.Result}");
-        }
-
-        return stdout.Trim().Split('\n')[^1];
-    }
 }

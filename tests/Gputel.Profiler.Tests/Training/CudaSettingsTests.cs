@@ -87,24 +87,16 @@ public sealed partial class CudaSettingsTests : IDisposable
     public void A_backend_named_in_one_variable_is_added_to_the_other_the_user_set()
     {
         // libtorch 2.9+ reads PYTORCH_ALLOC_CONF first: the backend in the older name alone would be lost.
-        string? before = Getenv(CudaAllocatorSetting.Variable);
-        try
+        var environment = new Dictionary<string, string?>
         {
-            var environment = new Dictionary<string, string?>
-            {
-                [CudaAllocatorSetting.Variable] = "expandable_segments:False",
-                [CudaAllocatorSetting.LegacyVariable] = "backend:cudaMallocAsync",
-            };
+            [CudaAllocatorSetting.Variable] = "expandable_segments:False",
+            [CudaAllocatorSetting.LegacyVariable] = "backend:cudaMallocAsync",
+        };
 
-            string described = CudaAllocatorSetting.Ensure(n => environment.GetValueOrDefault(n));
+        string described = EnsureAndRestore(environment, out string? set, out _);
 
-            Assert.Equal("PYTORCH_ALLOC_CONF=expandable_segments:False,backend:cudaMallocAsync; PYTORCH_CUDA_ALLOC_CONF=backend:cudaMallocAsync", described);
-            Assert.Equal("expandable_segments:False,backend:cudaMallocAsync", Getenv(CudaAllocatorSetting.Variable));
-        }
-        finally
-        {
-            Restore(CudaAllocatorSetting.Variable, before);
-        }
+        Assert.Equal("PYTORCH_ALLOC_CONF=expandable_segments:False,backend:cudaMallocAsync; PYTORCH_CUDA_ALLOC_CONF=backend:cudaMallocAsync", described);
+        Assert.Equal("expandable_segments:False,backend:cudaMallocAsync", set);
     }
 
     [Fact]
@@ -120,39 +112,22 @@ public sealed partial class CudaSettingsTests : IDisposable
     {
         // The user's own option stays; the variable they did not set stays unset, so that the one
         // libtorch reads (whichever it is) has their options and the backend together.
-        string? before = Getenv(CudaAllocatorSetting.Variable);
-        try
-        {
-            var environment = new Dictionary<string, string?> { [CudaAllocatorSetting.Variable] = "expandable_segments:False" };
+        var environment = new Dictionary<string, string?> { [CudaAllocatorSetting.Variable] = "expandable_segments:False" };
 
-            string described = CudaAllocatorSetting.Ensure(n => environment.GetValueOrDefault(n));
+        string described = EnsureAndRestore(environment, out string? set, out _);
 
-            Assert.Equal("PYTORCH_ALLOC_CONF=expandable_segments:False,backend:cudaMallocAsync", described);
-            Assert.Equal("expandable_segments:False,backend:cudaMallocAsync", Getenv(CudaAllocatorSetting.Variable));
-        }
-        finally
-        {
-            Restore(CudaAllocatorSetting.Variable, before);
-        }
+        Assert.Equal("PYTORCH_ALLOC_CONF=expandable_segments:False,backend:cudaMallocAsync", described);
+        Assert.Equal("expandable_segments:False,backend:cudaMallocAsync", set);
     }
 
     [Fact]
     public void With_neither_variable_set_both_name_the_pool()
     {
-        string? before = Getenv(CudaAllocatorSetting.Variable), beforeLegacy = Getenv(CudaAllocatorSetting.LegacyVariable);
-        try
-        {
-            string described = CudaAllocatorSetting.Ensure(_ => null);
+        string described = EnsureAndRestore([], out string? set, out string? setLegacy);
 
-            Assert.Equal("PYTORCH_ALLOC_CONF=backend:cudaMallocAsync; PYTORCH_CUDA_ALLOC_CONF=backend:cudaMallocAsync", described);
-            Assert.Equal(CudaAllocatorSetting.AsyncBackend, Getenv(CudaAllocatorSetting.Variable));
-            Assert.Equal(CudaAllocatorSetting.AsyncBackend, Getenv(CudaAllocatorSetting.LegacyVariable));
-        }
-        finally
-        {
-            Restore(CudaAllocatorSetting.Variable, before);
-            Restore(CudaAllocatorSetting.LegacyVariable, beforeLegacy);
-        }
+        Assert.Equal("PYTORCH_ALLOC_CONF=backend:cudaMallocAsync; PYTORCH_CUDA_ALLOC_CONF=backend:cudaMallocAsync", described);
+        Assert.Equal(CudaAllocatorSetting.AsyncBackend, set);
+        Assert.Equal(CudaAllocatorSetting.AsyncBackend, setLegacy);
     }
 
     [Fact]
@@ -188,6 +163,27 @@ public sealed partial class CudaSettingsTests : IDisposable
         Assert.Equal(device.Length, read.Samples.Count(s => s.Gpu == -1));
         Assert.All(device, s => Assert.Equal(700, s.ProcessUsedBytes));
         Assert.Equal(Enumerable.Range(1001, device.Length).Select(v => (long)v), device.Select(s => s.UsedBytes));
+    }
+
+    /// <summary>
+    /// Runs <see cref="CudaAllocatorSetting.Ensure"/> over <paramref name="environment"/> (the user's
+    /// settings as the process started), gives both variables as libc's getenv then reads them, and
+    /// puts this process's environment back as it was.
+    /// </summary>
+    private static string EnsureAndRestore(Dictionary<string, string?> environment, out string? set, out string? setLegacy)
+    {
+        string? before = Getenv(CudaAllocatorSetting.Variable), beforeLegacy = Getenv(CudaAllocatorSetting.LegacyVariable);
+        try
+        {
+            string described = CudaAllocatorSetting.Ensure(n => environment.GetValueOrDefault(n));
+            (set, setLegacy) = (Getenv(CudaAllocatorSetting.Variable), Getenv(CudaAllocatorSetting.LegacyVariable));
+            return described;
+        }
+        finally
+        {
+            Restore(CudaAllocatorSetting.Variable, before);
+            Restore(CudaAllocatorSetting.LegacyVariable, beforeLegacy);
+        }
     }
 
     private static string? Getenv(string name) => Marshal.PtrToStringUTF8(getenv(name));
