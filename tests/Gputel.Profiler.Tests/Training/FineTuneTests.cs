@@ -1,3 +1,4 @@
+using Gputel.Profiler.Estimation;
 using Gputel.Profiler.Memory;
 using Gputel.Profiler.Model;
 using Gputel.Profiler.Records;
@@ -13,8 +14,6 @@ public sealed class FineTuneTests : IDisposable
 
     // Tiny, with a vocabulary large enough for the byte tokenizer (258 ids).
     private static readonly ModelShape Shape = ModelShape.Tiny with { VocabSize = 512 };
-
-    private static readonly ModelShape Small = Shape with { Layers = 4, HiddenSize = 128, IntermediateSize = 352, AttentionHeads = 8, KeyValueHeads = 2, HeadDim = 16 };
 
     // Big enough (about 90 MB at peak) that what glibc and libtorch keep outside any tensor (per-
     // thread caches of small freed blocks, which mallinfo2 counts as in use, and autograd's graph
@@ -126,20 +125,40 @@ public sealed class FineTuneTests : IDisposable
     }
 
     [Fact]
-    public void Gradient_checkpointing_keeps_only_each_layers_input()
+    public void Gradient_checkpointing_cuts_activations_by_the_expected_factor()
     {
-        ModelShape shape = Small;
-        FineTuneOptions options = new(shape, _dir) { Method = FineTuneMethod.Full, Steps = 2, BatchSize = 2, CutoffLength = 64 };
-        long full = At(FineTuneRun.Run(options), 1, "forward")[MemoryCategory.Activations];
-        long checkpointed = At(FineTuneRun.Run(options with { GradientCheckpointing = true, OutputDirectory = _dir + "-ckpt" }), 1, "forward")[MemoryCategory.Activations];
-
-        // What checkpointing removes is everything a layer saves beyond its input; what it keeps per
-        // layer is that input, [batch, seq, hidden] in fp32.
-        long layerInput = 2L * 64 * shape.HiddenSize * 4;
-        long removed = full - checkpointed;
-        Assert.True(removed > shape.Layers * 4 * layerInput, $"full {full}, checkpointed {checkpointed}, layer input {layerInput}");
-        Assert.True(checkpointed < full / 2, $"full {full}, checkpointed {checkpointed}");
+        // Medium, so that the process's own movements (up to 2.5 MB a phase) stay small beside
+        // what is measured: a layer's input is 1.5 MiB here, a layer's full set of saved tensors
+        // about ten times that.
+        const int batch = 4, tokens = 256;
+        FineTuneOptions options = new(Medium, _dir) { Method = FineTuneMethod.Full, Steps = 3, BatchSize = batch, CutoffLength = tokens };
+        var plain = FineTuneRun.Run(options);
+        var ckpt = FineTuneRun.Run(options with { GradientCheckpointing = true, OutputDirectory = _dir + "-ckpt" });
         Directory.Delete(_dir + "-ckpt", recursive: true);
+
+        // The expected figures, each derived from the shape: without checkpointing, every tensor
+        // each layer saves for backward (the estimator's per-layer terms); with it, each layer's
+        // input [batch, seq, hidden] in fp32 and the head's tensors, which checkpointing leaves alone.
+        MemoryEstimate Expected(bool checkpointing) => MemoryEstimator.Estimate(new EstimateRequest
+        {
+            Shape = Medium, Method = FineTuneMethod.Full, Dtype = "fp32", BatchSize = batch, CutoffLength = tokens,
+            GradientCheckpointing = checkpointing, Device = "cpu",
+        });
+        long expectedPlain = Expected(false).ForwardActivations, expectedCkpt = Expected(true).ForwardActivations;
+        long layerInput = (long)batch * tokens * Medium.HiddenSize * 4;
+        long bound = layerInput * 3 / 2;
+
+        // The least of the steps after the first (see the test below for why the least).
+        long Measured(IReadOnlyList<MemorySnapshot> s) => Enumerable.Range(1, 2).Min(step => At(s, step, "forward")[MemoryCategory.Activations]);
+        long measuredPlain = Measured(plain), measuredCkpt = Measured(ckpt);
+        string figures = $"measured {measuredPlain} / {measuredCkpt}, expected {expectedPlain} / {expectedCkpt}, layer input {layerInput}";
+
+        Assert.InRange(measuredPlain, expectedPlain - bound, expectedPlain + bound);
+        Assert.InRange(measuredCkpt, Medium.Layers * layerInput, expectedCkpt + bound);
+        // So the factor: at least the expected one less what the bounds allow.
+        double factor = (double)measuredPlain / measuredCkpt, expectedFactor = (double)expectedPlain / expectedCkpt;
+        Assert.True(factor > (double)(expectedPlain - bound) / (expectedCkpt + bound), $"factor {factor:F2}, expected {expectedFactor:F2}; {figures}");
+        Assert.True(expectedFactor > 3, $"the shape should make checkpointing matter: expected factor {expectedFactor:F2}");
     }
 
     [Theory]
@@ -158,7 +177,7 @@ public sealed class FineTuneTests : IDisposable
         // Forward keeps the input of each layer that records a graph (all four under LoRA, the one
         // trainable layer under freeze: a frozen layer over a frozen prefix has nothing to recompute)
         // and the head's tensors, as the estimator counts them.
-        var estimate = Gputel.Profiler.Estimation.MemoryEstimator.Estimate(new Gputel.Profiler.Estimation.EstimateRequest
+        var estimate = MemoryEstimator.Estimate(new EstimateRequest
         {
             Shape = Medium, Method = method, TrainableLayers = 1, Lora = Options(method).Lora, Dtype = "fp32",
             BatchSize = batch, CutoffLength = tokens, GradientCheckpointing = true, Device = "cpu",
