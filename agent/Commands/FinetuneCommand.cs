@@ -233,6 +233,42 @@ internal static partial class FinetuneCommand
         private static partial void _exit(int status);
     }
 
+    // Model state and activations always (what the common tables count, and what they leave out);
+    // the other categories where they hold 0.05 MiB or more, so the figures shown add up to the peak.
+    private static readonly (MemoryCategory Category, string Label, bool Always)[] ProgressCategories =
+    [
+        (MemoryCategory.Weights, "weights", true),
+        (MemoryCategory.Gradients, "grads", true),
+        (MemoryCategory.OptimizerState, "optimizer", true),
+        (MemoryCategory.Activations, "activations", true),
+        (MemoryCategory.Temporary, "temporary", false),
+        (MemoryCategory.Inputs, "inputs", false),
+        (MemoryCategory.AllocatorCache, "cache", false),
+        (MemoryCategory.Runtime, "runtime", false),
+        (MemoryCategory.Unattributed, "unattributed", false),
+    ];
+
+    /// <summary>
+    /// One step's progress line: step, loss, throughput, the step's peak and its phase, and the
+    /// categories as they stood at that peak (at a backward peak, the activations it began with), in MiB.
+    /// </summary>
+    internal static string ProgressLine(StepReport report)
+    {
+        var line = new System.Text.StringBuilder();
+        line.Append(CultureInfo.InvariantCulture,
+            $"step {report.Step + 1,4}/{report.Steps}  loss {report.Loss,8:0.0000}  {report.TokensPerSecond,9:0} tokens/s  peak {report.Peak.PeakBytes / MiB,8:0.0} MiB ({report.Peak.Phase}):");
+        foreach ((MemoryCategory category, string label, bool always) in ProgressCategories)
+        {
+            double mib = report.BytesAtPeak[(int)category] / MiB;
+            if (always || Math.Abs(mib) >= 0.05)
+            {
+                line.Append(CultureInfo.InvariantCulture, $"  {label} {mib:0.0}");
+            }
+        }
+
+        return line.Append(" MiB").ToString();
+    }
+
     /// <summary>Exit code of a run stopped by Ctrl-C (128 + SIGINT, as shells report an interrupted command; 143 for SIGTERM).</summary>
     public const int Interrupted = 130;
 
@@ -244,14 +280,7 @@ internal static partial class FinetuneCommand
         IReadOnlyList<MemorySnapshot> snapshots;
         try
         {
-            snapshots = FineTuneRun.Run(options, report =>
-            {
-                // The categories as at the step's peak: at a backward peak, the activations it began with.
-                string At(MemoryCategory category) => (report.BytesAtPeak[(int)category] / MiB).ToString("0.0", CultureInfo.InvariantCulture);
-                AnsiConsole.MarkupLine(string.Create(CultureInfo.InvariantCulture,
-                    $"step {report.Step + 1,4}/{report.Steps}  loss {report.Loss,8:0.0000}  {report.TokensPerSecond,9:0} tokens/s  peak {report.Peak.PeakBytes / MiB,8:0.0} MiB ({report.Peak.Phase})  "
-                    + $"weights {At(MemoryCategory.Weights)}  grads {At(MemoryCategory.Gradients)}  optimizer {At(MemoryCategory.OptimizerState)}  activations {At(MemoryCategory.Activations)} MiB"));
-            }, cancellationToken);
+            snapshots = FineTuneRun.Run(options, report => AnsiConsole.WriteLine(ProgressLine(report)), cancellationToken);
         }
         // Inputs (checkpoint, tokenizer, dataset) are all read before the run record is created, so
         // a bad one leaves nothing behind.
