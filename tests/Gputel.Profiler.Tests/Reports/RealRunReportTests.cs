@@ -13,19 +13,32 @@ public sealed class RealRunReportTests(RealRunReport run) : IClassFixture<RealRu
 
     /// <summary>
     /// steps.jsonl read with nothing of the product's code: (step, phase, bytes per category as the
-    /// report shows them, peak_bytes). Temporary is shown as at least the phase's peak above its end,
-    /// so that the categories add up to the peak where the phase ended lower than it started.
+    /// report shows them at the phase's peak, peak_bytes). The report's rule, as DESIGN states it:
+    /// temporary is the peak above the figure the peak stands on, so the categories add up to the
+    /// peak; a phase that began where the one before it in the step ended (all but forward) and
+    /// ended lower than that (backward, freeing activations) stands on its start, so it shows the
+    /// categories that phase ended with.
     /// </summary>
-    private List<(int Step, string Phase, Dictionary<string, long> Bytes, long Peak)> StepLines() =>
-        File.ReadAllLines(Path.Combine(run.RunDirectory, "steps.jsonl")).Select(line =>
+    private List<(int Step, string Phase, Dictionary<string, long> Bytes, long Peak)> StepLines()
+    {
+        var raw = File.ReadAllLines(Path.Combine(run.RunDirectory, "steps.jsonl")).Select(line =>
         {
             using JsonDocument doc = JsonDocument.Parse(line);
             JsonElement root = doc.RootElement;
             var bytes = root.GetProperty("bytes").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetInt64());
-            long peak = root.GetProperty("peak_bytes").GetInt64();
-            bytes["temporary"] = Math.Max(bytes["temporary"], peak - root.GetProperty("allocator_bytes").GetInt64());
-            return (root.GetProperty("step").GetInt32(), root.GetProperty("phase").GetString()!, bytes, peak);
+            return (Step: root.GetProperty("step").GetInt32(), Phase: root.GetProperty("phase").GetString()!, Bytes: bytes,
+                Allocator: root.GetProperty("allocator_bytes").GetInt64(), Peak: root.GetProperty("peak_bytes").GetInt64());
         }).ToList();
+
+        return raw.Select((line, i) =>
+        {
+            var before = i > 0 ? raw[i - 1] : default;
+            bool onStart = i > 0 && before.Step == line.Step && line.Phase != "forward" && before.Allocator > line.Allocator;
+            var shown = new Dictionary<string, long>(onStart ? before.Bytes : line.Bytes);
+            shown["temporary"] = Math.Max(line.Bytes["temporary"], line.Peak - (onStart ? before.Allocator : line.Allocator));
+            return (line.Step, line.Phase, shown, line.Peak);
+        }).ToList();
+    }
 
     private JsonElement Summary()
     {
