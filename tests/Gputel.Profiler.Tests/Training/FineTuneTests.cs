@@ -161,12 +161,11 @@ public sealed class FineTuneTests : IDisposable
         long measuredPlain = Measured(plain), measuredCkpt = Measured(ckpt);
         string figures = $"measured {measuredPlain} / {measuredCkpt}, expected {expectedPlain} / {expectedCkpt}, layer input {layerInput}";
 
-        Assert.InRange(measuredPlain, expectedPlain - bound, expectedPlain + bound);
-        Assert.InRange(measuredCkpt, Medium.Layers * layerInput, expectedCkpt + bound);
-        // So the factor: at least the expected one less what the bounds allow.
-        double factor = (double)measuredPlain / measuredCkpt, expectedFactor = (double)expectedPlain / expectedCkpt;
-        Assert.True(factor > (double)(expectedPlain - bound) / (expectedCkpt + bound), $"factor {factor:F2}, expected {expectedFactor:F2}; {figures}");
-        Assert.True(expectedFactor > 3, $"the shape should make checkpointing matter: expected factor {expectedFactor:F2}");
+        // The shape makes the two ranges far apart (a factor of about 9), so each figure landing in
+        // its own is the expected cut, within what the bounds allow.
+        Assert.True(expectedPlain - bound > 3 * (expectedCkpt + bound), $"the shape should make checkpointing matter: {figures}");
+        Assert.True(Math.Abs(measuredPlain - expectedPlain) < bound, figures);
+        Assert.True(measuredCkpt >= Medium.Layers * layerInput && measuredCkpt < expectedCkpt + bound, figures);
     }
 
     [Theory]
