@@ -34,11 +34,11 @@ internal static class Program
         {
             AgentCommand.Create(),
             DevicesCommand.Create(),
+            EstimateCommand.Create(),
+            ReportCommand.Create(),
         };
 #if FINETUNE
         root.Add(FinetuneCommand.Create());
-        root.Add(EstimateCommand.Create());
-        root.Add(ReportCommand.Create());
 #endif
 
         ParseResult parsed = root.Parse(args);

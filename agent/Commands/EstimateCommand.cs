@@ -2,10 +2,13 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using Gputel.Core.Estimation;
+using Gputel.Core.Memory;
+using Gputel.Core.Model;
+using Gputel.Core.Training;
+#if FINETUNE
 using Gputel.Profiler.Estimation;
-using Gputel.Profiler.Memory;
-using Gputel.Profiler.Model;
-using Gputel.Profiler.Training;
+#endif
 using Spectre.Console;
 
 namespace Gputel.Agent.Commands;
@@ -50,7 +53,7 @@ internal static class EstimateCommand
                 {
                     string markdown = CommonTable();
                     Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(tablePath))!);
-                    Profiler.Records.RunRecordWriter.WriteAtomically(tablePath, Encoding.UTF8.GetBytes(markdown));
+                    Core.Records.RunRecordWriter.WriteAtomically(tablePath, Encoding.UTF8.GetBytes(markdown));
                     Console.WriteLine($"wrote {tablePath}");
                     return 0;
                 }
@@ -62,7 +65,7 @@ internal static class EstimateCommand
                     ? new LoraSettings(rank, 2.0 * rank, dropout, targets.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
                     : new LoraSettings(rank, 2.0 * rank, dropout);
                 // Whatever the method, and named as the options are, as finetune checks them.
-                FineTuneOptions.ValidateShared(lora, parse.GetValue(accumulation));
+                TrainingSettings.ValidateShared(lora, parse.GetValue(accumulation));
 
                 var request = new EstimateRequest
                 {
@@ -86,6 +89,7 @@ internal static class EstimateCommand
                 MemoryEstimate estimate = MemoryEstimator.Estimate(request);
                 if (request.Device == "cpu" && !parse.GetValue(noProbe))
                 {
+#if FINETUNE
                     Console.Error.WriteLine("gputel estimate: measuring libtorch's CPU runtime with a one-layer run of this shape (--no-probe skips it)...");
                     if (CpuRuntimeProbe.TryMeasure(request, out string? reason) is { } measured)
                     {
@@ -95,6 +99,10 @@ internal static class EstimateCommand
                     {
                         Console.Error.WriteLine($"gputel estimate: runtime not measured ({reason}); using the typical figure");
                     }
+#else
+                    // The agent-only build carries no libtorch to run the probe with.
+                    Console.Error.WriteLine("gputel estimate: runtime not measured (this build has no libtorch: the agent-only build); using the typical figure");
+#endif
                 }
 
                 if (parse.GetValue(json))
@@ -228,8 +236,14 @@ internal static class EstimateCommand
                     {
                         MemoryEstimate e = MemoryEstimator.Estimate(new EstimateRequest
                         {
-                            Shape = ModelShape.Named(name), ModelName = name, Method = method, TrainableLayers = 2,
-                            Lora = new LoraSettings(8, 16), Dtype = "bf16", BatchSize = batch, CutoffLength = cutoff,
+                            Shape = ModelShape.Named(name),
+                            ModelName = name,
+                            Method = method,
+                            TrainableLayers = 2,
+                            Lora = new LoraSettings(8, 16),
+                            Dtype = "bf16",
+                            BatchSize = batch,
+                            CutoffLength = cutoff,
                         });
                         sb.AppendLine(CultureInfo.InvariantCulture, $"| {name} | {method.ToString().ToLowerInvariant()} | {cutoff} | {batch} | {Gib(e[MemoryCategory.Weights])} | {Gib(e[MemoryCategory.Gradients])} | {Gib(e[MemoryCategory.OptimizerState])} | {Gib(e[MemoryCategory.Activations])} | {Gib(e[MemoryCategory.Temporary])} | {Gib(e[MemoryCategory.Runtime] + e[MemoryCategory.AllocatorCache])} | **{Gib(e.PeakBytes)}** | {e.PeakPhase} | {Gib(e.ModelStateOnlyBytes)} |");
                     }

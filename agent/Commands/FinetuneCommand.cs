@@ -2,8 +2,10 @@ using System.CommandLine;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using Gputel.Agent.Hosting;
+using Gputel.Core.Memory;
+using Gputel.Core.Model;
+using Gputel.Core.Training;
 using Gputel.Profiler;
-using Gputel.Profiler.Memory;
 using Gputel.Profiler.Model;
 using Gputel.Profiler.Training;
 using Spectre.Console;
@@ -284,7 +286,7 @@ internal static partial class FinetuneCommand
         }
         // Inputs (checkpoint, tokenizer, dataset) are all read before the run record is created, so
         // a bad one leaves nothing behind.
-        catch (Exception e) when (e is InvalidDataException or ArgumentException or Gputel.Profiler.Checkpoints.SafetensorsException
+        catch (Exception e) when (e is InvalidDataException or ArgumentException or Gputel.Core.Checkpoints.SafetensorsException
             or NotSupportedException or KeyNotFoundException or FileNotFoundException or DirectoryNotFoundException)
         {
             Console.Error.WriteLine($"gputel finetune: {Program.Describe(e)}");

@@ -3,7 +3,7 @@ using System.CommandLine;
 using System.CommandLine.Help;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
-using Gputel.Profiler.Memory;
+using Gputel.Core.Memory;
 
 namespace Gputel.Agent.Commands;
 

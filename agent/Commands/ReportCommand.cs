@@ -1,6 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
-using Gputel.Profiler.Reports;
+using Gputel.Core.Reports;
 using Spectre.Console;
 
 namespace Gputel.Agent.Commands;

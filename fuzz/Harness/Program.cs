@@ -1,5 +1,7 @@
 using System.Text;
 using Gputel.Agent.Configuration;
+using Gputel.Core.Checkpoints;
+using Gputel.Core.Records;
 using Gputel.Profiler.Checkpoints;
 using Gputel.Profiler.Records;
 

@@ -1,6 +1,6 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Text.Json;
-using System.Text.Unicode;
+using Gputel.Core.Checkpoints;
 using static TorchSharp.torch;
 
 namespace Gputel.Profiler.Checkpoints;

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Diagnostics.CodeAnalysis;
 using System.IO.MemoryMappedFiles;
+using Gputel.Core.Checkpoints;
 using static TorchSharp.torch;
 
 namespace Gputel.Profiler.Checkpoints;

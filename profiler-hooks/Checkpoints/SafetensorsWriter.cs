@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Text.Encodings.Web;
 using System.Text.Json;
+using Gputel.Core.Checkpoints;
 using static TorchSharp.torch;
 
 namespace Gputel.Profiler.Checkpoints;
@@ -29,7 +30,7 @@ public static class SafetensorsWriter
         foreach ((string name, Tensor tensor) in tensors)
         {
             ArgumentNullException.ThrowIfNull(tensor, nameof(tensors));
-            if (!SafetensorsDTypeExtensions.TryFromScalarType(tensor.dtype, out SafetensorsDType? dtype))
+            if (!SafetensorsScalarTypes.TryFromScalarType(tensor.dtype, out SafetensorsDType? dtype))
             {
                 throw new ArgumentException($"Tensor '{name}' has dtype {tensor.dtype}, which safetensors cannot hold", nameof(tensors));
             }

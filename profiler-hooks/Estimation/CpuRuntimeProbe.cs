@@ -1,14 +1,10 @@
 using System.Runtime.InteropServices;
-using Gputel.Profiler.Memory;
+using Gputel.Core.Estimation;
+using Gputel.Core.Memory;
 using Gputel.Profiler.Training;
 using static TorchSharp.torch;
 
 namespace Gputel.Profiler.Estimation;
-
-/// <summary>What libtorch itself holds on the CPU for a configuration, as measured on this machine.</summary>
-/// <param name="Bytes">The <c>runtime</c> category at the end of the probe run.</param>
-/// <param name="How">How it was measured, for the estimate's formula column.</param>
-public sealed record RuntimeMeasurement(long Bytes, string How);
 
 /// <summary>
 /// Measures libtorch's CPU runtime memory for a configuration by running it, one layer deep, for three

@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using TorchSharp;
+using Gputel.Core.Memory;
 using static TorchSharp.torch;
 
 namespace Gputel.Profiler.Memory;

@@ -1,5 +1,7 @@
 using System.Collections;
 
+using Gputel.Core.Memory;
+
 namespace Gputel.Profiler.Memory;
 
 /// <summary>

@@ -1,3 +1,4 @@
+
 namespace Gputel.Profiler.Memory;
 
 /// <summary>

@@ -1,3 +1,4 @@
+using Gputel.Core.Model;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 

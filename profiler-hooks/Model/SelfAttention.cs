@@ -1,3 +1,4 @@
+using Gputel.Core.Model;
 using static TorchSharp.torch;
 
 namespace Gputel.Profiler.Model;

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Gputel.Core.Records;
 using Gputel.Profiler.Memory;
 
 namespace Gputel.Profiler.Records;

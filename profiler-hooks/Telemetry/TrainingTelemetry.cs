@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
-using Gputel.Profiler.Memory;
+using Gputel.Core.Memory;
 
 namespace Gputel.Profiler.Telemetry;
 

@@ -1,26 +1,7 @@
-using Gputel.Profiler.Model;
+using Gputel.Core.Model;
+using Gputel.Core.Training;
 
 namespace Gputel.Profiler.Training;
-
-/// <summary>How the model is fine-tuned.</summary>
-public enum FineTuneMethod
-{
-    /// <summary>Every parameter trains.</summary>
-    Full,
-    /// <summary>Only the last N decoder layers train.</summary>
-    Freeze,
-    /// <summary>Low-rank adapters train; the base model is frozen.</summary>
-    Lora,
-}
-
-/// <summary>The optimizer.</summary>
-public enum OptimizerKind
-{
-    /// <summary>AdamW: two moments per trainable parameter.</summary>
-    AdamW,
-    /// <summary>SGD with momentum: one buffer per trainable parameter.</summary>
-    Sgd,
-}
 
 /// <summary>Everything a reference fine-tuning run needs.</summary>
 /// <param name="Shape">The model shape (built in, or from a checkpoint's config.json).</param>
@@ -57,11 +38,8 @@ public sealed record FineTuneOptions(ModelShape Shape, string OutputDirectory)
     /// <summary>Longest sequence in tokens; synthetic batches have exactly this length.</summary>
     public int CutoffLength { get; init; } = 128;
 
-    /// <summary>
-    /// The shortest <see cref="CutoffLength"/> that trains anything: the loss predicts each token from
-    /// those before it, so a sequence of one token has nothing to predict (a NaN loss).
-    /// </summary>
-    public const int MinimumCutoffLength = 2;
+    /// <summary>The shortest <see cref="CutoffLength"/> that trains anything (<see cref="TrainingSettings.MinimumCutoffLength"/>).</summary>
+    public const int MinimumCutoffLength = TrainingSettings.MinimumCutoffLength;
 
     /// <summary>Micro-batches per optimizer step.</summary>
     public int GradientAccumulation { get; init; } = 1;
@@ -139,7 +117,7 @@ public sealed record FineTuneOptions(ModelShape Shape, string OutputDirectory)
         // can save and restore the CPU generator's, not a CUDA device's, so it would draw other masks.
         Require(!(cuda && GradientCheckpointing && Method == FineTuneMethod.Lora && Lora.Dropout > 0), "device", Device,
             "--gradient-checkpointing with --lora-dropout above 0 runs on the CPU only (TorchSharp cannot restore a CUDA generator's state for the recomputed dropout)");
-        ValidateShared(Lora, GradientAccumulation);
+        TrainingSettings.ValidateShared(Lora, GradientAccumulation);
         string targets = string.Join(',', Lora.TargetModules);
         Require(Lora.TargetModules.Count > 0, "lora-targets", targets,
             $"name at least one of {string.Join(", ", LoraSettings.AllProjections)}");
@@ -151,24 +129,6 @@ public sealed record FineTuneOptions(ModelShape Shape, string OutputDirectory)
         }
     }
 
-    /// <summary>
-    /// The checks <c>gputel estimate</c> makes too, on the settings it shares with a run: gradient
-    /// accumulation, LoRA rank and dropout, named and worded as both commands' options.
-    /// </summary>
-    /// <exception cref="ArgumentException">A setting is out of range; the message names it and its value.</exception>
-    public static void ValidateShared(LoraSettings lora, int gradientAccumulation)
-    {
-        ArgumentNullException.ThrowIfNull(lora);
-        Require(gradientAccumulation > 0, "gradient-accumulation", gradientAccumulation, "must be a positive number");
-        Require(lora.Rank > 0, "lora-rank", lora.Rank, "must be a positive number");
-        Require(lora.Dropout is >= 0 and < 1, "lora-dropout", lora.Dropout, "must be at least 0 and below 1");
-    }
-
-    private static void Require(bool valid, string name, object value, string requirement)
-    {
-        if (!valid)
-        {
-            throw new ArgumentException(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"invalid {name} '{value}': {requirement}"));
-        }
-    }
+    private static void Require(bool valid, string name, object value, string requirement) =>
+        TrainingSettings.Require(valid, name, value, requirement);
 }

@@ -1,7 +1,7 @@
 using System.Globalization;
 using Gputel.Collector.Nvml;
+using Gputel.Core.Records;
 using Gputel.Profiler.Memory;
-using Gputel.Profiler.Records;
 using TorchSharp;
 using static TorchSharp.torch;
 

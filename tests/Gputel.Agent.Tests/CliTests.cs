@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using Gputel.Core.Memory;
 using Gputel.Profiler.Memory;
 using Gputel.Tests.Support;
 using static Gputel.Tests.Support.Scripts;

@@ -1,5 +1,8 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
+using Gputel.Core.Estimation;
+using Gputel.Core.Memory;
+using Gputel.Core.Records;
 using Gputel.Profiler.Estimation;
 using Gputel.Profiler.Memory;
 using Gputel.Profiler.Records;

@@ -1,4 +1,5 @@
 using BenchmarkDotNet.Attributes;
+using Gputel.Core.Model;
 using Gputel.Profiler.Memory;
 using Gputel.Profiler.Model;
 using static TorchSharp.torch;

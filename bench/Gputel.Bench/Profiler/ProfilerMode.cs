@@ -1,9 +1,10 @@
 using System.Diagnostics;
 using System.Globalization;
 using Gputel.Bench.Agent;
+using Gputel.Core.Memory;
+using Gputel.Core.Model;
 using Gputel.Profiler;
 using Gputel.Profiler.Memory;
-using Gputel.Profiler.Model;
 using TorchSharp;
 
 namespace Gputel.Bench.Profiler;

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Gputel.Core.Model;
 using Gputel.Profiler.Data;
 using Gputel.Profiler.Memory;
 using Gputel.Profiler.Model;

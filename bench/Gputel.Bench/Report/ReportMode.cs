@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Gputel.Bench.Agent;
 using Gputel.Bench.Rig;
-using Gputel.Profiler.Reports;
+using Gputel.Core.Reports;
 
 namespace Gputel.Bench.Report;
 

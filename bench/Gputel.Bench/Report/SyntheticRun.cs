@@ -1,4 +1,5 @@
-using Gputel.Profiler.Memory;
+using Gputel.Core.Memory;
+using Gputel.Core.Records;
 using Gputel.Profiler.Records;
 
 namespace Gputel.Bench.Report;

@@ -1,5 +1,5 @@
+using Gputel.Core.Checkpoints;
 using Gputel.Profiler.Checkpoints;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Gputel.Profiler.Tests.Checkpoints;

@@ -1,3 +1,4 @@
+using Gputel.Core.Checkpoints;
 using Gputel.Profiler.Checkpoints;
 
 namespace Gputel.Profiler.Tests.Checkpoints;

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Text;
+using Gputel.Core.Checkpoints;
 using Gputel.Profiler.Checkpoints;
 using TorchSharp;
 using static TorchSharp.torch;

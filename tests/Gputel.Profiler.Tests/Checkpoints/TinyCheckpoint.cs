@@ -1,3 +1,4 @@
+using Gputel.Core.Model;
 using Gputel.Profiler.Checkpoints;
 using Gputel.Profiler.Model;
 using static TorchSharp.torch;

@@ -8,8 +8,21 @@ public sealed class HuggingFaceTokenizerTests : IDisposable
     // A tiny byte-level BPE vocabulary ("Ġ" is the byte-level form of a space).
     private static readonly Dictionary<string, int> Vocab = new()
     {
-        ["h"] = 0, ["e"] = 1, ["l"] = 2, ["o"] = 3, ["Ġ"] = 4, ["w"] = 5, ["r"] = 6, ["d"] = 7,
-        ["he"] = 8, ["ll"] = 9, ["hell"] = 10, ["hello"] = 11, ["Ġw"] = 12, ["or"] = 13, ["Ġwor"] = 14,
+        ["h"] = 0,
+        ["e"] = 1,
+        ["l"] = 2,
+        ["o"] = 3,
+        ["Ġ"] = 4,
+        ["w"] = 5,
+        ["r"] = 6,
+        ["d"] = 7,
+        ["he"] = 8,
+        ["ll"] = 9,
+        ["hell"] = 10,
+        ["hello"] = 11,
+        ["Ġw"] = 12,
+        ["or"] = 13,
+        ["Ġwor"] = 14,
     };
 
     private static readonly string[] Merges = ["h e", "l l", "he ll", "hell o", "Ġ w", "o r", "Ġw or"];

@@ -1,4 +1,6 @@
-using Gputel.Profiler.Estimation;
+using Gputel.Core.Estimation;
+using Gputel.Core.Model;
+using Gputel.Core.Training;
 using Gputel.Profiler.Model;
 using Gputel.Profiler.Training;
 
@@ -9,7 +11,8 @@ public sealed class EstimateValidationTests
 {
     private static EstimateRequest Lora(int rank, params string[] targets) => new()
     {
-        Shape = ModelShape.Named("qwen2-1.5b"), Method = FineTuneMethod.Lora,
+        Shape = ModelShape.Named("qwen2-1.5b"),
+        Method = FineTuneMethod.Lora,
         Lora = targets.Length == 0 ? new LoraSettings(rank, 2.0 * rank) : new LoraSettings(rank, 2.0 * rank, 0, targets),
     };
 

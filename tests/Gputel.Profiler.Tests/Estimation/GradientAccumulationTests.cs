@@ -1,4 +1,8 @@
-using Gputel.Profiler.Estimation;
+using Gputel.Core.Estimation;
+using Gputel.Core.Memory;
+using Gputel.Core.Model;
+using Gputel.Core.Records;
+using Gputel.Core.Training;
 using Gputel.Profiler.Memory;
 using Gputel.Profiler.Model;
 using Gputel.Profiler.Records;
@@ -19,8 +23,13 @@ public sealed class GradientAccumulationTests
 
     private static readonly EstimateRequest TinyFull = new()
     {
-        Shape = ModelShape.Tiny, ModelName = "tiny", Method = FineTuneMethod.Full, Dtype = "fp32",
-        BatchSize = 1, CutoffLength = 128, Device = "cpu",
+        Shape = ModelShape.Tiny,
+        ModelName = "tiny",
+        Method = FineTuneMethod.Full,
+        Dtype = "fp32",
+        BatchSize = 1,
+        CutoffLength = 128,
+        Device = "cpu",
     };
 
     private static EstimateRequest Tiny(int accumulation) => TinyFull with { GradientAccumulation = accumulation };
@@ -71,8 +80,14 @@ public sealed class GradientAccumulationTests
         var shape = new ModelShape(1792, 64, 1024, 2, 4, 2, 16, 128, 10_000, 1e-6, false, true);
         var request = new EstimateRequest
         {
-            Shape = shape, Method = FineTuneMethod.Lora, Lora = new LoraSettings(8, 16, 0, ["q_proj"]), Dtype = "fp32",
-            BatchSize = 1, CutoffLength = 128, GradientCheckpointing = true, Device = "cpu",
+            Shape = shape,
+            Method = FineTuneMethod.Lora,
+            Lora = new LoraSettings(8, 16, 0, ["q_proj"]),
+            Dtype = "fp32",
+            BatchSize = 1,
+            CutoffLength = 128,
+            GradientCheckpointing = true,
+            Device = "cpu",
         };
         MemoryEstimate one = MemoryEstimator.Estimate(request);
         MemoryEstimate two = MemoryEstimator.Estimate(request with { GradientAccumulation = 2 });

@@ -1,4 +1,7 @@
-using Gputel.Profiler.Estimation;
+using Gputel.Core.Estimation;
+using Gputel.Core.Memory;
+using Gputel.Core.Model;
+using Gputel.Core.Training;
 using Gputel.Profiler.Memory;
 using Gputel.Profiler.Model;
 using Gputel.Profiler.Training;
@@ -48,7 +51,7 @@ public sealed class LoraDropoutEstimateTests : IDisposable
             settings["lora_dropout"] = recorded;
         }
 
-        var info = new Gputel.Profiler.Records.RunInfo("r", "tiny", "lora", "fp32", "cpu", DateTimeOffset.UnixEpoch, settings, new Dictionary<string, string>());
+        var info = new Gputel.Core.Records.RunInfo("r", "tiny", "lora", "fp32", "cpu", DateTimeOffset.UnixEpoch, settings, new Dictionary<string, string>());
         Assert.Equal(dropout, EstimateRequest.FromRunInfo(info).Lora.Dropout);
         settings["lora_dropout"] = "1.2";
         Assert.Throws<InvalidDataException>(() => EstimateRequest.FromRunInfo(info));
@@ -58,14 +61,24 @@ public sealed class LoraDropoutEstimateTests : IDisposable
     {
         var options = new FineTuneOptions(ModelShape.Tiny, Path.Combine(_dir, dropout.ToString(System.Globalization.CultureInfo.InvariantCulture)))
         {
-            ModelName = "tiny", Method = FineTuneMethod.Lora, Steps = 6, BatchSize = 4, CutoffLength = 1024,
-            Lora = new LoraSettings(8, 16, dropout, targets), Dtype = TorchSharp.torch.ScalarType.Float32,
+            ModelName = "tiny",
+            Method = FineTuneMethod.Lora,
+            Steps = 6,
+            BatchSize = 4,
+            CutoffLength = 1024,
+            Lora = new LoraSettings(8, 16, dropout, targets),
+            Dtype = TorchSharp.torch.ScalarType.Float32,
         };
         var snapshots = FineTuneRun.Run(options);
         request = new EstimateRequest
         {
-            Shape = ModelShape.Tiny, Method = FineTuneMethod.Lora, Lora = options.Lora, Dtype = "fp32",
-            BatchSize = 4, CutoffLength = 1024, Device = "cpu",
+            Shape = ModelShape.Tiny,
+            Method = FineTuneMethod.Lora,
+            Lora = options.Lora,
+            Dtype = "fp32",
+            BatchSize = 4,
+            CutoffLength = 1024,
+            Device = "cpu",
         };
         // The median of the steady steps' forward passes: now and then one step's figure moves by a
         // MiB or more (a math library buffer set up again, memory released elsewhere in the

@@ -1,4 +1,6 @@
-using Gputel.Profiler.Estimation;
+using Gputel.Core.Estimation;
+using Gputel.Core.Model;
+using Gputel.Core.Training;
 using Gputel.Profiler.Model;
 using Gputel.Profiler.Training;
 
@@ -9,7 +11,12 @@ public sealed class ZeroShardingTests
 {
     private static EstimateRequest Request(FineTuneMethod method, int gpus, int stage, string device = "cuda") => new()
     {
-        Shape = ModelShape.Named("qwen2-7b"), ModelName = "qwen2-7b", Method = method, Gpus = gpus, ZeroStage = stage, Device = device,
+        Shape = ModelShape.Named("qwen2-7b"),
+        ModelName = "qwen2-7b",
+        Method = method,
+        Gpus = gpus,
+        ZeroStage = stage,
+        Device = device,
     };
 
     private static long Shard(long bytes, int gpus) => (bytes + gpus - 1) / gpus;

@@ -1,5 +1,5 @@
+using Gputel.Core.Memory;
 using Gputel.Profiler.Memory;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Gputel.Profiler.Tests.Memory;

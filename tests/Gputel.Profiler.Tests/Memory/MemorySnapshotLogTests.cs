@@ -1,3 +1,4 @@
+using Gputel.Core.Memory;
 using Gputel.Profiler.Memory;
 
 namespace Gputel.Profiler.Tests.Memory;

@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
+using Gputel.Core.Memory;
 using Gputel.Profiler.Memory;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Gputel.Profiler.Tests.Memory;

@@ -1,3 +1,4 @@
+using Gputel.Core.Model;
 using Gputel.Profiler.Model;
 
 namespace Gputel.Profiler.Tests.Model;

@@ -1,7 +1,8 @@
 using System.Text.Json;
-using Gputel.Profiler.Memory;
+using Gputel.Core.Memory;
+using Gputel.Core.Records;
+using Gputel.Core.Reports;
 using Gputel.Profiler.Records;
-using Gputel.Profiler.Reports;
 
 namespace Gputel.Profiler.Tests.Reports;
 

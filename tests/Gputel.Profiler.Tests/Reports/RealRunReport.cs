@@ -1,5 +1,6 @@
-using Gputel.Profiler.Model;
-using Gputel.Profiler.Reports;
+using Gputel.Core.Model;
+using Gputel.Core.Reports;
+using Gputel.Core.Training;
 using Gputel.Profiler.Training;
 
 namespace Gputel.Profiler.Tests.Reports;

@@ -1,6 +1,6 @@
 using System.Text.Json;
+using Gputel.Core.Records;
 using Gputel.Profiler.Records;
-using Gputel.Profiler.Reports;
 using SkiaSharp;
 
 namespace Gputel.Profiler.Tests.Reports;

@@ -1,6 +1,7 @@
-using Gputel.Profiler.Memory;
+using Gputel.Core.Memory;
+using Gputel.Core.Records;
+using Gputel.Core.Reports;
 using Gputel.Profiler.Records;
-using Gputel.Profiler.Reports;
 
 namespace Gputel.Profiler.Tests.Reports;
 

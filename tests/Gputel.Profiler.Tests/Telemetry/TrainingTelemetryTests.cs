@@ -1,5 +1,5 @@
 using System.Diagnostics.Metrics;
-using Gputel.Profiler.Memory;
+using Gputel.Core.Memory;
 using Gputel.Profiler.Telemetry;
 
 namespace Gputel.Profiler.Tests.Telemetry;

@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
+using Gputel.Core.Model;
+using Gputel.Core.Records;
 using Gputel.Profiler.Memory;
-using Gputel.Profiler.Model;
 using Gputel.Profiler.Records;
 using Gputel.Profiler.Training;
 

@@ -1,6 +1,9 @@
-using Gputel.Profiler.Estimation;
+using Gputel.Core.Estimation;
+using Gputel.Core.Memory;
+using Gputel.Core.Model;
+using Gputel.Core.Records;
+using Gputel.Core.Training;
 using Gputel.Profiler.Memory;
-using Gputel.Profiler.Model;
 using Gputel.Profiler.Records;
 using Gputel.Profiler.Training;
 using static TorchSharp.torch;
@@ -71,8 +74,8 @@ public sealed class FineTuneTests : IDisposable
         Assert.Equal(4, record.End.StepsPlanned);
         Assert.Equal("step 1: ExternalException: CUDA out of memory. Tried to allocate 20.00 MiB", record.End.Error);
 
-        var summary = Gputel.Profiler.Reports.RunAnalysis.Summarize(record);
-        Assert.Equal(Gputel.Profiler.Reports.RunStatus.Failed, summary.Status);
+        var summary = Gputel.Core.Reports.RunAnalysis.Summarize(record);
+        Assert.Equal(Gputel.Core.Reports.RunStatus.Failed, summary.Status);
         Assert.Contains("CUDA out of memory", summary.StatusDetail, StringComparison.Ordinal);
         Assert.Contains(summary.StatusDetail, summary.Warnings);
     }
@@ -149,8 +152,13 @@ public sealed class FineTuneTests : IDisposable
         // input [batch, seq, hidden] in fp32 and the head's tensors, which checkpointing leaves alone.
         MemoryEstimate Expected(bool checkpointing) => MemoryEstimator.Estimate(new EstimateRequest
         {
-            Shape = Medium, Method = FineTuneMethod.Full, Dtype = "fp32", BatchSize = batch, CutoffLength = tokens,
-            GradientCheckpointing = checkpointing, Device = "cpu",
+            Shape = Medium,
+            Method = FineTuneMethod.Full,
+            Dtype = "fp32",
+            BatchSize = batch,
+            CutoffLength = tokens,
+            GradientCheckpointing = checkpointing,
+            Device = "cpu",
         });
         long expectedPlain = Expected(false).ForwardActivations, expectedCkpt = Expected(true).ForwardActivations;
         long layerInput = (long)batch * tokens * Medium.HiddenSize * 4;
@@ -186,8 +194,15 @@ public sealed class FineTuneTests : IDisposable
         // and the head's tensors, as the estimator counts them.
         var estimate = MemoryEstimator.Estimate(new EstimateRequest
         {
-            Shape = Medium, Method = method, TrainableLayers = 1, Lora = Options(method).Lora, Dtype = "fp32",
-            BatchSize = batch, CutoffLength = tokens, GradientCheckpointing = true, Device = "cpu",
+            Shape = Medium,
+            Method = method,
+            TrainableLayers = 1,
+            Lora = Options(method).Lora,
+            Dtype = "fp32",
+            BatchSize = batch,
+            CutoffLength = tokens,
+            GradientCheckpointing = true,
+            Device = "cpu",
         });
         // One-sided where it matters: memory released outside any tensor mid-run (negative
         // unattributed; the JIT's slab cache was one such, now off in test processes: JitSlabCache)
@@ -336,7 +351,10 @@ public sealed class FineTuneTests : IDisposable
         string withData = _dir + "-data";
         var e = Assert.Throws<NotSupportedException>(() => FineTuneRun.Run(Options(FineTuneMethod.Lora) with
         {
-            CheckpointDirectory = checkpoint.Path, DataFile = data, Steps = 1, OutputDirectory = withData,
+            CheckpointDirectory = checkpoint.Path,
+            DataFile = data,
+            Steps = 1,
+            OutputDirectory = withData,
         }));
         Assert.Contains("Unigram", e.Message, StringComparison.Ordinal);
         Assert.False(Directory.Exists(withData));

@@ -1,0 +1,40 @@
+namespace Gputel.Core.Memory;
+
+/// <summary>
+/// What training memory is, one vocabulary everywhere (metric label <c>category</c>, run records,
+/// reports, the estimator). DESIGN.md defines each category and how it is known.
+/// </summary>
+public enum MemoryCategory
+{
+    /// <summary>Parameters and buffers of the model, LoRA adapters included.</summary>
+    Weights,
+    /// <summary><c>.grad</c> of trainable parameters.</summary>
+    Gradients,
+    /// <summary>Optimizer state: Adam moments, momentum buffers, step counters.</summary>
+    OptimizerState,
+    /// <summary>Tensors saved for backward, alive between forward and backward.</summary>
+    Activations,
+    /// <summary>Short-lived buffers inside a phase: its peak above its start.</summary>
+    Temporary,
+    /// <summary>The batch: token ids, masks, labels.</summary>
+    Inputs,
+    /// <summary>Reserved by a caching allocator but not in use.</summary>
+    AllocatorCache,
+    /// <summary>CUDA context and library workspaces: device memory no allocator reports.</summary>
+    Runtime,
+    /// <summary>Whatever is left after the others; shown, never hidden.</summary>
+    Unattributed,
+}
+
+/// <summary>Names of <see cref="MemoryCategory"/> values as they appear in metrics and files.</summary>
+public static class MemoryCategoryNames
+{
+    private static readonly string[] Names =
+        ["weights", "gradients", "optimizer_state", "activations", "temporary", "inputs", "allocator_cache", "runtime", "unattributed"];
+
+    /// <summary>The snake_case name, e.g. <c>optimizer_state</c>.</summary>
+    public static string ToName(this MemoryCategory category) => Names[(int)category];
+
+    /// <summary>All categories in order.</summary>
+    public static IReadOnlyList<MemoryCategory> All { get; } = Enum.GetValues<MemoryCategory>();
+}
