@@ -62,21 +62,21 @@ public static class CollectorCatalog
     {
         ArgumentNullException.ThrowIfNull(names);
         return names.Select(name => (IGpuCollector)(name switch
-        {
-            "memory" => new MemoryCollector(store),
-            "utilization" => new UtilizationCollector(),
-            "power" => new PowerCollector(),
-            "temperature" => new TemperatureCollector(),
-            "clocks" => new ClockCollector(),
-            "throttle" => new ThrottleCollector(),
-            "pcie" => new PcieCollector(),
-            "ecc" => new EccCollector(),
-            "nvlink" => new NvLinkCollector(),
-            "gpm" => new GpmCollector(),
-            "processes" => new ProcessCollector(new ProcessDescriber(procRoot, pods)),
-            "xid" => new XidCollector(xid),
-            "host" => new HostCollector(procRoot),
-            _ => throw new ArgumentException($"unknown collector '{name}'"),
-        })).ToArray();
+            {
+                "memory" => new MemoryCollector(store),
+                "utilization" => new UtilizationCollector(),
+                "power" => new PowerCollector(),
+                "temperature" => new TemperatureCollector(),
+                "clocks" => new ClockCollector(),
+                "throttle" => new ThrottleCollector(),
+                "pcie" => new PcieCollector(),
+                "ecc" => new EccCollector(),
+                "nvlink" => new NvLinkCollector(),
+                "gpm" => new GpmCollector(),
+                "processes" => new ProcessCollector(new ProcessDescriber(procRoot, pods)),
+                "xid" => new XidCollector(xid),
+                "host" => new HostCollector(procRoot),
+                _ => throw new ArgumentException($"unknown collector '{name}'"),
+            })).ToArray();
     }
 }
