@@ -4,4 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 dotnet build Telemetry.sln -c Release --nologo -v quiet -clp:ErrorsOnly
+# The deployable build (no libtorch), as the container image and GPU hosts ship it: built into its
+# own bin/agent-only and run once here; AgentOnlyBuildTests then run its commands.
+dotnet build agent -c Release -p:AgentOnly=true --nologo -v quiet -clp:ErrorsOnly
+agent/bin/agent-only/Release/net10.0/gputel estimate --model tiny --method lora --no-probe >/dev/null
+echo "test.sh: agent-only build ran 'gputel estimate'"
 dotnet test Telemetry.sln -c Release --no-build --nologo

@@ -82,12 +82,15 @@ internal static class EstimateCommand
                     GradientCheckpointing = parse.GetValue(checkpointing),
                     Gpus = parse.GetValue(gpus),
                     ZeroStage = parse.GetValue(zero),
-                    Device = parse.GetValue(device) is "cuda" or "cpu" ? parse.GetValue(device)! : throw new ArgumentException($"invalid device '{parse.GetValue(device)}': expected cuda or cpu"),
+                    // Any device of a kind: the estimate does not depend on which one.
+                    Device = ComputeDevice.TryParse(parse.GetValue(device), out ComputeDevice parsed) && parsed.Ordinal is null
+                        ? parsed
+                        : throw new ArgumentException($"invalid device '{parse.GetValue(device)}': expected cuda or cpu"),
                     Attention = parse.GetValue(attention)!,
                 };
                 // Validate before spending seconds on the probe.
                 MemoryEstimate estimate = MemoryEstimator.Estimate(request);
-                if (request.Device == "cpu" && !parse.GetValue(noProbe))
+                if (request.Device.IsCpu && !parse.GetValue(noProbe))
                 {
 #if FINETUNE
                     Console.Error.WriteLine("gputel estimate: measuring libtorch's CPU runtime with a one-layer run of this shape (--no-probe skips it)...");
@@ -171,7 +174,7 @@ internal static class EstimateCommand
             w.WriteString("attention", r.Attention);
             w.WriteNumber("gpus", r.Gpus);
             w.WriteNumber("zero_stage", r.ZeroStage);
-            w.WriteString("device", r.Device);
+            w.WriteString("device", r.Device.ToString());
             if (r.Method == FineTuneMethod.Freeze)
             {
                 w.WriteNumber("trainable_layers", r.TrainableLayers);
@@ -191,7 +194,7 @@ internal static class EstimateCommand
             }
 
             w.WriteEndObject();
-            w.WriteString("peak_phase", e.PeakPhase);
+            w.WriteString("peak_phase", e.PeakPhase.Name);
             w.WriteNumber("peak_bytes", e.PeakBytes);
             w.WriteNumber("model_state_only_bytes", e.ModelStateOnlyBytes);
             w.WriteString("model_state_only_formula", e.ModelStateOnlyFormula);

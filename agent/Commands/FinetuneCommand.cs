@@ -101,7 +101,7 @@ internal static partial class FinetuneCommand
                         : new LoraSettings(parse.GetValue(loraRank), parse.GetValue(loraAlpha), parse.GetValue(loraDropout)),
                     TrainableLayers = parse.GetValue(trainableLayers),
                     Seed = parse.GetValue(seed),
-                    Device = parse.GetValue(device)!,
+                    Device = ComputeDevice.Parse(parse.GetValue(device)!),
                 };
                 // Out-of-range settings are refused here, before anything is written.
                 options.Validate();
@@ -237,18 +237,8 @@ internal static partial class FinetuneCommand
 
     // Model state and activations always (what the common tables count, and what they leave out);
     // the other categories where they hold 0.05 MiB or more, so the figures shown add up to the peak.
-    private static readonly (MemoryCategory Category, string Label, bool Always)[] ProgressCategories =
-    [
-        (MemoryCategory.Weights, "weights", true),
-        (MemoryCategory.Gradients, "grads", true),
-        (MemoryCategory.OptimizerState, "optimizer", true),
-        (MemoryCategory.Activations, "activations", true),
-        (MemoryCategory.Temporary, "temporary", false),
-        (MemoryCategory.Inputs, "inputs", false),
-        (MemoryCategory.AllocatorCache, "cache", false),
-        (MemoryCategory.Runtime, "runtime", false),
-        (MemoryCategory.Unattributed, "unattributed", false),
-    ];
+    private static bool AlwaysShown(MemoryCategory category) =>
+        category is MemoryCategory.Weights or MemoryCategory.Gradients or MemoryCategory.OptimizerState or MemoryCategory.Activations;
 
     /// <summary>
     /// One step's progress line: step, loss, throughput, the step's peak and its phase, and the
@@ -259,12 +249,12 @@ internal static partial class FinetuneCommand
         var line = new System.Text.StringBuilder();
         line.Append(CultureInfo.InvariantCulture,
             $"step {report.Step + 1,4}/{report.Steps}  loss {report.Loss,8:0.0000}  {report.TokensPerSecond,9:0} tokens/s  peak {report.Peak.PeakBytes / MiB,8:0.0} MiB ({report.Peak.Phase}):");
-        foreach ((MemoryCategory category, string label, bool always) in ProgressCategories)
+        foreach (CategoryInfo row in MemoryCategories.Table)
         {
-            double mib = report.BytesAtPeak[(int)category] / MiB;
-            if (always || Math.Abs(mib) >= 0.05)
+            double mib = report.BytesAtPeak[(int)row.Category] / MiB;
+            if (AlwaysShown(row.Category) || Math.Abs(mib) >= 0.05)
             {
-                line.Append(CultureInfo.InvariantCulture, $"  {label} {mib:0.0}");
+                line.Append(CultureInfo.InvariantCulture, $"  {row.Label} {mib:0.0}");
             }
         }
 
@@ -277,7 +267,7 @@ internal static partial class FinetuneCommand
     private static int Run(FineTuneOptions options, Interruption interruption)
     {
         CancellationToken cancellationToken = interruption.Token;
-        string where = options.Device == "cpu" ? "the CPU" : options.Device;
+        string where = options.Device.IsCpu ? "the CPU" : options.Device.ToString();
         AnsiConsole.MarkupLine($"fine-tuning [bold]{Markup.Escape(options.ModelName)}[/] ({options.Method.ToString().ToLowerInvariant()}, {options.Steps} steps) on {Markup.Escape(where)}; run record: [bold]{Markup.Escape(options.OutputDirectory)}[/]");
         IReadOnlyList<MemorySnapshot> snapshots;
         try
@@ -363,7 +353,7 @@ internal static partial class FinetuneCommand
         }
 
         // With gradient accumulation a phase repeats within the step: its last run stands.
-        string[] phases = lastStep.Select(s => s.Phase).Distinct().ToArray();
+        Phase[] phases = lastStep.Select(s => s.Phase).Distinct().ToArray();
         MemorySnapshot[] columns = [.. phases.Select(p => lastStep.Last(s => s.Phase == p))];
         // The unit goes in the title and category names never wrap: with "(MiB)" in every header the
         // table outgrew an 80-column terminal (or a log, which Spectre gives 80) and broke
@@ -372,15 +362,15 @@ internal static partial class FinetuneCommand
             // Counted as the progress lines count (from 1), with the record's own number (from 0).
             .Title($"MiB in each phase of the last step, {last + 1} (step {last} in the record)")
             .AddColumn(new TableColumn("category").NoWrap());
-        foreach (string phase in phases)
+        foreach (Phase phase in phases)
         {
-            table.AddColumn(new TableColumn(phase).RightAligned().NoWrap());
+            table.AddColumn(new TableColumn(phase.Name).RightAligned().NoWrap());
         }
 
         static string Mib(long bytes) => (bytes / MiB).ToString("0.00", CultureInfo.InvariantCulture);
         // The categories held at the phase's end add up to the allocator's total (on the CPU); the
         // temporaries, gone by then, come after it, on the way to the phase's peak.
-        foreach (MemoryCategory category in MemoryCategoryNames.All.Where(c => c != MemoryCategory.Temporary))
+        foreach (MemoryCategory category in MemoryCategories.All.Where(c => c != MemoryCategory.Temporary))
         {
             table.AddRow([category.ToName(), .. columns.Select(c => Mib(c[category]))]);
         }

@@ -4,6 +4,7 @@ using System.CommandLine.Help;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Gputel.Core.Memory;
+using Gputel.Core.Training;
 
 namespace Gputel.Agent.Commands;
 
@@ -57,10 +58,13 @@ internal static unsafe partial class FinetuneRestart
         parsed.Action is not HelpAction && parsed.CommandResult.Command.Name switch
         {
             // A CUDA run measures the device's memory pool, not malloc.
-            "finetune" => parsed.GetValue<string>("--device") == "cpu",
-            "estimate" => parsed.GetValue<string>("--device") == "cpu" && !parsed.GetValue<bool>("--no-probe"),
+            "finetune" => IsCpu(parsed),
+            "estimate" => IsCpu(parsed) && !parsed.GetValue<bool>("--no-probe"),
             _ => false,
         };
+
+    private static bool IsCpu(ParseResult parsed) =>
+        ComputeDevice.TryParse(parsed.GetValue<string>("--device"), out ComputeDevice device) && device.IsCpu;
 
     /// <summary>
     /// This process's arguments as the kernel has them, each as its bytes (the host's own first, then

@@ -72,7 +72,7 @@ internal sealed class Activations
         // masks; down_proj alone adds nothing, then one i x 4 B mask.
         // On a GPU, PyTorch's fused dropout keeps a one-byte mask instead.
         bool dropout = r.Method == FineTuneMethod.Lora && r.Lora.Dropout > 0;
-        int maskBytes = r.Device == "cpu" ? p : 1;
+        int maskBytes = r.Device.IsCpu ? p : 1;
         long Adapters(long inputs, bool inputGrad, params string[] projections)
         {
             int adapted = projections.Count(targets.Contains);

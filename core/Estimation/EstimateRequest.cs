@@ -55,7 +55,7 @@ public sealed record EstimateRequest
     public int ZeroStage { get; init; }
 
     /// <summary><c>cpu</c> (glibc, no cache, no CUDA context) or <c>cuda</c>.</summary>
-    public string Device { get; init; } = "cuda";
+    public ComputeDevice Device { get; init; } = ComputeDevice.Cuda();
 
     /// <summary>
     /// How attention is computed: <c>sdpa</c> (fused kernel, saves output and log-sum-exp) or
@@ -110,7 +110,7 @@ public sealed record EstimateRequest
             CutoffLength = Int("cutoff_length", 128),
             GradientAccumulation = Accumulation(Setting("gradient_accumulation", "1")),
             GradientCheckpointing = Setting("gradient_checkpointing", "false") == "true",
-            Device = info.Device.StartsWith("cuda", StringComparison.Ordinal) ? "cuda" : "cpu",
+            Device = info.Device.IsCuda ? ComputeDevice.Cuda() : ComputeDevice.Cpu,
         };
 
         // Records written before lora_dropout was recorded ran without dropout (the default).

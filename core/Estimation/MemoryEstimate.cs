@@ -1,4 +1,5 @@
 using Gputel.Core.Memory;
+using Gputel.Core.Training;
 
 namespace Gputel.Core.Estimation;
 
@@ -13,14 +14,14 @@ public sealed record EstimateLine(MemoryCategory Category, long Bytes, string Fo
 /// figure the usual tables give (model state only), so the gap is visible.
 /// </summary>
 /// <param name="Request">What was estimated.</param>
-/// <param name="Lines">One line per category, in <see cref="MemoryCategoryNames.All"/> order.</param>
+/// <param name="Lines">One line per category, in <see cref="MemoryCategories.All"/> order.</param>
 /// <param name="PeakPhase">The phase at whose peak the categories are taken.</param>
 /// <param name="ModelStateOnlyBytes">Weights, gradients and optimizer state as the common tables count them.</param>
 /// <param name="ModelStateOnlyFormula">The rule behind <paramref name="ModelStateOnlyBytes"/>.</param>
 public sealed record MemoryEstimate(
     EstimateRequest Request,
     IReadOnlyList<EstimateLine> Lines,
-    string PeakPhase,
+    Phase PeakPhase,
     long ModelStateOnlyBytes,
     string ModelStateOnlyFormula)
 {

@@ -38,7 +38,7 @@ public static class MemoryEstimator
         var m = new Terms(request);
 
         long weights = m.Weights, gradients = m.Gradients, optimizer = m.OptimizerState, inputs = m.Inputs;
-        long runtime = request.MeasuredRuntime?.Bytes ?? (request.Device == "cpu" ? CpuRuntimeBytes : CudaRuntimeBytes);
+        long runtime = request.MeasuredRuntime?.Bytes ?? (request.Device.IsCpu ? CpuRuntimeBytes : CudaRuntimeBytes);
         Activations a = Activations.Of(request);
 
         // Each phase's larger end (start for backward, which begins with every activation alive)
@@ -51,20 +51,20 @@ public static class MemoryEstimator
         int accumulation = request.GradientAccumulation;
         long heldGradients = accumulation > 1 ? gradients : 0;
         bool activationsDominate = a.Total + heldGradients >= gradients + a.Outputs;
-        var phases = new (string Phase, long Activations, long Gradients, long Temporary, string TemporaryFormula)[]
+        var phases = new (Phase Phase, long Activations, long Gradients, long Temporary, string TemporaryFormula)[]
         {
-            ("forward", a.Total, heldGradients, a.ForwardTransient, a.ForwardTransientFormula),
+            (Phase.Forward, a.Total, heldGradients, a.ForwardTransient, a.ForwardTransientFormula),
             activationsDominate
-                ? ("backward", a.Total, heldGradients, Math.Max(2 * a.LossGradient, a.RecomputeBackward), a.RecomputeBackward > 2 * a.LossGradient
+                ? (Phase.Backward, a.Total, heldGradients, Math.Max(2 * a.LossGradient, a.RecomputeBackward), a.RecomputeBackward > 2 * a.LossGradient
                     ? $"the last layer recomputed, with the gradients of its output and of its SwiGLU factors, less the log-softmax the loss's backward released ({Format(a.RecomputeBackward)})"
                     : $"the loss gradients over the vocabulary at the start of backward (NLL and log-softmax: 2 x b x (s-1) x V x 4 B = {Format(2 * a.LossGradient)})")
-                : ("backward", a.Outputs, gradients, a.Recompute, a.Recompute > 0 ? $"the first trainable layer recomputed while the other gradients are in place ({Format(a.Recompute)})" : "little: gradients replace the activations they consume"),
-            ("optimizer_step", a.Outputs, gradients, optimizerTransient, m.OptimizerTransientFormula(request.Device)),
+                : (Phase.Backward, a.Outputs, gradients, a.Recompute, a.Recompute > 0 ? $"the first trainable layer recomputed while the other gradients are in place ({Format(a.Recompute)})" : "little: gradients replace the activations they consume"),
+            (Phase.OptimizerStep, a.Outputs, gradients, optimizerTransient, m.OptimizerTransientFormula(request.Device)),
         };
         var peak = phases.MaxBy(p => p.Activations + p.Gradients + p.Temporary);
 
-        var cache = request.Device == "cpu" ? 0 : (long)(0.05 * (weights + gradients + optimizer + peak.Activations + peak.Temporary));
-        var lines = new EstimateLine[MemoryCategoryNames.All.Count];
+        var cache = request.Device.IsCpu ? 0 : (long)(0.05 * (weights + gradients + optimizer + peak.Activations + peak.Temporary));
+        var lines = new EstimateLine[MemoryCategories.All.Count];
         lines[(int)MemoryCategory.Weights] = new(MemoryCategory.Weights, weights, m.WeightsFormula);
         lines[(int)MemoryCategory.Gradients] = new(MemoryCategory.Gradients, peak.Gradients,
             peak.Gradients == 0 ? $"none yet at the peak ({peak.Phase}): zero_grad sets them to None; {m.GradientsFormula} after backward"
@@ -76,10 +76,10 @@ public static class MemoryEstimator
         lines[(int)MemoryCategory.Temporary] = new(MemoryCategory.Temporary, peak.Temporary, peak.TemporaryFormula);
         lines[(int)MemoryCategory.Inputs] = new(MemoryCategory.Inputs, inputs, $"token ids + labels: 2 x b{request.BatchSize} x s{request.CutoffLength} x 8 B (int64)");
         lines[(int)MemoryCategory.AllocatorCache] = new(MemoryCategory.AllocatorCache, cache,
-            request.Device == "cpu" ? "none: glibc keeps no cache the categories count" : "~5% of the allocator's in-use memory (fragmentation of the caching allocator)");
+            request.Device.IsCpu ? "none: glibc keeps no cache the categories count" : "~5% of the allocator's in-use memory (fragmentation of the caching allocator)");
         lines[(int)MemoryCategory.Runtime] = new(MemoryCategory.Runtime, runtime,
             request.MeasuredRuntime?.How
-            ?? (request.Device == "cpu"
+            ?? (request.Device.IsCpu
                 ? "libtorch's own buffers on the CPU (typical: the math libraries size theirs by the matrix shapes; gputel estimate --device cpu measures them)"
                 : "CUDA context with cuBLAS/cuDNN (typical, NVML per process minus the pool)"));
         lines[(int)MemoryCategory.Unattributed] = new(MemoryCategory.Unattributed, 0, "by definition: what a measurement cannot name");

@@ -89,12 +89,12 @@ internal sealed class Terms
     /// SGD with momentum updates in place. Under ZeRO (stage 1 and up) a rank steps only its share
     /// of the parameters, so this divides across the GPUs as the optimizer state does.
     /// </summary>
-    public long OptimizerTransient(string device) => !_adamW ? 0 : (((device == "cpu" ? 2 : 1) * Trainable * _p) + _stepRanks - 1) / _stepRanks;
+    public long OptimizerTransient(ComputeDevice device) => !_adamW ? 0 : (((device.IsCpu ? 2 : 1) * Trainable * _p) + _stepRanks - 1) / _stepRanks;
 
     /// <summary>The formula behind <see cref="OptimizerTransient"/>.</summary>
-    public string OptimizerTransientFormula(string device) => !_adamW
+    public string OptimizerTransientFormula(ComputeDevice device) => !_adamW
         ? "none: SGD updates its momentum and the parameters in place"
-        : device == "cpu"
+        : device.IsCpu
             ? $"AdamW keeps sqrt(v) and its bias-corrected quotient for every parameter until the step ends: 2 x {N(Trainable)} x {_p} B{_stepNote}"
             : $"foreach AdamW's list of sqrt(v) over every parameter: {N(Trainable)} x {_p} B{_stepNote}";
 

@@ -2,7 +2,7 @@ namespace Gputel.Core.Memory;
 
 /// <summary>
 /// What training memory is, one vocabulary everywhere (metric label <c>category</c>, run records,
-/// reports, the estimator). DESIGN.md defines each category and how it is known.
+/// reports, the estimator). Names, labels, colours and stack order: <see cref="MemoryCategories"/>.
 /// </summary>
 public enum MemoryCategory
 {
@@ -24,17 +24,4 @@ public enum MemoryCategory
     Runtime,
     /// <summary>Whatever is left after the others; shown, never hidden.</summary>
     Unattributed,
-}
-
-/// <summary>Names of <see cref="MemoryCategory"/> values as they appear in metrics and files.</summary>
-public static class MemoryCategoryNames
-{
-    private static readonly string[] Names =
-        ["weights", "gradients", "optimizer_state", "activations", "temporary", "inputs", "allocator_cache", "runtime", "unattributed"];
-
-    /// <summary>The snake_case name, e.g. <c>optimizer_state</c>.</summary>
-    public static string ToName(this MemoryCategory category) => Names[(int)category];
-
-    /// <summary>All categories in order.</summary>
-    public static IReadOnlyList<MemoryCategory> All { get; } = Enum.GetValues<MemoryCategory>();
 }

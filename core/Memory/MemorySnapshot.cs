@@ -1,3 +1,5 @@
+using Gputel.Core.Training;
+
 namespace Gputel.Core.Memory;
 
 /// <summary>
@@ -9,12 +11,12 @@ namespace Gputel.Core.Memory;
 /// than the tensors hold (never hidden either way).
 /// </summary>
 /// <param name="Step">Training step, from 0.</param>
-/// <param name="Phase">Phase name: <c>forward</c>, <c>backward</c>, <c>optimizer_step</c>, <c>zero_grad</c>.</param>
+/// <param name="Phase">The phase.</param>
 /// <param name="Bytes">Bytes per category at the end of the phase (indexed by <see cref="MemoryCategory"/>).</param>
 /// <param name="AllocatorBytes">The allocator's in-use bytes at the end of the phase, above the baseline.</param>
 /// <param name="PeakBytes">The highest allocator in-use bytes seen inside the phase, above the baseline.</param>
 /// <param name="Seconds">How long the phase took.</param>
-public sealed record MemorySnapshot(int Step, string Phase, long[] Bytes, long AllocatorBytes, long PeakBytes, double Seconds)
+public sealed record MemorySnapshot(int Step, Phase Phase, long[] Bytes, long AllocatorBytes, long PeakBytes, double Seconds)
 {
     /// <summary>Bytes of one category.</summary>
     public long this[MemoryCategory category] => Bytes[(int)category];
@@ -29,22 +31,14 @@ public sealed record MemorySnapshot(int Step, string Phase, long[] Bytes, long A
         Math.Max(recordedTemporary, peakBytes - allocatorBytes);
 
     /// <summary>
-    /// Whether a phase begins where the phase recorded before it in the same step ended, with nothing
-    /// allocated in between: every phase of the reference loop but forward, which begins after a new
-    /// batch is made (the phases the loop opens with <c>continuesLast</c>, see
-    /// the profiler's <c>MemoryAccountant.Phase</c>).
-    /// </summary>
-    internal static bool BeginsWhereLastEnded(string phase) => phase != "forward";
-
-    /// <summary>
     /// Whether a phase's peak is shown on its start rather than on its end: it began where the phase
     /// before it (<paramref name="beforeStep"/>, <paramref name="beforeAllocatorBytes"/>) ended and
     /// ended lower than that. Backward starts with every activation alive and frees them as it goes,
     /// so its peak stands on its start: shown on its end, the activations it held at the peak would
     /// pass for temporaries, and the gradients it made by its end for memory held at the peak.
     /// </summary>
-    internal static bool PeakStandsOnStart(int step, string phase, long allocatorBytes, int beforeStep, long beforeAllocatorBytes) =>
-        beforeStep == step && BeginsWhereLastEnded(phase) && beforeAllocatorBytes > allocatorBytes;
+    internal static bool PeakStandsOnStart(int step, Phase phase, long allocatorBytes, int beforeStep, long beforeAllocatorBytes) =>
+        beforeStep == step && phase.BeginsWhereLastEnded && beforeAllocatorBytes > allocatorBytes;
 
     /// <summary>
     /// Bytes per category at the phase's peak (indexed by <see cref="MemoryCategory"/>), adding up to

@@ -1,3 +1,4 @@
+using Gputel.Core.Training;
 using System.Text.Json.Serialization;
 
 namespace Gputel.Core.Records;
@@ -5,7 +6,7 @@ namespace Gputel.Core.Records;
 /// <summary>One line of <c>steps.jsonl</c>: a phase of a step.</summary>
 /// <param name="Time">When the phase ended (UTC).</param>
 /// <param name="Step">Training step, from 0.</param>
-/// <param name="Phase">Phase name.</param>
+/// <param name="Phase">The phase (required: a line without one is damaged).</param>
 /// <param name="Seconds">Phase duration.</param>
 /// <param name="Bytes">Bytes per memory category (snake_case names).</param>
 /// <param name="AllocatorBytes">The allocator's in-use bytes at the end of the phase.</param>
@@ -14,7 +15,7 @@ namespace Gputel.Core.Records;
 public sealed record StepLine(
     [property: JsonPropertyName("time")] DateTimeOffset Time,
     [property: JsonPropertyName("step")] int Step,
-    [property: JsonPropertyName("phase")] string Phase,
+    [property: JsonPropertyName("phase"), JsonRequired] Phase Phase,
     [property: JsonPropertyName("seconds")] double Seconds,
     [property: JsonPropertyName("bytes")] IReadOnlyDictionary<string, long> Bytes,
     [property: JsonPropertyName("allocator_bytes")] long AllocatorBytes,

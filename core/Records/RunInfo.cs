@@ -1,3 +1,5 @@
+using Gputel.Core.Training;
+
 namespace Gputel.Core.Records;
 
 /// <summary>What ran: written once to <c>run.json</c> at the start of a run.</summary>
@@ -18,7 +20,7 @@ public sealed record RunInfo(
     string Model,
     string Method,
     string Dtype,
-    string Device,
+    ComputeDevice Device,
     DateTimeOffset StartTime,
     IReadOnlyDictionary<string, string> Settings,
     IReadOnlyDictionary<string, string> Versions,

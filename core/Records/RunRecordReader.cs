@@ -104,7 +104,7 @@ public sealed class RunRecordReader
     /// <summary>Why a parsed step line cannot be used, or null when it can.</summary>
     private static string? StepProblem(StepLine line)
     {
-        if (line.Phase is null || line.Bytes is null)
+        if (line.Bytes is null)
         {
             return "a required field is missing";
         }

@@ -37,7 +37,7 @@ public sealed class RunRecordWriter : IDisposable
     {
         ArgumentNullException.ThrowIfNull(snapshot);
         var bytes = new Dictionary<string, long>();
-        foreach (MemoryCategory category in MemoryCategoryNames.All)
+        foreach (MemoryCategory category in MemoryCategories.All)
         {
             bytes[category.ToName()] = snapshot[category];
         }

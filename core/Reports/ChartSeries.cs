@@ -1,6 +1,7 @@
 using System.Globalization;
 using Gputel.Core.Memory;
 using Gputel.Core.Records;
+using Gputel.Core.Training;
 
 namespace Gputel.Core.Reports;
 
@@ -102,8 +103,13 @@ internal sealed class ChartSeries
         return new ChartSeries(order, bands, line, Math.Max(1, steps.Count), yMax, LabelledSteps(steps));
     }
 
+    /// <summary>The colour of the sampled memory line drawn over the bands.</summary>
+    internal const string LineColour = "#1f1f1f";
+
+    // The table's stack order up to temporary, which tops every phase; a category the table lacks (a
+    // newer record's) goes just below temporary.
     private static readonly string[] StackFirst =
-        ["weights", "gradients", "optimizer_state", "inputs", "activations", "runtime", "allocator_cache", "unattributed"];
+        [.. MemoryCategories.Stacked.Where(c => c != MemoryCategory.Temporary).Select(c => c.ToName())];
 
     private static long Drawn(IReadOnlyList<StepLine> steps, int index, string[] order)
     {

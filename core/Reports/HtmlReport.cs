@@ -1,6 +1,8 @@
 using System.Globalization;
 using System.Net;
 using System.Text;
+using Gputel.Core.Memory;
+using Gputel.Core.Training;
 
 namespace Gputel.Core.Reports;
 
@@ -47,7 +49,7 @@ internal static class HtmlReport
         if (summary.Peak is { } peak)
         {
             html.Append(CultureInfo.InvariantCulture, $"""
-                <p>Peak: <strong><span data-field="peak-total" data-step="{peak.Step}" data-phase="{E(peak.Phase)}" data-bytes="{peak.TotalBytes}">{ByteText.Format(peak.TotalBytes)}</span></strong> at step {peak.Step}, {E(peak.Phase)}
+                <p>Peak: <strong><span data-field="peak-total" data-step="{peak.Step}" data-phase="{E(peak.Phase.Name)}" data-bytes="{peak.TotalBytes}">{ByteText.Format(peak.TotalBytes)}</span></strong> at step {peak.Step}, {E(peak.Phase.Name)}
                 (<span data-field="peak-allocator" data-bytes="{peak.PeakBytes}">{E(summary.DescribePeakScope())}</span>: {E(peak.DescribeBasis())}).</p>
 
                 """);
@@ -165,7 +167,7 @@ internal static class HtmlReport
                 d.Append(CultureInfo.InvariantCulture, $"L{X(b.X1):0.#},{Y(lower):0.#}L{X(b.X0):0.#},{Y(lower):0.#}");
             }
 
-            html.Append(CultureInfo.InvariantCulture, $"<path class=\"area\" data-category=\"{E(category)}\" d=\"{d}Z\" fill=\"{CategoryColors.Of(category)}\" fill-opacity=\"0.9\" stroke=\"none\"/>\n");
+            html.Append(CultureInfo.InvariantCulture, $"<path class=\"area\" data-category=\"{E(category)}\" d=\"{d}Z\" fill=\"{MemoryCategories.ColourOf(category)}\" fill-opacity=\"0.9\" stroke=\"none\"/>\n");
         }
 
         if (chart.Line.Count > 0)
@@ -176,7 +178,7 @@ internal static class HtmlReport
                 d.Append(CultureInfo.InvariantCulture, $"{(d.Length == 0 ? 'M' : 'L')}{X(x):0.##},{Y(y):0.#}");
             }
 
-            html.Append(CultureInfo.InvariantCulture, $"<path class=\"device-line\" d=\"{d}\" fill=\"none\" stroke=\"{CategoryColors.Line}\" stroke-width=\"1.5\" clip-path=\"url(#plot-area)\"/>\n");
+            html.Append(CultureInfo.InvariantCulture, $"<path class=\"device-line\" d=\"{d}\" fill=\"none\" stroke=\"{ChartSeries.LineColour}\" stroke-width=\"1.5\" clip-path=\"url(#plot-area)\"/>\n");
         }
 
         // Transparent bands on top: hovering one names the phase and its total.
@@ -188,12 +190,12 @@ internal static class HtmlReport
         html.Append("</svg>\n<ul class=\"legend\">\n");
         foreach (string category in drawn)
         {
-            html.Append(CultureInfo.InvariantCulture, $"<li data-legend=\"{E(category)}\"><span class=\"swatch\" style=\"background:{CategoryColors.Of(category)}\"></span>{E(category)}</li>\n");
+            html.Append(CultureInfo.InvariantCulture, $"<li data-legend=\"{E(category)}\"><span class=\"swatch\" style=\"background:{MemoryCategories.ColourOf(category)}\"></span>{E(category)}</li>\n");
         }
 
         if (chart.Line.Count > 0)
         {
-            html.Append(CultureInfo.InvariantCulture, $"<li data-legend=\"line\"><span class=\"swatch\" style=\"background:{CategoryColors.Line};height:2px\"></span>line: {E(summary.Samples.Source)}</li>\n");
+            html.Append(CultureInfo.InvariantCulture, $"<li data-legend=\"line\"><span class=\"swatch\" style=\"background:{ChartSeries.LineColour};height:2px\"></span>line: {E(summary.Samples.Source)}</li>\n");
         }
 
         html.Append("</ul>\n<p>Each band is a phase, as at its peak: its categories at its end (at its start for backward, which frees the activations it began with), with the phase's temporary memory stacked on top to reach the peak.");
@@ -247,7 +249,7 @@ internal static class HtmlReport
             html.Append(CultureInfo.InvariantCulture, $"<h3>{heading}</h3>\n<table data-table=\"phase-peaks\" data-window=\"{window}\">\n<tr><th>category</th>");
             foreach (PhasePeak p in shown)
             {
-                html.Append(CultureInfo.InvariantCulture, $"<th>{E(p.Phase)} (step {pick(p)!.Step})</th>");
+                html.Append(CultureInfo.InvariantCulture, $"<th>{E(p.Phase.Name)} (step {pick(p)!.Step})</th>");
             }
 
             html.Append("</tr>\n");
@@ -257,7 +259,7 @@ internal static class HtmlReport
                 foreach (PhasePeak p in shown)
                 {
                     long b = pick(p)!.Bytes[category];
-                    html.Append(CultureInfo.InvariantCulture, $"<td data-phase=\"{E(p.Phase)}\" data-window=\"{window}\" data-category=\"{E(category)}\" data-bytes=\"{b}\">{ByteText.Format(b)}</td>");
+                    html.Append(CultureInfo.InvariantCulture, $"<td data-phase=\"{E(p.Phase.Name)}\" data-window=\"{window}\" data-category=\"{E(category)}\" data-bytes=\"{b}\">{ByteText.Format(b)}</td>");
                 }
 
                 html.Append("</tr>\n");
@@ -274,7 +276,7 @@ internal static class HtmlReport
                 foreach (PhasePeak p in shown)
                 {
                     long b = value(pick(p)!);
-                    html.Append(CultureInfo.InvariantCulture, $"<td data-phase=\"{E(p.Phase)}\" data-window=\"{window}\" data-field=\"{field}\" data-step=\"{pick(p)!.Step}\" data-bytes=\"{b}\"><strong>{ByteText.Format(b)}</strong></td>");
+                    html.Append(CultureInfo.InvariantCulture, $"<td data-phase=\"{E(p.Phase.Name)}\" data-window=\"{window}\" data-field=\"{field}\" data-step=\"{pick(p)!.Step}\" data-bytes=\"{b}\"><strong>{ByteText.Format(b)}</strong></td>");
                 }
 
                 html.Append("</tr>\n");
@@ -293,7 +295,7 @@ internal static class HtmlReport
             return;
         }
 
-        html.Append(CultureInfo.InvariantCulture, $"<p>The estimator's figures for this configuration at its predicted peak ({E(estimate.PeakPhase)}), beside the measured peak's categories. At a backward peak the measured categories are those backward began with (the end of forward: every activation alive) and temporary is what it allocated above them, as the estimate counts them.</p>\n");
+        html.Append(CultureInfo.InvariantCulture, $"<p>The estimator's figures for this configuration at its predicted peak ({E(estimate.PeakPhase.Name)}), beside the measured peak's categories. At a backward peak the measured categories are those backward began with (the end of forward: every activation alive) and temporary is what it allocated above them, as the estimate counts them.</p>\n");
         html.Append("<table data-table=\"estimate\">\n<tr><th>category</th><th>estimate</th><th>measured</th><th>measured − estimate</th><th class=\"formula\">formula</th></tr>\n");
         foreach (CategoryEstimate c in estimate.Categories)
         {

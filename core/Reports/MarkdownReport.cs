@@ -1,3 +1,4 @@
+using Gputel.Core.Training;
 using System.Globalization;
 using System.Text;
 

@@ -1,3 +1,4 @@
+using Gputel.Core.Memory;
 using ScottPlot;
 
 namespace Gputel.Core.Reports;
@@ -30,7 +31,7 @@ internal static class PngChart
             }
 
             ScottPlot.Plottables.FillY fill = plot.Add.FillY(xs, lower, upper);
-            fill.FillColor = Color.FromHex(CategoryColors.Of(chart.StackOrder[c]));
+            fill.FillColor = Color.FromHex(MemoryCategories.ColourOf(chart.StackOrder[c]));
             fill.LineWidth = 0;
             fill.MarkerSize = 0;
             fill.LegendText = chart.StackOrder[c];
@@ -39,7 +40,7 @@ internal static class PngChart
         if (chart.Line.Count > 0)
         {
             ScottPlot.Plottables.Scatter line = plot.Add.ScatterLine(chart.Line.Select(p => p.X).ToArray(), chart.Line.Select(p => p.Y / MiB).ToArray());
-            line.Color = Color.FromHex(CategoryColors.Line);
+            line.Color = Color.FromHex(ChartSeries.LineColour);
             line.LineWidth = 1.5f;
             line.LegendText = summary.Samples.Gpu >= 0 ? $"GPU {summary.Samples.Gpu} (NVML, this process)" : "malloc in use (sampled)";
         }

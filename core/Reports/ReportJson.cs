@@ -1,3 +1,4 @@
+using Gputel.Core.Training;
 using System.Text.Json.Serialization;
 
 namespace Gputel.Core.Reports;

@@ -2,6 +2,7 @@ using System.Globalization;
 using Gputel.Core.Estimation;
 using Gputel.Core.Memory;
 using Gputel.Core.Records;
+using Gputel.Core.Training;
 
 namespace Gputel.Core.Reports;
 
@@ -39,20 +40,20 @@ public static class RunAnalysis
             totals[i] = Total(steps, i, categories);
         }
 
-        var phases = new List<string>();
-        var step0 = new Dictionary<string, int>(StringComparer.Ordinal);
-        var later = new Dictionary<string, int>(StringComparer.Ordinal);
+        var phases = new List<Phase>();
+        var step0 = new Dictionary<Phase, int>();
+        var later = new Dictionary<Phase, int>();
         int peakIndex = -1, firstStepPeak = -1;
         for (int i = 0; i < steps.Count; i++)
         {
-            string phase = steps[i].Phase;
+            Phase phase = steps[i].Phase;
             if (!phases.Contains(phase))
             {
                 phases.Add(phase);
             }
 
             // Step 0 includes one-time set-up; the peak is taken over the steps after it when there are any.
-            Dictionary<string, int> window = steps[i].Step == 0 ? step0 : later;
+            Dictionary<Phase, int> window = steps[i].Step == 0 ? step0 : later;
             if (!window.TryGetValue(phase, out int best) || Higher(i, best))
             {
                 window[phase] = i;
@@ -82,7 +83,7 @@ public static class RunAnalysis
 
         // A CPU run measured in a process that kept the JIT's slab cache on (a library host that did
         // not start with DOTNET_JitHostMaxSlabCache=0; gputel finetune turns it off).
-        if (record.Info is { Device: "cpu" } info && info.Settings.TryGetValue(JitSlabCache.Setting, out string? jit) && jit == "on")
+        if (record.Info is { Device.IsCpu: true } info && info.Settings.TryGetValue(JitSlabCache.Setting, out string? jit) && jit == "on")
         {
             warnings.Add("the run's process kept the .NET JIT's slab cache on: up to 16 MiB of the JIT's memory, freed a few seconds in, can show as negative unattributed (start the process with DOTNET_JitHostMaxSlabCache=0, as gputel finetune does)");
         }
@@ -94,7 +95,7 @@ public static class RunAnalysis
         }
         else
         {
-            warnings.AddRange(PeakWarnings(peak, onGpu: record.Info?.Device is { } device && device != "cpu"));
+            warnings.AddRange(PeakWarnings(peak, onGpu: record.Info?.Device.IsCuda == true));
         }
 
         var phasePeaks = phases.Select(p => new PhasePeak(
@@ -109,7 +110,7 @@ public static class RunAnalysis
             record.Info?.Model,
             record.Info?.Method,
             record.Info?.Dtype,
-            record.Info?.Device,
+            record.Info?.Device.ToString(),
             status,
             detail,
             steps.Select(l => l.Step).Distinct().Count(),
@@ -127,7 +128,7 @@ public static class RunAnalysis
     /// <summary>Category names: the known ones in their usual order, then any others the record has.</summary>
     internal static IReadOnlyList<string> Categories(IReadOnlyList<StepLine> steps)
     {
-        var names = MemoryCategoryNames.All.Select(c => c.ToName()).ToList();
+        var names = MemoryCategories.All.Select(c => c.ToName()).ToList();
         var known = new HashSet<string>(names, StringComparer.Ordinal);
         foreach (StepLine line in steps)
         {
@@ -266,7 +267,7 @@ public static class RunAnalysis
         try
         {
             EstimateRequest request = EstimateRequest.FromRunInfo(info);
-            if (request.Device == "cpu" && peak is not null && peak.Bytes.TryGetValue(MemoryCategory.Runtime.ToName(), out long runtime))
+            if (request.Device.IsCpu && peak is not null && peak.Bytes.TryGetValue(MemoryCategory.Runtime.ToName(), out long runtime))
             {
                 // On the CPU the runtime is the math libraries' buffers on this machine, which
                 // `gputel estimate --device cpu` measures rather than predicts; the run has measured

@@ -1,3 +1,5 @@
+using Gputel.Core.Training;
+
 namespace Gputel.Core.Reports;
 
 /// <summary>
@@ -23,7 +25,7 @@ namespace Gputel.Core.Reports;
 /// Where <paramref name="Bytes"/> are the phase's start, the phase whose end it began from (forward
 /// for a backward pass); null where they are the phase's own end.
 /// </param>
-public sealed record PhaseMemory(int Step, string Phase, long TotalBytes, long AllocatorBytes, long PeakBytes, IReadOnlyDictionary<string, long> Bytes, string? StartedFrom = null)
+public sealed record PhaseMemory(int Step, Phase Phase, long TotalBytes, long AllocatorBytes, long PeakBytes, IReadOnlyDictionary<string, long> Bytes, Phase? StartedFrom = null)
 {
     /// <summary>What <see cref="Bytes"/> are, in words for a report: the phase's end, or its start where it fell from there.</summary>
     public string DescribeBasis() => StartedFrom is { } from
@@ -35,7 +37,7 @@ public sealed record PhaseMemory(int Step, string Phase, long TotalBytes, long A
 /// <param name="Phase">Phase name.</param>
 /// <param name="Step0">The phase in step 0, or null when step 0 was not recorded.</param>
 /// <param name="LaterSteps">The phase in the step (1 or later) where its allocator peak was highest, or null when the run has no later step.</param>
-public sealed record PhasePeak(string Phase, PhaseMemory? Step0, PhaseMemory? LaterSteps);
+public sealed record PhasePeak(Phase Phase, PhaseMemory? Step0, PhaseMemory? LaterSteps);
 
 /// <summary>A category's bytes at the peak and its share of the peak's total.</summary>
 /// <param name="Category">Category name.</param>
@@ -57,7 +59,7 @@ public sealed record CategoryEstimate(string Category, long EstimateBytes, long 
 /// <param name="ModelStateOnlyBytes">Weights, gradients and optimizer state as the common tables count them.</param>
 /// <param name="ModelStateOnlyFormula">The rule behind <paramref name="ModelStateOnlyBytes"/>.</param>
 /// <param name="Categories">Every category, estimate and measurement.</param>
-public sealed record EstimateSummary(string PeakPhase, long PeakBytes, long MeasuredPeakBytes, long ModelStateOnlyBytes, string ModelStateOnlyFormula, IReadOnlyList<CategoryEstimate> Categories);
+public sealed record EstimateSummary(Phase PeakPhase, long PeakBytes, long MeasuredPeakBytes, long ModelStateOnlyBytes, string ModelStateOnlyFormula, IReadOnlyList<CategoryEstimate> Categories);
 
 /// <summary>What <c>samples.jsonl</c> holds: the line drawn over the chart.</summary>
 /// <param name="Count">Sample lines read.</param>
@@ -103,7 +105,7 @@ public sealed record RunSummary(
     int Steps,
     int? LastStep,
     int PhaseLines,
-    IReadOnlyList<string> Phases,
+    IReadOnlyList<Phase> Phases,
     PhaseMemory? Peak,
     IReadOnlyList<CategoryShare> TopConsumers,
     IReadOnlyList<PhasePeak> PhasePeaks,

@@ -27,7 +27,7 @@ public static class CpuRuntimeProbe
     public static RuntimeMeasurement? TryMeasure(EstimateRequest request, out string? reason)
     {
         ArgumentNullException.ThrowIfNull(request);
-        if (request.Device != "cpu")
+        if (!request.Device.IsCpu)
         {
             reason = "the probe measures the CPU runtime only";
             return null;

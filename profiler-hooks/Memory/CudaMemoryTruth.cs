@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using Gputel.Collector.Nvml;
+using Gputel.Core.Training;
 
 namespace Gputel.Profiler.Memory;
 
@@ -135,7 +136,7 @@ public sealed partial class CudaMemoryTruth : IMemoryTruth
     }
 
     /// <summary>Starts a phase: the pool keeps exact high marks, so every phase is measured alike and no start figure is needed.</summary>
-    public void BeginPhase(string phase, bool topIsProbed = false, long? inUseNow = null)
+    public void BeginPhase(Phase phase, bool topIsProbed = false, long? inUseNow = null)
     {
         // The pool's high marks can only be reset by setting them to zero.
         ulong zero = 0;

@@ -1,3 +1,5 @@
+using Gputel.Core.Training;
+
 
 namespace Gputel.Profiler.Memory;
 
@@ -27,7 +29,7 @@ public interface IMemoryTruth : IDisposable
     /// figure now (nothing allocated in between): a truth may take it as the phase's start instead
     /// of reading its allocator again.
     /// </summary>
-    void BeginPhase(string phase, bool topIsProbed = false, long? inUseNow = null);
+    void BeginPhase(Phase phase, bool topIsProbed = false, long? inUseNow = null);
 
     /// <summary>The highest in-use figure since <see cref="BeginPhase"/>, or null when unknown.</summary>
     long? EndPhasePeak();
@@ -129,11 +131,11 @@ public sealed class CpuMemoryTruth : IMemoryTruth
     /// benchmark machine, a walk of malloc's free chunks under its lock).
     /// </para>
     /// </summary>
-    public void BeginPhase(string phase, bool topIsProbed = false, long? inUseNow = null)
+    public void BeginPhase(Phase phase, bool topIsProbed = false, long? inUseNow = null)
     {
-        bool needsTop = phase != "zero_grad" && !(topIsProbed && phase == "optimizer_step");
+        bool needsTop = phase != Phase.ZeroGrad && !(topIsProbed && phase == Phase.OptimizerStep);
         _startResident = needsTop ? _resident?.Reset() : null;
-        bool background = _resident is null ? needsTop : phase is not ("backward" or "optimizer_step" or "zero_grad");
+        bool background = _resident is null ? needsTop : phase == Phase.Forward;
         _startInUse = _peak.Start(background, inUseNow);
     }
 

@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using Gputel.Core.Memory;
+using Gputel.Core.Training;
+using TrainingPhase = Gputel.Core.Training.Phase;
 using static TorchSharp.torch;
 
 namespace Gputel.Profiler.Memory;
@@ -40,8 +42,8 @@ public sealed class MemoryAccountant : IDisposable
     // structure repeats each step, so the truth can spare its own peak-finding there next time. A
     // phase that stops being marked has only its ends' reads for a peak that once, and gets the
     // truth's peak-finding back from its next start.
-    private readonly HashSet<string> _probedPhases = [];
-    private readonly long[] _categorized = new long[MemoryCategoryNames.All.Count];
+    private readonly HashSet<Phase> _probedPhases = [];
+    private readonly long[] _categorized = new long[MemoryCategories.All.Count];
 
     /// <summary>
     /// Attaches to <paramref name="model"/>. <paramref name="optimizerState"/> lists the optimizer's
@@ -120,7 +122,7 @@ public sealed class MemoryAccountant : IDisposable
     /// the CPU). Anything allocated in between would be missing from the phase's start: never for a
     /// forward pass after a new batch. Where no phase has ended yet, the start is read as usual.
     /// </summary>
-    public PhaseScope Phase(int step, string phase, bool continuesLast = false) => new(this, step, phase, continuesLast);
+    public PhaseScope Phase(int step, Phase phase, bool continuesLast = false) => new(this, step, phase, continuesLast);
 
     /// <summary>
     /// Records the allocator's figure now as a candidate for the current phase's peak: call it at a
@@ -185,7 +187,7 @@ public sealed class MemoryAccountant : IDisposable
     /// Bytes per category right now (no allocator peak), with activations as last measured. The array
     /// is the accountant's own, reused by the next call: read it before then.
     /// </summary>
-    internal long[] Categorize(long allocatorBytes, long? forwardGrowth, string? phase = null)
+    internal long[] Categorize(long allocatorBytes, long? forwardGrowth, TrainingPhase? phase = null)
     {
         long[] bytes = _categorized;
         Array.Clear(bytes);
@@ -198,12 +200,12 @@ public sealed class MemoryAccountant : IDisposable
         // Gradients change only in backward and zero_grad, optimizer state only in the optimizer
         // step: elsewhere the last figures stand, which spares a walk over every parameter (a few
         // microseconds warm, tens with the caches cold after a phase's compute).
-        if (_gradients is null || phase is not ("forward" or "optimizer_step"))
+        if (_gradients is null || (phase != TrainingPhase.Forward && phase != TrainingPhase.OptimizerStep))
         {
             _gradients = ClaimGradients(seen, _weights.Parameters);
         }
 
-        if (_optimizer is null || phase is not ("forward" or "backward" or "zero_grad"))
+        if (_optimizer is null || phase is null || phase == TrainingPhase.OptimizerStep)
         {
             _optimizer = CountOptimizerState(seen);
         }
@@ -351,7 +353,7 @@ public sealed class MemoryAccountant : IDisposable
 
     internal long AllocatorNow() => (_truth.InUse() ?? _baseline) - _baseline;
 
-    internal void Start(string phase, bool continuesLast)
+    internal void Start(Phase phase, bool continuesLast)
     {
         _truth.BeginPhase(phase, _probedPhases.Contains(phase), continuesLast ? _lastEndInUse : null);
         _phaseOpen = true;
@@ -365,7 +367,7 @@ public sealed class MemoryAccountant : IDisposable
     /// <see cref="BeginTransient"/> and <see cref="SamplePeak"/> marked them. Called before anything
     /// at the phase's end walks the optimizer's parameters again (its state listing does).
     /// </summary>
-    internal (long? Base, long? Top) EndTransient(string phase)
+    internal (long? Base, long? Top) EndTransient(Phase phase)
     {
         _phaseOpen = false;
         if (_probed)
@@ -400,12 +402,12 @@ public sealed class MemoryAccountant : IDisposable
     {
         private readonly MemoryAccountant _owner;
         private readonly int _step;
-        private readonly string _phase;
+        private readonly Phase _phase;
         private readonly long _start;
         private readonly long _startBytes;
         private bool _ended;
 
-        internal PhaseScope(MemoryAccountant owner, int step, string phase, bool continuesLast)
+        internal PhaseScope(MemoryAccountant owner, int step, Phase phase, bool continuesLast)
         {
             _owner = owner;
             _step = step;
@@ -413,7 +415,7 @@ public sealed class MemoryAccountant : IDisposable
             _start = Stopwatch.GetTimestamp();
             owner.Start(phase, continuesLast);
             _startBytes = owner.AllocatorAtStart();
-            owner.Time(phase, 0, _start);
+            owner.Time(phase.Name, 0, _start);
         }
 
         /// <summary>Ends the phase and records its snapshot.</summary>
@@ -431,9 +433,9 @@ public sealed class MemoryAccountant : IDisposable
             long now = _owner.AllocatorAtEnd();
             peak = Math.Max(peak, now);
             (long? mark, long? top) = _owner.EndTransient(_phase);
-            long read = _owner.Time(_phase, 1, ending);
-            long[] bytes = _owner.Categorize(now, _phase == "forward" ? now - _startBytes : null, _phase);
-            long categorized = _owner.Time(_phase, 2, read);
+            long read = _owner.Time(_phase.Name, 1, ending);
+            long[] bytes = _owner.Categorize(now, _phase == TrainingPhase.Forward ? now - _startBytes : null, _phase);
+            long categorized = _owner.Time(_phase.Name, 2, read);
             // Temporaries sit on top of the phase's larger end; where the loop marked when they begin
             // and where they top out, they are measured between the two marks, so memory released
             // elsewhere in the phase neither hides part of them nor passes for them.
@@ -446,7 +448,7 @@ public sealed class MemoryAccountant : IDisposable
             // Temporary memory was freed by the end of the phase: it is part of the peak, not of the
             // end-of-phase total, so the categories still add up to the allocator's figure.
             _owner.Snapshots.Add(_step, _phase, bytes, now, peak, seconds);
-            _owner.Time(_phase, 3, categorized);
+            _owner.Time(_phase.Name, 3, categorized);
         }
     }
 }

@@ -1,6 +1,7 @@
 using System.Collections;
 
 using Gputel.Core.Memory;
+using Gputel.Core.Training;
 
 namespace Gputel.Profiler.Memory;
 
@@ -16,10 +17,10 @@ public sealed class MemorySnapshotLog : IReadOnlyList<MemorySnapshot>
 {
     private const int ChunkRecords = 1024;
     // Per record: the categories, then step, phase index, allocator bytes, peak bytes, seconds (as bits).
-    private static readonly int Categories = MemoryCategoryNames.All.Count;
+    private static readonly int Categories = MemoryCategories.All.Count;
     private static readonly int Stride = Categories + 5;
     private readonly List<long[]> _chunks = [];
-    private readonly List<string> _phases = [];
+    private readonly List<Phase> _phases = [];
 
     /// <summary>Snapshots kept.</summary>
     public int Count { get; private set; }
@@ -43,9 +44,8 @@ public sealed class MemorySnapshotLog : IReadOnlyList<MemorySnapshot>
     }
 
     /// <summary>Appends a snapshot: <paramref name="bytes"/> holds one figure per <see cref="MemoryCategory"/>.</summary>
-    public void Add(int step, string phase, ReadOnlySpan<long> bytes, long allocatorBytes, long peakBytes, double seconds)
+    public void Add(int step, Phase phase, ReadOnlySpan<long> bytes, long allocatorBytes, long peakBytes, double seconds)
     {
-        ArgumentNullException.ThrowIfNull(phase);
         ArgumentOutOfRangeException.ThrowIfNotEqual(bytes.Length, Categories);
         if (Count % ChunkRecords == 0 && Count / ChunkRecords == _chunks.Count)
         {
@@ -80,12 +80,12 @@ public sealed class MemorySnapshotLog : IReadOnlyList<MemorySnapshot>
 
     IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
 
-    // A loop has a handful of phases, named by the same strings each step.
-    private int PhaseIndex(string phase)
+    // A loop has a handful of phases, the same each step.
+    private int PhaseIndex(Phase phase)
     {
         for (int i = 0; i < _phases.Count; i++)
         {
-            if (ReferenceEquals(_phases[i], phase) || _phases[i] == phase)
+            if (_phases[i] == phase)
             {
                 return i;
             }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using Gputel.Core.Memory;
+using Gputel.Core.Training;
 
 namespace Gputel.Profiler.Telemetry;
 
@@ -31,7 +32,7 @@ public sealed class TrainingTelemetry : IDisposable
     private readonly KeyValuePair<string, object?> _otelPid = new("process.pid", Environment.ProcessId);
     private readonly Lock _gate = new();
     // Each phase's last snapshot, with its categories as at its peak (MemorySnapshot.BytesAtPeak).
-    private readonly Dictionary<string, (MemorySnapshot Snapshot, long[] AtPeak)> _latestByPhase = [];
+    private readonly Dictionary<Phase, (MemorySnapshot Snapshot, long[] AtPeak)> _latestByPhase = [];
     private MemorySnapshot? _last;
     private readonly KeyValuePair<string, object?> _run;
     private readonly KeyValuePair<string, object?> _pid = new("pid", Environment.ProcessId);
@@ -66,9 +67,9 @@ public sealed class TrainingTelemetry : IDisposable
     }
 
     /// <summary>Starts the span of one phase; dispose it when the phase ends.</summary>
-    public static Activity? StartPhase(int step, string phase)
+    public static Activity? StartPhase(int step, Phase phase)
     {
-        Activity? activity = Activities.StartActivity(phase);
+        Activity? activity = Activities.StartActivity(phase.Name);
         activity?.SetTag("training.step", step);
         return activity;
     }
@@ -117,10 +118,10 @@ public sealed class TrainingTelemetry : IDisposable
 
         foreach ((MemorySnapshot s, long[] atPeak) in snapshots)
         {
-            foreach (MemoryCategory category in MemoryCategoryNames.All)
+            foreach (MemoryCategory category in MemoryCategories.All)
             {
                 // At the peak the categories add up to it, as the report shows them.
-                yield return (peak ? atPeak[(int)category] : s[category], category.ToName(), s.Phase);
+                yield return (peak ? atPeak[(int)category] : s[category], category.ToName(), s.Phase.Name);
             }
         }
     }

@@ -62,22 +62,7 @@ public sealed record FineTuneOptions(ModelShape Shape, string OutputDirectory)
     /// libraries from a PyTorch install (<see cref="TorchRuntime.TryInitializeCuda"/>) and is
     /// measured from the device's default memory pool (<see cref="Memory.CudaAllocatorSetting"/>).
     /// </summary>
-    public string Device { get; init; } = "cpu";
-
-    /// <summary>The CUDA ordinal <paramref name="device"/> names (<c>cuda</c> is 0), or null for the CPU or a name that is neither.</summary>
-    public static int? CudaOrdinal(string device)
-    {
-        ArgumentNullException.ThrowIfNull(device);
-        if (device == "cuda")
-        {
-            return 0;
-        }
-
-        return device.StartsWith("cuda:", StringComparison.Ordinal)
-            && int.TryParse(device.AsSpan(5), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int ordinal)
-            ? ordinal
-            : null;
-    }
+    public ComputeDevice Device { get; init; } = ComputeDevice.Cpu;
 
     /// <summary>Optimizer steps to run.</summary>
     public int Steps { get; init; } = 10;
@@ -110,8 +95,7 @@ public sealed record FineTuneOptions(ModelShape Shape, string OutputDirectory)
         Require(Method != FineTuneMethod.Freeze || TrainableLayers <= Shape.Layers, "trainable-layers", TrainableLayers,
             $"the model has {Shape.Layers} layers");
         Require(double.IsFinite(LearningRate) && LearningRate > 0, "lr", LearningRate, "must be a positive number");
-        bool cuda = CudaOrdinal(Device) is not null;
-        Require(cuda || Device == "cpu", "device", Device, "expected cpu, cuda or cuda:N");
+        bool cuda = Device.IsCuda;
         Require(!(cuda && ExactCpuPeaks), "device", Device, "--exact-cpu-peaks measures the CPU allocator; a CUDA run's peaks are exact already (the memory pool's high-water mark)");
         // The recomputation replays a layer's dropout from the generator's saved state: TorchSharp
         // can save and restore the CPU generator's, not a CUDA device's, so it would draw other masks.

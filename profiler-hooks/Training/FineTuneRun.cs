@@ -87,8 +87,8 @@ public static class FineTuneRun
                         accountant.SetInputs(ids, labels);
                         Tensor microLoss;
                         CausalLmOutput output;
-                        using (TrainingTelemetry.StartPhase(step, "forward"))
-                        using (accountant.Phase(step, "forward"))
+                        using (TrainingTelemetry.StartPhase(step, Phase.Forward))
+                        using (accountant.Phase(step, Phase.Forward))
                         {
                             output = model.call(ids, labels);
                             microLoss = output.Loss! / options.GradientAccumulation;
@@ -101,8 +101,8 @@ public static class FineTuneRun
                         // Each phase from here starts where the last ended: between them only the loss's
                         // value is read (a float32 copy of one number, a few hundred bytes with its tensor
                         // object in bf16), so their end reads serve as starts.
-                        using (TrainingTelemetry.StartPhase(step, "backward"))
-                        using (accountant.Phase(step, "backward", continuesLast: true))
+                        using (TrainingTelemetry.StartPhase(step, Phase.Backward))
+                        using (accountant.Phase(step, Phase.Backward, continuesLast: true))
                         {
                             microLoss.backward();
                             LayerCheckpoint.ReleaseReturnedGradients();
@@ -118,8 +118,8 @@ public static class FineTuneRun
                         phaseEnds.Add(DateTimeOffset.UtcNow);
                     }
 
-                    using (TrainingTelemetry.StartPhase(step, "optimizer_step"))
-                    using (accountant.Phase(step, "optimizer_step", continuesLast: true))
+                    using (TrainingTelemetry.StartPhase(step, Phase.OptimizerStep))
+                    using (accountant.Phase(step, Phase.OptimizerStep, continuesLast: true))
                     {
                         group.Armed = true;
                         try
@@ -135,8 +135,8 @@ public static class FineTuneRun
                     }
                     phaseEnds.Add(DateTimeOffset.UtcNow);
 
-                    using (TrainingTelemetry.StartPhase(step, "zero_grad"))
-                    using (accountant.Phase(step, "zero_grad", continuesLast: true))
+                    using (TrainingTelemetry.StartPhase(step, Phase.ZeroGrad))
+                    using (accountant.Phase(step, Phase.ZeroGrad, continuesLast: true))
                     {
                         model.zero_grad(set_to_none: true);
                         device.Synchronize();
@@ -165,7 +165,7 @@ public static class FineTuneRun
                 for (; written < accountant.Snapshots.Count; written++)
                 {
                     MemorySnapshot s = accountant.Snapshots[written];
-                    record.WriteStep(s, s.Phase == "zero_grad" ? meanLoss : null, phaseEnds[written]);
+                    record.WriteStep(s, s.Phase == Phase.ZeroGrad ? meanLoss : null, phaseEnds[written]);
                     telemetry.Record(s);
                     if (s.PeakBytes > peak.PeakBytes)
                     {

@@ -1,6 +1,7 @@
 using System.Globalization;
 using Gputel.Collector.Nvml;
 using Gputel.Core.Records;
+using Gputel.Core.Training;
 using Gputel.Profiler.Memory;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -20,7 +21,7 @@ internal sealed class TrainingDevice : IDisposable
     private readonly NvmlDevice? _nvmlDevice;
     private readonly int _nvmlIndex;
 
-    private TrainingDevice(Device torchDevice, string name, CudaMemoryTruth? truth, NvmlDriver? nvml, NvmlDevice? nvmlDevice, int nvmlIndex, Dictionary<string, string> facts)
+    private TrainingDevice(Device torchDevice, ComputeDevice name, CudaMemoryTruth? truth, NvmlDriver? nvml, NvmlDevice? nvmlDevice, int nvmlIndex, Dictionary<string, string> facts)
     {
         Torch = torchDevice;
         Name = name;
@@ -35,7 +36,7 @@ internal sealed class TrainingDevice : IDisposable
     public Device Torch { get; }
 
     /// <summary>As run.json names it: <c>cpu</c> or <c>cuda:N</c>.</summary>
-    public string Name { get; }
+    public ComputeDevice Name { get; }
 
     /// <summary>Whether this is a CUDA device.</summary>
     public bool IsCuda => _truth is not null;
@@ -50,15 +51,15 @@ internal sealed class TrainingDevice : IDisposable
     public static TrainingDevice Cpu(bool exactCpuPeaks)
     {
         TorchRuntime.EnsureLoaded(exactCpuPeaks);
-        return new TrainingDevice(CPU, "cpu", null, null, null, -1, []);
+        return new TrainingDevice(CPU, ComputeDevice.Cpu, null, null, null, -1, []);
     }
 
     /// <summary>
-    /// Opens <paramref name="name"/> (<c>cpu</c>, <c>cuda</c> or <c>cuda:N</c>; see <see cref="FineTuneOptions.Device"/>).
+    /// Opens <paramref name="device"/> (<c>cpu</c>, <c>cuda</c> or <c>cuda:N</c>; see <see cref="FineTuneOptions.Device"/>).
     /// </summary>
     /// <exception cref="NotSupportedException">The device cannot run a measured fine-tune here; the message says why and what to do.</exception>
-    public static TrainingDevice Open(string name, bool exactCpuPeaks) =>
-        FineTuneOptions.CudaOrdinal(name) is { } ordinal ? OpenCuda(ordinal) : Cpu(exactCpuPeaks);
+    public static TrainingDevice Open(ComputeDevice device, bool exactCpuPeaks) =>
+        device.IsCuda ? OpenCuda(device.CudaOrdinal) : Cpu(exactCpuPeaks);
 
     private static TrainingDevice OpenCuda(int ordinal)
     {
@@ -88,7 +89,7 @@ internal sealed class TrainingDevice : IDisposable
             throw new NotSupportedException($"cannot run on cuda:{ordinal}: {reason}");
         }
 
-        var device = new TrainingDevice(torch.device(DeviceType.CUDA, ordinal), $"cuda:{ordinal}", truth, nvml, nvmlDevice, nvmlIndex, new Dictionary<string, string>
+        var device = new TrainingDevice(torch.device(DeviceType.CUDA, ordinal), ComputeDevice.Cuda(ordinal), truth, nvml, nvmlDevice, nvmlIndex, new Dictionary<string, string>
         {
             ["gpu"] = gpuName ?? "unknown (no NVML)",
             ["gpu_uuid"] = uuid!,

@@ -191,7 +191,7 @@ public sealed class CliTests : IDisposable
         // The closing table fits the 80 columns a log gets: every category on a row of its own,
         // unbroken, with a figure for each of the four phases.
         string[] lines = output.Split('\n');
-        foreach (string category in MemoryCategoryNames.All.Select(c => c.ToName()))
+        foreach (string category in MemoryCategories.All.Select(c => c.ToName()))
         {
             string row = Assert.Single(lines, l => l.Contains($"│ {category} ", StringComparison.Ordinal));
             Assert.Equal(4, System.Text.RegularExpressions.Regex.Matches(row, @"\d+\.\d\d").Count);

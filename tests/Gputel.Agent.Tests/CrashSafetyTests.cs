@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Gputel.Core.Records;
+using Gputel.Core.Training;
 using Gputel.Profiler.Records;
 using Gputel.Tests.Support;
 
@@ -63,7 +64,7 @@ public sealed class CrashSafetyTests : IDisposable
         {
             using JsonDocument line = JsonDocument.Parse(complete[i]);
             Assert.Equal(line.RootElement.GetProperty("step").GetInt32(), record.Steps[i].Step);
-            Assert.Equal(line.RootElement.GetProperty("phase").GetString(), record.Steps[i].Phase);
+            Assert.Equal(line.RootElement.GetProperty("phase").GetString(), record.Steps[i].Phase.Name);
             Assert.Equal(line.RootElement.GetProperty("allocator_bytes").GetInt64(), record.Steps[i].AllocatorBytes);
         }
 
@@ -71,7 +72,7 @@ public sealed class CrashSafetyTests : IDisposable
         int lastStep = record.Steps.Count == 0 ? -1 : record.Steps[^1].Step;
         for (int step = 0; step <= lastStep; step++)
         {
-            string[] phases = record.Steps.Where(s => s.Step == step).Select(s => s.Phase).ToArray();
+            string[] phases = record.Steps.Where(s => s.Step == step).Select(s => s.Phase.Name).ToArray();
             if (step < lastStep || phases.Contains("zero_grad"))
             {
                 Assert.True(Phases.SequenceEqual(phases), $"{context}: step {step} has phases [{string.Join(", ", phases)}]");
@@ -83,9 +84,9 @@ public sealed class CrashSafetyTests : IDisposable
         }
 
         // A step is printed after its lines are written, so every printed step is in the record.
-        int completeSteps = record.Steps.Count(s => s.Phase == "zero_grad");
+        int completeSteps = record.Steps.Count(s => s.Phase == Phase.ZeroGrad);
         Assert.True(completeSteps >= stepsPrinted, $"{context}: {stepsPrinted} steps printed, {completeSteps} complete in the record");
-        Assert.All(record.Steps.Where(s => s.Phase == "zero_grad"), s => Assert.NotNull(s.Loss));
+        Assert.All(record.Steps.Where(s => s.Phase == Phase.ZeroGrad), s => Assert.NotNull(s.Loss));
 
         Assert.DoesNotContain(record.Warnings, w => w.Contains("run.json", StringComparison.Ordinal));
         Assert.NotNull(record.Info);

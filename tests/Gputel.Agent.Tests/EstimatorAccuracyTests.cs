@@ -3,6 +3,7 @@ using System.Text.RegularExpressions;
 using Gputel.Core.Estimation;
 using Gputel.Core.Memory;
 using Gputel.Core.Records;
+using Gputel.Core.Training;
 using Gputel.Profiler.Estimation;
 using Gputel.Profiler.Memory;
 using Gputel.Profiler.Records;
@@ -94,7 +95,7 @@ public sealed class EstimatorAccuracyTests : IDisposable
         });
         (string phase, long peak, long[] measured) = MeasuredPeak(record.Steps);
 
-        var report = string.Join('\n', MemoryCategoryNames.All.Select(c =>
+        var report = string.Join('\n', MemoryCategories.All.Select(c =>
             $"{c.ToName(),-16} measured {measured[(int)c] / MiB,8:0.00}  estimated {estimate[c] / MiB,8:0.00} MiB"));
         string context = $"{layout} {method} checkpointing={checkpointing} {dtype} b={batch} s={cutoff} accumulation={accumulation}: measured peak {peak / MiB:0.00} MiB in {phase}, estimated {estimate.PeakBytes / MiB:0.00} MiB in {estimate.PeakPhase}\n{report}";
         TestContext.Current.TestOutputHelper?.WriteLine(context);
@@ -102,8 +103,8 @@ public sealed class EstimatorAccuracyTests : IDisposable
         // Each category where it is whole: activations at the end of forward, gradients at the end
         // of backward, model state and the batch anywhere (the last complete step).
         int last = record.Steps.Max(l => l.Step);
-        StepLine forward = record.Steps.Last(l => l.Step == last && l.Phase == "forward");
-        StepLine backward = record.Steps.Last(l => l.Step == last && l.Phase == "backward");
+        StepLine forward = record.Steps.Last(l => l.Step == last && l.Phase == Phase.Forward);
+        StepLine backward = record.Steps.Last(l => l.Step == last && l.Phase == Phase.Backward);
         Compare("weights", forward.Bytes["weights"], estimate[MemoryCategory.Weights]);
         Compare("optimizer_state", forward.Bytes["optimizer_state"], estimate[MemoryCategory.OptimizerState]);
         Compare("inputs", forward.Bytes["inputs"], estimate[MemoryCategory.Inputs]);
@@ -114,7 +115,7 @@ public sealed class EstimatorAccuracyTests : IDisposable
 
         // And the peak: as a whole, and category by category at the peak phase.
         Compare("peak", peak, estimate.PeakBytes);
-        foreach (MemoryCategory category in MemoryCategoryNames.All.Where(c => c is not MemoryCategory.Unattributed))
+        foreach (MemoryCategory category in MemoryCategories.All.Where(c => c is not MemoryCategory.Unattributed))
         {
             Compare($"{category.ToName()} at the peak", measured[(int)category], estimate[category]);
         }
@@ -158,9 +159,9 @@ public sealed class EstimatorAccuracyTests : IDisposable
         var steady = steps.Where(s => s.Step >= 1).ToList();
         StepLine top = steady.MaxBy(s => s.PeakBytes)!;
         int index = steady.IndexOf(top);
-        bool backward = top.Phase == "backward";
+        bool backward = top.Phase == Phase.Backward;
         StepLine state = backward && index > 0 && steady[index - 1].AllocatorBytes > top.AllocatorBytes ? steady[index - 1] : top;
-        long[] bytes = MemoryCategoryNames.All.Select(c => state.Bytes.GetValueOrDefault(c.ToName())).ToArray();
+        long[] bytes = MemoryCategories.All.Select(c => state.Bytes.GetValueOrDefault(c.ToName())).ToArray();
         if (backward)
         {
             bytes[(int)MemoryCategory.Temporary] = 0;
@@ -171,7 +172,7 @@ public sealed class EstimatorAccuracyTests : IDisposable
             bytes[(int)MemoryCategory.Unattributed] += top.PeakBytes - bytes.Sum();
         }
 
-        return (top.Phase, top.PeakBytes, bytes);
+        return (top.Phase.Name, top.PeakBytes, bytes);
     }
 
     public void Dispose() => _dir.Dispose();

@@ -3,6 +3,7 @@ using System.Globalization;
 using Gputel.Bench.Agent;
 using Gputel.Core.Memory;
 using Gputel.Core.Model;
+using Gputel.Core.Training;
 using Gputel.Profiler;
 using Gputel.Profiler.Memory;
 using TorchSharp;
@@ -144,19 +145,19 @@ internal static class ProfilerMode
             return Stopwatch.GetElapsedTime(start).TotalMicroseconds / Times;
         }
 
-        string[] phases = ["forward", "backward", "optimizer_step", "zero_grad"];
+        IReadOnlyList<Phase> phases = Phase.All;
         double none = Collect();
         var objects = new List<MemorySnapshot>(snapshots);
         for (int i = 0; i < snapshots; i++)
         {
-            objects.Add(new MemorySnapshot(i / 4, phases[i % 4], new long[MemoryCategoryNames.All.Count], i, i, 1e-3));
+            objects.Add(new MemorySnapshot(i / 4, phases[i % 4], new long[MemoryCategories.All.Count], i, i, 1e-3));
         }
 
         double asObjects = Collect() - none;
         GC.KeepAlive(objects);
         objects = null;
         var log = new MemorySnapshotLog();
-        long[] bytes = new long[MemoryCategoryNames.All.Count];
+        long[] bytes = new long[MemoryCategories.All.Count];
         for (int i = 0; i < snapshots; i++)
         {
             log.Add(i / 4, phases[i % 4], bytes, i, i, 1e-3);
@@ -277,11 +278,11 @@ internal static class ProfilerMode
         const int Calls = 50;
         using MemoryAccountant accountant = loop.Attach(runtime);
 
-        // Idle scopes: nothing runs inside, so this is opening (sampler start) plus closing (categorize).
-        // zero_grad has run, so there are no gradients, as at the start of a forward phase.
+        // Idle scopes: nothing runs inside, so this is opening (sampler start) plus closing (categorize),
+        // as a forward scope does them. zero_grad has run, so there are no gradients, as at the start of a forward phase.
         double idle = Time(Calls, () =>
         {
-            using (accountant.Phase(0, "idle"))
+            using (accountant.Phase(0, Phase.Forward))
             {
             }
         });

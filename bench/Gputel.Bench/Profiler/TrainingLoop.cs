@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Gputel.Core.Model;
+using Gputel.Core.Training;
 using Gputel.Profiler.Data;
 using Gputel.Profiler.Memory;
 using Gputel.Profiler.Model;
@@ -18,7 +19,7 @@ namespace Gputel.Bench.Profiler;
 internal sealed class TrainingLoop : IDisposable
 {
     /// <summary>The four phases, in the order a step runs them.</summary>
-    public static readonly string[] Phases = ["forward", "backward", "optimizer_step", "zero_grad"];
+    public static readonly IReadOnlyList<Phase> Phases = Phase.All;
 
     private readonly DecoderModel _model;
     private readonly OptimizerHelper _optimizer;

@@ -1,5 +1,6 @@
 using Gputel.Core.Memory;
 using Gputel.Core.Records;
+using Gputel.Core.Training;
 using Gputel.Profiler.Records;
 
 namespace Gputel.Bench.Report;
@@ -13,13 +14,13 @@ namespace Gputel.Bench.Report;
 internal static class SyntheticRun
 {
     private const long MiB = 1024 * 1024;
-    private static readonly string[] Phases = ["forward", "backward", "optimizer_step", "zero_grad"];
+    private static readonly IReadOnlyList<Phase> Phases = Phase.All;
     private static readonly double[] PhaseSeconds = [0.6, 1.1, 0.2, 0.1];
 
     public static void Write(string directory, int steps, int samples)
     {
         DateTimeOffset start = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
-        var info = new RunInfo("bench-report", "qwen2-1.5b", "lora", "bf16", "cuda:0", start,
+        var info = new RunInfo("bench-report", "qwen2-1.5b", "lora", "bf16", ComputeDevice.Cuda(0), start,
             new Dictionary<string, string> { ["optimizer"] = "adamw", ["batch_size"] = "4", ["cutoff_length"] = "1024", ["lora_rank"] = "8", ["lora_alpha"] = "16", ["steps"] = steps.ToString(System.Globalization.CultureInfo.InvariantCulture) },
             new Dictionary<string, string> { ["gputel"] = "bench" },
             new RunProcess(int.MaxValue, "bench-host", start));
@@ -29,11 +30,11 @@ internal static class SyntheticRun
         DateTimeOffset time = start;
         for (int step = 0; step < steps; step++)
         {
-            for (int p = 0; p < Phases.Length; p++)
+            for (int p = 0; p < Phases.Count; p++)
             {
                 time += TimeSpan.FromSeconds(PhaseSeconds[p]);
                 long activations = p == 0 ? (2800 + random.Next(200)) * MiB : p == 1 ? 40 * MiB : 0;
-                long[] bytes = new long[MemoryCategoryNames.All.Count];
+                long[] bytes = new long[MemoryCategories.All.Count];
                 bytes[(int)MemoryCategory.Weights] = 3088 * MiB;
                 bytes[(int)MemoryCategory.Gradients] = p is 1 or 2 ? 18 * MiB : 0;
                 bytes[(int)MemoryCategory.OptimizerState] = 36 * MiB;

@@ -30,11 +30,14 @@ internal sealed class AgentProcess : IDisposable
 
     public bool HasExited => _process.HasExited;
 
-    /// <summary>Starts gputel in <paramref name="workingDirectory"/> (default: the test's own).</summary>
-    public static AgentProcess Start(IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null, string? workingDirectory = null)
+    /// <summary>
+    /// Starts gputel in <paramref name="workingDirectory"/> (default: the test's own), from
+    /// <paramref name="dll"/> (default: the full build beside the tests).
+    /// </summary>
+    public static AgentProcess Start(IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null, string? workingDirectory = null, string? dll = null)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = workingDirectory ?? string.Empty };
-        psi.ArgumentList.Add(GputelDll);
+        psi.ArgumentList.Add(dll ?? GputelDll);
         foreach (string arg in args)
         {
             psi.ArgumentList.Add(arg);
@@ -58,9 +61,9 @@ internal sealed class AgentProcess : IDisposable
     }
 
     /// <summary>Runs gputel to completion and returns its exit code and output.</summary>
-    public static (int ExitCode, string Output) Run(IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null, int seconds = 60, string? workingDirectory = null)
+    public static (int ExitCode, string Output) Run(IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null, int seconds = 60, string? workingDirectory = null, string? dll = null)
     {
-        using AgentProcess p = Start(args, environment, workingDirectory);
+        using AgentProcess p = Start(args, environment, workingDirectory, dll);
         Assert.True(p._process.WaitForExit(TimeSpan.FromSeconds(seconds)), $"gputel did not exit within {seconds} s");
         p._process.WaitForExit(); // flushes the asynchronous output readers
         return (p._process.ExitCode, p.Output);

@@ -29,7 +29,7 @@ public sealed class GradientAccumulationTests
         Dtype = "fp32",
         BatchSize = 1,
         CutoffLength = 128,
-        Device = "cpu",
+        Device = ComputeDevice.Cpu,
     };
 
     private static EstimateRequest Tiny(int accumulation) => TinyFull with { GradientAccumulation = accumulation };
@@ -43,7 +43,7 @@ public sealed class GradientAccumulationTests
         Assert.Equal(1, TinyFull.GradientAccumulation);
         Assert.Equal(unset.Lines, one.Lines);
         // Backward peaks with every activation alive and no gradient yet.
-        Assert.Equal("backward", one.PeakPhase);
+        Assert.Equal(Phase.Backward, one.PeakPhase);
         Assert.Equal(0, one[MemoryCategory.Gradients]);
         Assert.Equal(TinyFullGradients, one.BackwardGradients);
         Assert.StartsWith("none yet at the peak (backward)", one.Lines[(int)MemoryCategory.Gradients].Formula, StringComparison.Ordinal);
@@ -57,12 +57,12 @@ public sealed class GradientAccumulationTests
         MemoryEstimate one = MemoryEstimator.Estimate(Tiny(1));
         MemoryEstimate accumulating = MemoryEstimator.Estimate(Tiny(accumulation));
 
-        Assert.Equal("backward", accumulating.PeakPhase);
+        Assert.Equal(Phase.Backward, accumulating.PeakPhase);
         Assert.Equal(TinyFullGradients, accumulating[MemoryCategory.Gradients]);
         Assert.Equal(one.BackwardGradients, accumulating[MemoryCategory.Gradients]);
         Assert.Equal(one.PeakBytes + TinyFullGradients, accumulating.PeakBytes);
         // The rest of the peak is the same moment's: activations, the loss gradients, the batch.
-        foreach (MemoryCategory category in MemoryCategoryNames.All.Where(c => c != MemoryCategory.Gradients))
+        foreach (MemoryCategory category in MemoryCategories.All.Where(c => c != MemoryCategory.Gradients))
         {
             Assert.Equal(one[category], accumulating[category]);
         }
@@ -87,13 +87,13 @@ public sealed class GradientAccumulationTests
             BatchSize = 1,
             CutoffLength = 128,
             GradientCheckpointing = true,
-            Device = "cpu",
+            Device = ComputeDevice.Cpu,
         };
         MemoryEstimate one = MemoryEstimator.Estimate(request);
         MemoryEstimate two = MemoryEstimator.Estimate(request with { GradientAccumulation = 2 });
 
-        Assert.Equal("forward", one.PeakPhase);
-        Assert.Equal("forward", two.PeakPhase);
+        Assert.Equal(Phase.Forward, one.PeakPhase);
+        Assert.Equal(Phase.Forward, two.PeakPhase);
         // 2 layers x (A 64 x 8 + B 8 x 64) x 4 B.
         const long loraGradients = 8_192;
         Assert.Equal(loraGradients, one.BackwardGradients);
@@ -108,11 +108,11 @@ public sealed class GradientAccumulationTests
     {
         // Full fine-tuning of a 1.5B model on short micro-batches: the optimizer step (gradients,
         // state and AdamW's buffers) tops a micro-batch's activations even with the gradients beside them.
-        var request = new EstimateRequest { Shape = ModelShape.Named("qwen2-1.5b"), Method = FineTuneMethod.Full, BatchSize = 2, CutoffLength = 256, Device = "cpu" };
+        var request = new EstimateRequest { Shape = ModelShape.Named("qwen2-1.5b"), Method = FineTuneMethod.Full, BatchSize = 2, CutoffLength = 256, Device = ComputeDevice.Cpu };
         MemoryEstimate one = MemoryEstimator.Estimate(request);
         MemoryEstimate four = MemoryEstimator.Estimate(request with { GradientAccumulation = 4 });
 
-        Assert.Equal("optimizer_step", four.PeakPhase);
+        Assert.Equal(Phase.OptimizerStep, four.PeakPhase);
         Assert.Equal(one.PeakBytes, four.PeakBytes);
         Assert.Equal(one[MemoryCategory.Gradients], four[MemoryCategory.Gradients]);
         Assert.Equal(1_777_088_000L * 2, four[MemoryCategory.Gradients]);
@@ -135,7 +135,7 @@ public sealed class GradientAccumulationTests
             settings["gradient_accumulation"] = accumulation;
         }
 
-        return new RunInfo("r", "tiny", "full", "fp32", "cpu", DateTimeOffset.UnixEpoch, settings, new Dictionary<string, string>());
+        return new RunInfo("r", "tiny", "full", "fp32", ComputeDevice.Cpu, DateTimeOffset.UnixEpoch, settings, new Dictionary<string, string>());
     }
 
     [Fact]

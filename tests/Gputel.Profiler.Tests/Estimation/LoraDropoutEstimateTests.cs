@@ -51,7 +51,7 @@ public sealed class LoraDropoutEstimateTests : IDisposable
             settings["lora_dropout"] = recorded;
         }
 
-        var info = new Gputel.Core.Records.RunInfo("r", "tiny", "lora", "fp32", "cpu", DateTimeOffset.UnixEpoch, settings, new Dictionary<string, string>());
+        var info = new Gputel.Core.Records.RunInfo("r", "tiny", "lora", "fp32", ComputeDevice.Cpu, DateTimeOffset.UnixEpoch, settings, new Dictionary<string, string>());
         Assert.Equal(dropout, EstimateRequest.FromRunInfo(info).Lora.Dropout);
         settings["lora_dropout"] = "1.2";
         Assert.Throws<InvalidDataException>(() => EstimateRequest.FromRunInfo(info));
@@ -78,12 +78,12 @@ public sealed class LoraDropoutEstimateTests : IDisposable
             Dtype = "fp32",
             BatchSize = 4,
             CutoffLength = 1024,
-            Device = "cpu",
+            Device = ComputeDevice.Cpu,
         };
         // The median of the steady steps' forward passes: now and then one step's figure moves by a
         // MiB or more (a math library buffer set up again, memory released elsewhere in the
         // process), which the median of five leaves out.
-        long[] forward = [.. snapshots.Where(s => s.Step >= 1 && s.Phase == "forward").Select(s => s[MemoryCategory.Activations]).Order()];
+        long[] forward = [.. snapshots.Where(s => s.Step >= 1 && s.Phase == Phase.Forward).Select(s => s[MemoryCategory.Activations]).Order()];
         return forward[forward.Length / 2];
     }
 

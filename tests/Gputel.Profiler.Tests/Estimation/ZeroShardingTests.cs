@@ -16,7 +16,7 @@ public sealed class ZeroShardingTests
         Method = method,
         Gpus = gpus,
         ZeroStage = stage,
-        Device = device,
+        Device = ComputeDevice.Parse(device),
     };
 
     private static long Shard(long bytes, int gpus) => (bytes + gpus - 1) / gpus;
@@ -32,8 +32,8 @@ public sealed class ZeroShardingTests
         var sharded = new Terms(Request(FineTuneMethod.Full, 8, stage, device));
 
         Assert.Equal(Shard(whole.OptimizerState, 8), sharded.OptimizerState);
-        Assert.Equal(Shard(whole.OptimizerTransient(device), 8), sharded.OptimizerTransient(device));
-        Assert.EndsWith($" / 8 GPUs (ZeRO-{stage})", sharded.OptimizerTransientFormula(device), StringComparison.Ordinal);
+        Assert.Equal(Shard(whole.OptimizerTransient(ComputeDevice.Parse(device)), 8), sharded.OptimizerTransient(ComputeDevice.Parse(device)));
+        Assert.EndsWith($" / 8 GPUs (ZeRO-{stage})", sharded.OptimizerTransientFormula(ComputeDevice.Parse(device)), StringComparison.Ordinal);
     }
 
     [Theory]

@@ -1,4 +1,5 @@
 using Gputel.Core.Memory;
+using Gputel.Core.Training;
 using Gputel.Profiler.Memory;
 using static TorchSharp.torch;
 
@@ -34,22 +35,22 @@ public sealed class MemoryAccountantTests
             Tensor x = randn(256, Width), y = randn(256, 1);
             accountant.SetInputs(x, y);
             Tensor loss;
-            using (accountant.Phase(step, "forward"))
+            using (accountant.Phase(step, Phase.Forward))
             {
                 loss = nn.functional.mse_loss(model.call(x), y);
             }
 
-            using (accountant.Phase(step, "backward"))
+            using (accountant.Phase(step, Phase.Backward))
             {
                 loss.backward();
             }
 
-            using (accountant.Phase(step, "optimizer_step"))
+            using (accountant.Phase(step, Phase.OptimizerStep))
             {
                 optimizer.step();
             }
 
-            using (accountant.Phase(step, "zero_grad"))
+            using (accountant.Phase(step, Phase.ZeroGrad))
             {
                 model.zero_grad(set_to_none: true);
             }
@@ -77,11 +78,11 @@ public sealed class MemoryAccountantTests
         (long trainable, IReadOnlyList<MemorySnapshot> snapshots) = Train(freezeFirst: true, steps: 2);
         Assert.Equal(ParameterCount - (Width * Width) - Width, trainable);
 
-        MemorySnapshot backward = snapshots.Single(s => s.Step == 1 && s.Phase == "backward");
+        MemorySnapshot backward = snapshots.Single(s => s.Step == 1 && s.Phase == Phase.Backward);
         Assert.Equal(trainable * 4, backward[MemoryCategory.Gradients]);
         // AdamW: two fp32 moments per trainable parameter.
         Assert.Equal(2 * 4 * trainable, backward[MemoryCategory.OptimizerState]);
-        Assert.Equal(0, snapshots.Single(s => s.Step == 1 && s.Phase == "zero_grad")[MemoryCategory.Gradients]);
+        Assert.Equal(0, snapshots.Single(s => s.Step == 1 && s.Phase == Phase.ZeroGrad)[MemoryCategory.Gradients]);
     }
 
     [Fact]
@@ -94,13 +95,13 @@ public sealed class MemoryAccountantTests
         {
             long sum = s.Bytes.Sum() - s[MemoryCategory.Temporary];
             Assert.Equal(s.AllocatorBytes, sum);
-            string table = string.Join(" / ", snapshots.Select(x => $"{x.Step}{x.Phase[0]} u={x[MemoryCategory.Unattributed]} a={x.AllocatorBytes} act={x[MemoryCategory.Activations]} g={x[MemoryCategory.Gradients]} o={x[MemoryCategory.OptimizerState]}"));
+            string table = string.Join(" / ", snapshots.Select(x => $"{x.Step}{x.Phase.Name[0]} u={x[MemoryCategory.Unattributed]} a={x.AllocatorBytes} act={x[MemoryCategory.Activations]} g={x[MemoryCategory.Gradients]} o={x[MemoryCategory.OptimizerState]}"));
             Assert.True(Math.Abs(s[MemoryCategory.Unattributed]) < peak / 20, $"{s.Phase} step {s.Step}: unattributed {s[MemoryCategory.Unattributed]} of peak {peak}: {table}");
             Assert.True(s.PeakBytes >= s.AllocatorBytes);
         }
 
         // Forward keeps activations for backward: 256 x 512 floats per saved layer input and GELU output.
-        MemorySnapshot forward = snapshots.Single(s => s.Step == 1 && s.Phase == "forward");
+        MemorySnapshot forward = snapshots.Single(s => s.Step == 1 && s.Phase == Phase.Forward);
         Assert.InRange(forward[MemoryCategory.Activations], 3L * 256 * Width * 4, 8L * 256 * Width * 4);
         Assert.Equal(256L * (Width + 1) * 4, forward[MemoryCategory.Inputs]);
     }
@@ -115,13 +116,13 @@ public sealed class MemoryAccountantTests
         {
             Tensor x = randn(32, 64);
             Tensor loss;
-            using (accountant.Phase(0, "forward"))
+            using (accountant.Phase(0, Phase.Forward))
             {
                 loss = model.call(x).sum();
                 accountant.SamplePeak();
             }
 
-            using (accountant.Phase(0, "backward", continuesLast: true))
+            using (accountant.Phase(0, Phase.Backward, continuesLast: true))
             {
                 loss.backward();
             }

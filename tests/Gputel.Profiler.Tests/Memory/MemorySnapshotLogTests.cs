@@ -1,13 +1,14 @@
 using Gputel.Core.Memory;
+using Gputel.Core.Training;
 using Gputel.Profiler.Memory;
 
 namespace Gputel.Profiler.Tests.Memory;
 
 public sealed class MemorySnapshotLogTests
 {
-    private static readonly string[] Phases = ["forward", "backward", "optimizer_step", "zero_grad"];
+    private static readonly IReadOnlyList<Phase> Phases = Phase.All;
 
-    private static long[] BytesOf(int i) => [.. MemoryCategoryNames.All.Select(c => (i * 31L) + ((int)c * 1_000_003L) - 500)];
+    private static long[] BytesOf(int i) => [.. MemoryCategories.All.Select(c => (i * 31L) + ((int)c * 1_000_003L) - 500)];
 
     [Fact]
     public void Snapshots_read_back_as_added_across_chunks()
@@ -16,8 +17,7 @@ public sealed class MemorySnapshotLogTests
         const int Count = 2500; // more than two chunks
         for (int i = 0; i < Count; i++)
         {
-            // A phase name that is equal but not the same string object is the same phase.
-            string phase = i % 7 == 0 ? new string(Phases[i % 4].AsSpan()) : Phases[i % 4];
+            Phase phase = Phases[i % 4];
             log.Add(i / 4, phase, BytesOf(i), i * 1000L, (i * 1000L) + 7, i * 0.25e-3);
         }
 
@@ -41,13 +41,13 @@ public sealed class MemorySnapshotLogTests
     public void A_snapshot_added_whole_reads_back_and_bad_input_is_refused()
     {
         var log = new MemorySnapshotLog();
-        var snapshot = new MemorySnapshot(3, "zero_grad", BytesOf(9), 123, 456, 0.5);
+        var snapshot = new MemorySnapshot(3, Phase.ZeroGrad, BytesOf(9), 123, 456, 0.5);
         log.Add(snapshot);
         Assert.Equal(snapshot, log[0], new SnapshotFigures());
 
         Assert.Throws<ArgumentOutOfRangeException>(() => log[1]);
         Assert.Throws<ArgumentOutOfRangeException>(() => log[-1]);
-        Assert.Throws<ArgumentOutOfRangeException>(() => log.Add(0, "forward", new long[3], 0, 0, 0));
+        Assert.Throws<ArgumentOutOfRangeException>(() => log.Add(0, Phase.Forward, new long[3], 0, 0, 0));
         Assert.Single(log);
     }
 

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Gputel.Core.Training;
 using Gputel.Core.Memory;
 using Gputel.Profiler.Memory;
 using static TorchSharp.torch;
@@ -20,9 +21,9 @@ public sealed class MemoryTruthTests
         public long? ProcessDevice() => DeviceBytes;
         public List<(string Phase, bool TopIsProbed)> Begun { get; } = [];
         public List<long?> StartsGiven { get; } = [];
-        public void BeginPhase(string phase, bool topIsProbed, long? inUseNow)
+        public void BeginPhase(Phase phase, bool topIsProbed, long? inUseNow)
         {
-            Begun.Add((phase, topIsProbed));
+            Begun.Add((phase.Name, topIsProbed));
             StartsGiven.Add(inUseNow);
         }
         public long? EndPhasePeak() => PeakBytes;
@@ -43,7 +44,7 @@ public sealed class MemoryTruthTests
         truth.ReservedBytes = truth.InUseBytes + 5000;
         truth.DeviceBytes = truth.ReservedBytes + 70_000;
         truth.PeakBytes = truth.InUseBytes + 2000;
-        using (accountant.Phase(0, "optimizer_step"))
+        using (accountant.Phase(0, Phase.OptimizerStep))
         {
         }
 
@@ -69,7 +70,7 @@ public sealed class MemoryTruthTests
         using var accountant = new MemoryAccountant(model, () => [], truth: truth);
 
         truth.InUseBytes = start;
-        using (accountant.Phase(1, "optimizer_step"))
+        using (accountant.Phase(1, Phase.OptimizerStep))
         {
             // 8000 bytes the step does not own go back to the allocator (seen on busy machines), then
             // the step holds its temporaries at once, reads its peak, and frees them.
@@ -105,12 +106,12 @@ public sealed class MemoryTruthTests
         // a figure but does not make its phase probed.
         for (int step = 0; step < 4; step++)
         {
-            using (accountant.Phase(step, "backward"))
+            using (accountant.Phase(step, Phase.Backward))
             {
                 accountant.SamplePeak();
             }
 
-            using (accountant.Phase(step, "optimizer_step"))
+            using (accountant.Phase(step, Phase.OptimizerStep))
             {
                 if (step < 2)
                 {
@@ -135,19 +136,19 @@ public sealed class MemoryTruthTests
 
         // No phase has ended yet: nothing to continue from.
         truth.InUseBytes = truth.PeakBytes = 1_200_000;
-        using (accountant.Phase(0, "forward", continuesLast: true))
+        using (accountant.Phase(0, Phase.Forward, continuesLast: true))
         {
             truth.InUseBytes = truth.PeakBytes = 1_500_000;
         }
 
-        using (accountant.Phase(0, "backward", continuesLast: true))
+        using (accountant.Phase(0, Phase.Backward, continuesLast: true))
         {
             truth.InUseBytes = 1_300_000;
         }
 
         // A new batch comes between zero_grad and the next forward: that one reads afresh.
         truth.InUseBytes = 1_310_000;
-        using (accountant.Phase(1, "forward"))
+        using (accountant.Phase(1, Phase.Forward))
         {
         }
 
@@ -165,7 +166,7 @@ public sealed class MemoryTruthTests
 
         long InputsAfterPhase(int step)
         {
-            using (accountant.Phase(step, "forward"))
+            using (accountant.Phase(step, Phase.Forward))
             {
             }
 
@@ -198,7 +199,7 @@ public sealed class MemoryTruthTests
 
         long OptimizerStateAfterStep(int step)
         {
-            using (accountant.Phase(step, "optimizer_step"))
+            using (accountant.Phase(step, Phase.OptimizerStep))
             {
             }
 
@@ -226,7 +227,7 @@ public sealed class MemoryTruthTests
 
         // State not made yet (SGD's momentum before its first step) is listed as null and skipped.
         using var early = new MemoryAccountant(model, () => [null!, a], truth: truth);
-        using (early.Phase(0, "optimizer_step"))
+        using (early.Phase(0, Phase.OptimizerStep))
         {
         }
 
@@ -244,7 +245,7 @@ public sealed class MemoryTruthTests
         truth.InUseBytes = start;
         accountant.BeginTransient();
         accountant.SamplePeak();
-        using (accountant.Phase(1, "optimizer_step"))
+        using (accountant.Phase(1, Phase.OptimizerStep))
         {
             accountant.BeginTransient();
             truth.InUseBytes = truth.PeakBytes = start + 30_000;

@@ -1,5 +1,6 @@
 using Gputel.Core.Memory;
 using Gputel.Core.Records;
+using Gputel.Core.Training;
 using Gputel.Profiler.Records;
 
 namespace Gputel.Profiler.Tests.Records;
@@ -8,11 +9,11 @@ public sealed class RunRecordTests : IDisposable
 {
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "gputel-run-" + Guid.NewGuid().ToString("N"));
 
-    private static RunInfo Info => new("r1", "tiny", "lora", "bf16", "cpu", DateTimeOffset.UnixEpoch,
+    private static RunInfo Info => new("r1", "tiny", "lora", "bf16", ComputeDevice.Cpu, DateTimeOffset.UnixEpoch,
         new Dictionary<string, string> { ["lora_rank"] = "8" }, new Dictionary<string, string> { ["gputel"] = "0.1.0" });
 
     private static MemorySnapshot Snapshot(int step, string phase) =>
-        new(step, phase, [1, 2, 3, 4, 5, 6, 0, 8, -9], 20, 30, 0.5);
+        new(step, Phase.Parse(phase), [1, 2, 3, 4, 5, 6, 0, 8, -9], 20, 30, 0.5);
 
     [Fact]
     public void Steps_and_run_info_read_back()
@@ -29,7 +30,7 @@ public sealed class RunRecordTests : IDisposable
         Assert.Empty(record.Warnings);
         Assert.Equal("lora", record.Info!.Method);
         Assert.Equal("8", record.Info.Settings["lora_rank"]);
-        Assert.Equal(["forward", "backward"], record.Steps.Select(s => s.Phase));
+        Assert.Equal([Phase.Forward, Phase.Backward], record.Steps.Select(s => s.Phase));
         Assert.Equal(2.5, record.Steps[0].Loss);
         Assert.Equal(3, record.Steps[0].Bytes["optimizer_state"]);
         Assert.Equal(-9, record.Steps[0].Bytes["unattributed"]);

@@ -2,6 +2,7 @@ using System.Text.Json;
 using Gputel.Core.Memory;
 using Gputel.Core.Records;
 using Gputel.Core.Reports;
+using Gputel.Core.Training;
 using Gputel.Profiler.Records;
 
 namespace Gputel.Profiler.Tests.Reports;
@@ -10,18 +11,18 @@ namespace Gputel.Profiler.Tests.Reports;
 public sealed class DamagedRecordReportTests : IDisposable
 {
     private const long MiB = 1024 * 1024;
-    private static readonly string[] Phases = ["forward", "backward", "optimizer_step", "zero_grad"];
+    private static readonly IReadOnlyList<Phase> Phases = Phase.All;
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "gputel-damaged-" + Guid.NewGuid().ToString("N"));
 
     /// <summary>A process that does not run: pid 1 started at the epoch on this host.</summary>
     private static readonly RunProcess Gone = new(1, Environment.MachineName, DateTimeOffset.UnixEpoch);
 
-    private static RunInfo Info(RunProcess? process, string device = "cpu") => new("damaged", "tiny", "lora", "fp32", device, DateTimeOffset.UnixEpoch,
+    private static RunInfo Info(RunProcess? process, string device = "cpu") => new("damaged", "tiny", "lora", "fp32", ComputeDevice.Parse(device), DateTimeOffset.UnixEpoch,
         new Dictionary<string, string> { ["batch_size"] = "2", ["cutoff_length"] = "32" }, new Dictionary<string, string>(), process);
 
     private static MemorySnapshot Snapshot(int step, int phase, long weights = 10 * MiB, long optimizer = 2 * MiB, long cache = 0, long unattributed = 0)
     {
-        long[] bytes = new long[MemoryCategoryNames.All.Count];
+        long[] bytes = new long[MemoryCategories.All.Count];
         bytes[(int)MemoryCategory.Weights] = weights;
         bytes[(int)MemoryCategory.OptimizerState] = optimizer;
         bytes[(int)MemoryCategory.Activations] = phase == 0 ? (5 + step) * MiB : 0;

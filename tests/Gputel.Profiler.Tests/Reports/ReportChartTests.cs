@@ -1,6 +1,7 @@
 using Gputel.Core.Memory;
 using Gputel.Core.Records;
 using Gputel.Core.Reports;
+using Gputel.Core.Training;
 using Gputel.Profiler.Records;
 
 namespace Gputel.Profiler.Tests.Reports;
@@ -12,7 +13,7 @@ public sealed class ReportChartTests : IDisposable
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "gputel-chart-" + Guid.NewGuid().ToString("N"));
 
     private static StepLine Line(int step, string phase, double endSeconds, double seconds, long weights) =>
-        new(DateTimeOffset.UnixEpoch.AddSeconds(endSeconds), step, phase, seconds, new Dictionary<string, long> { ["weights"] = weights }, weights, weights, null);
+        new(DateTimeOffset.UnixEpoch.AddSeconds(endSeconds), step, Phase.Parse(phase), seconds, new Dictionary<string, long> { ["weights"] = weights }, weights, weights, null);
 
     [Fact]
     public void Samples_land_inside_the_phase_they_were_taken_in()
@@ -34,14 +35,14 @@ public sealed class ReportChartTests : IDisposable
     [Fact]
     public void A_long_run_is_thinned_but_keeps_its_highest_phase_and_sample()
     {
-        var info = new RunInfo("long", "tiny", "lora", "fp32", "cuda:0", DateTimeOffset.UnixEpoch, new Dictionary<string, string>(), new Dictionary<string, string>());
+        var info = new RunInfo("long", "tiny", "lora", "fp32", ComputeDevice.Cuda(0), DateTimeOffset.UnixEpoch, new Dictionary<string, string>(), new Dictionary<string, string>());
         using (var writer = new RunRecordWriter(_dir, info))
         {
             for (int i = 0; i < 5000; i++)
             {
-                long[] bytes = new long[MemoryCategoryNames.All.Count];
+                long[] bytes = new long[MemoryCategories.All.Count];
                 bytes[(int)MemoryCategory.Weights] = (i == 3217 ? 900 : 100) * MiB;
-                writer.WriteStep(new MemorySnapshot(i / 4, "p" + (i % 4), bytes, bytes[0], bytes[0], 1), time: DateTimeOffset.UnixEpoch.AddSeconds(i + 1));
+                writer.WriteStep(new MemorySnapshot(i / 4, Phase.All[i % 4], bytes, bytes[0], bytes[0], 1), time: DateTimeOffset.UnixEpoch.AddSeconds(i + 1));
             }
 
             for (int i = 0; i < 20_000; i++)

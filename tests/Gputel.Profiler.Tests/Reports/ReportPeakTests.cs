@@ -1,6 +1,7 @@
 using Gputel.Core.Memory;
 using Gputel.Core.Records;
 using Gputel.Core.Reports;
+using Gputel.Core.Training;
 using Gputel.Profiler.Records;
 
 namespace Gputel.Profiler.Tests.Reports;
@@ -23,7 +24,7 @@ public sealed class ReportPeakTests : IDisposable
     /// </summary>
     private static MemorySnapshot Snapshot(int step, string phase, long cache, long runtime)
     {
-        long[] bytes = new long[MemoryCategoryNames.All.Count];
+        long[] bytes = new long[MemoryCategories.All.Count];
         bytes[(int)MemoryCategory.Weights] = 10 * MiB;
         bytes[(int)MemoryCategory.OptimizerState] = 2 * MiB;
         bytes[(int)MemoryCategory.AllocatorCache] = cache;
@@ -38,7 +39,7 @@ public sealed class ReportPeakTests : IDisposable
         bytes[(int)MemoryCategory.Activations] = phase == "forward" ? 6 * MiB : 0;
         bytes[(int)MemoryCategory.Gradients] = phase is "backward" or "optimizer_step" ? 1 * MiB : 0;
         bytes[(int)MemoryCategory.Temporary] = phase switch { "backward" => 3 * MiB, "optimizer_step" => 1 * MiB, _ => 0 };
-        return new MemorySnapshot(step, phase, bytes, allocator, peak, 0.1);
+        return new MemorySnapshot(step, Phase.Parse(phase), bytes, allocator, peak, 0.1);
     }
 
     private RunRecordReader Write(long cache, long runtime, string? jitSlabCache = null)
@@ -49,7 +50,7 @@ public sealed class ReportPeakTests : IDisposable
             settings["jit_slab_cache"] = jitSlabCache;
         }
 
-        var info = new RunInfo("peak", "tiny", "lora", "fp32", runtime > 0 ? "cuda:0" : "cpu", DateTimeOffset.UnixEpoch,
+        var info = new RunInfo("peak", "tiny", "lora", "fp32", runtime > 0 ? ComputeDevice.Cuda(0) : ComputeDevice.Cpu, DateTimeOffset.UnixEpoch,
             settings, new Dictionary<string, string>());
         using (var writer = new RunRecordWriter(_dir, info))
         {
@@ -75,7 +76,7 @@ public sealed class ReportPeakTests : IDisposable
         RunSummary summary = RunAnalysis.Summarize(record, _ => false);
 
         PhaseMemory peak = summary.Peak!;
-        Assert.Equal((1, "backward"), (peak.Step, peak.Phase));
+        Assert.Equal((1, Phase.Backward), (peak.Step, peak.Phase));
         Assert.Equal(21 * MiB, peak.PeakBytes);
         // Not the end of backward (13 MiB, the activations freed, the gradients made) with the rest
         // of the peak as temporary, but what backward began with, the end of forward (18 MiB, every
@@ -98,18 +99,18 @@ public sealed class ReportPeakTests : IDisposable
         EstimateSummary estimate = summary.Estimate!;
         Assert.Equal(peak.TotalBytes, estimate.MeasuredPeakBytes);
         Assert.All(estimate.Categories, c => Assert.Equal(peak.Bytes[c.Category], c.MeasuredBytes));
-        Assert.Equal(peak.TotalBytes, summary.PhasePeaks.Single(p => p.Phase == "backward").LaterSteps!.TotalBytes);
+        Assert.Equal(peak.TotalBytes, summary.PhasePeaks.Single(p => p.Phase == Phase.Backward).LaterSteps!.TotalBytes);
         // zero_grad frees the gradients: its peak (its start) holds them. The next step's forward
         // begins after a new batch, so it stands on its own end whatever the line before it says.
-        PhaseMemory zeroGrad = summary.PhasePeaks.Single(p => p.Phase == "zero_grad").LaterSteps!;
+        PhaseMemory zeroGrad = summary.PhasePeaks.Single(p => p.Phase == Phase.ZeroGrad).LaterSteps!;
         Assert.Equal((1 * MiB, 0L, 13 * MiB + cache + runtime), (zeroGrad.Bytes["gradients"], zeroGrad.Bytes["temporary"], zeroGrad.TotalBytes));
-        PhaseMemory forward = summary.PhasePeaks.Single(p => p.Phase == "forward").LaterSteps!;
+        PhaseMemory forward = summary.PhasePeaks.Single(p => p.Phase == Phase.Forward).LaterSteps!;
         Assert.Equal((6 * MiB, 18 * MiB + cache + runtime), (forward.Bytes["activations"], forward.TotalBytes));
 
         // The chart's highest band is the same peak.
         ChartSeries chart = ChartSeries.From(record);
         Assert.Equal(peak.TotalBytes, chart.Bands.Max(b => b.Tops[^1]));
-        Assert.Equal("backward", chart.Bands.MaxBy(b => b.Tops[^1])!.Memory.Phase);
+        Assert.Equal(Phase.Backward, chart.Bands.MaxBy(b => b.Tops[^1])!.Memory.Phase);
     }
 
     [Theory]

@@ -1,5 +1,6 @@
 using System.Diagnostics.Metrics;
 using Gputel.Core.Memory;
+using Gputel.Core.Training;
 using Gputel.Profiler.Telemetry;
 
 namespace Gputel.Profiler.Tests.Telemetry;
@@ -9,7 +10,7 @@ public sealed class TrainingTelemetryTests
 {
     private static long[] Bytes(params (MemoryCategory Category, long Bytes)[] figures)
     {
-        long[] bytes = new long[MemoryCategoryNames.All.Count];
+        long[] bytes = new long[MemoryCategories.All.Count];
         foreach ((MemoryCategory category, long value) in figures)
         {
             bytes[(int)category] = value;
@@ -57,7 +58,7 @@ public sealed class TrainingTelemetryTests
         using var telemetry = new TrainingTelemetry(run);
         // Backward ends at 1000 after a peak of 1500 at its start; 200 of it were temporaries. No
         // phase of its step was recorded before it, so its peak stands on its end.
-        telemetry.Record(new MemorySnapshot(3, "backward", Bytes(
+        telemetry.Record(new MemorySnapshot(3, Phase.Backward, Bytes(
             (MemoryCategory.Weights, 600), (MemoryCategory.Gradients, 300), (MemoryCategory.Runtime, 100), (MemoryCategory.Temporary, 200)), 1000, 1500, 0.1));
 
         var values = Read(run);
@@ -75,13 +76,13 @@ public sealed class TrainingTelemetryTests
         using var telemetry = new TrainingTelemetry(run);
         // Forward ends at 1400 with 700 of activations; backward begins there, rises 100 above it,
         // and ends at 1000 with the activations freed and 300 of gradients made.
-        telemetry.Record(new MemorySnapshot(3, "forward", Bytes(
+        telemetry.Record(new MemorySnapshot(3, Phase.Forward, Bytes(
             (MemoryCategory.Weights, 600), (MemoryCategory.Activations, 700), (MemoryCategory.Runtime, 100)), 1400, 1400, 0.1));
-        telemetry.Record(new MemorySnapshot(3, "backward", Bytes(
+        telemetry.Record(new MemorySnapshot(3, Phase.Backward, Bytes(
             (MemoryCategory.Weights, 600), (MemoryCategory.Gradients, 300), (MemoryCategory.Runtime, 100), (MemoryCategory.Temporary, 100)), 1000, 1500, 0.1));
         // The next step's forward begins after a new batch, not where the last phase ended: its
         // peak stands on its own end even though the phase before it ended higher.
-        telemetry.Record(new MemorySnapshot(4, "forward", Bytes(
+        telemetry.Record(new MemorySnapshot(4, Phase.Forward, Bytes(
             (MemoryCategory.Weights, 600), (MemoryCategory.Activations, 200), (MemoryCategory.Runtime, 100)), 900, 950, 0.1));
 
         var values = Read(run);

@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using Gputel.Core.Model;
 using Gputel.Core.Records;
+using Gputel.Core.Training;
 using Gputel.Profiler.Memory;
 using Gputel.Profiler.Records;
 using Gputel.Profiler.Training;
@@ -31,7 +32,7 @@ public sealed partial class CudaSettingsTests : IDisposable
     [InlineData("CUDA", null)]
     [InlineData("cuda:1 ", null)]
     public void Device_names_give_the_cuda_ordinal(string device, int? ordinal) =>
-        Assert.Equal(ordinal, FineTuneOptions.CudaOrdinal(device));
+        Assert.Equal(ordinal, ComputeDevice.TryParse(device, out ComputeDevice parsed) && parsed.IsCuda ? parsed.CudaOrdinal : null);
 
     [Theory]
     [InlineData("cpu", false, false, 0.0, null)]
@@ -45,7 +46,7 @@ public sealed partial class CudaSettingsTests : IDisposable
     {
         var options = new FineTuneOptions(ModelShape.Tiny, _dir)
         {
-            Device = device,
+            Device = ComputeDevice.Parse(device),
             ExactCpuPeaks = exactCpuPeaks,
             GradientCheckpointing = checkpointing,
             Lora = new LoraSettings(rank: 8, alpha: 16, dropout: dropout),
@@ -150,7 +151,7 @@ public sealed partial class CudaSettingsTests : IDisposable
     [Fact]
     public void A_gpu_runs_samples_add_the_devices_figures_beside_the_hosts()
     {
-        var info = new RunInfo("r1", "tiny", "full", "bf16", "cuda:0", DateTimeOffset.UnixEpoch, new Dictionary<string, string>(), new Dictionary<string, string>());
+        var info = new RunInfo("r1", "tiny", "full", "bf16", ComputeDevice.Cuda(0), DateTimeOffset.UnixEpoch, new Dictionary<string, string>(), new Dictionary<string, string>());
         int calls = 0;
         using (var record = new RunRecordWriter(_dir, info))
         using (new HostSampler(record, () => new SampleLine(DateTimeOffset.UtcNow, 3, 1000 + Interlocked.Increment(ref calls), 700)))

@@ -27,7 +27,7 @@ public sealed class FineTuneTests : IDisposable
     private FineTuneOptions Options(FineTuneMethod method) =>
         new(Shape, _dir) { ModelName = "tiny", Method = method, Steps = 3, BatchSize = 2, CutoffLength = 32, TrainableLayers = 1 };
 
-    private static MemorySnapshot At(IReadOnlyList<MemorySnapshot> s, int step, string phase) => s.Single(x => x.Step == step && x.Phase == phase);
+    private static MemorySnapshot At(IReadOnlyList<MemorySnapshot> s, int step, string phase) => s.Single(x => x.Step == step && x.Phase.Name == phase);
 
     [Theory]
     [InlineData(ScalarType.Float32, 4)]
@@ -102,7 +102,7 @@ public sealed class FineTuneTests : IDisposable
             Assert.Equal(s.AllocatorBytes, s.Bytes.Sum() - s[MemoryCategory.Temporary]);
             if (s.Step > 0)
             {
-                Assert.True(Math.Abs(s[MemoryCategory.Unattributed]) < peak / 20, $"{s.Phase} step {s.Step}: unattributed {s[MemoryCategory.Unattributed]} of peak {peak}; {string.Join(", ", MemoryCategoryNames.All.Select(c => $"{c.ToName()}={s[c]}"))}");
+                Assert.True(Math.Abs(s[MemoryCategory.Unattributed]) < peak / 20, $"{s.Phase} step {s.Step}: unattributed {s[MemoryCategory.Unattributed]} of peak {peak}; {string.Join(", ", MemoryCategories.All.Select(c => $"{c.ToName()}={s[c]}"))}");
             }
         }
 
@@ -158,7 +158,7 @@ public sealed class FineTuneTests : IDisposable
             BatchSize = batch,
             CutoffLength = tokens,
             GradientCheckpointing = checkpointing,
-            Device = "cpu",
+            Device = ComputeDevice.Cpu,
         });
         long expectedPlain = Expected(false).ForwardActivations, expectedCkpt = Expected(true).ForwardActivations;
         long layerInput = (long)batch * tokens * Medium.HiddenSize * 4;
@@ -202,7 +202,7 @@ public sealed class FineTuneTests : IDisposable
             BatchSize = batch,
             CutoffLength = tokens,
             GradientCheckpointing = true,
-            Device = "cpu",
+            Device = ComputeDevice.Cpu,
         });
         // One-sided where it matters: memory released outside any tensor mid-run (negative
         // unattributed; the JIT's slab cache was one such, now off in test processes: JitSlabCache)
