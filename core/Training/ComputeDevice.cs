@@ -10,8 +10,8 @@ namespace Gputel.Core.Training;
 /// </summary>
 /// <param name="Kind">CPU or CUDA.</param>
 /// <param name="Ordinal">The CUDA ordinal as libtorch numbers devices (after <c>CUDA_VISIBLE_DEVICES</c>), or null where none was named.</param>
-[JsonConverter(typeof(ComputeDeviceJsonConverter))]
-public readonly record struct ComputeDevice(DeviceKind Kind, int? Ordinal = null)
+[JsonConverter(typeof(NamedValueJsonConverter<ComputeDevice>))]
+public readonly record struct ComputeDevice(DeviceKind Kind, int? Ordinal = null) : INamedValue<ComputeDevice>
 {
     /// <summary>The CPU.</summary>
     public static ComputeDevice Cpu { get; } = new(DeviceKind.Cpu);
@@ -28,20 +28,23 @@ public readonly record struct ComputeDevice(DeviceKind Kind, int? Ordinal = null
     /// <summary>The CUDA ordinal a run uses: the one named, or 0.</summary>
     public int CudaOrdinal => Ordinal ?? 0;
 
+    /// <inheritdoc />
+    public static string Expected => "cpu, cuda or cuda:N";
+
     /// <summary>Parses <c>cpu</c>, <c>cuda</c> or <c>cuda:N</c> (N a non-negative integer, no sign or spaces).</summary>
-    public static bool TryParse(string? text, out ComputeDevice device)
+    public static bool TryParse(string? name, out ComputeDevice value)
     {
-        device = Cpu;
-        switch (text)
+        value = Cpu;
+        switch (name)
         {
             case "cpu":
                 return true;
             case "cuda":
-                device = Cuda();
+                value = Cuda();
                 return true;
-            case not null when text.StartsWith("cuda:", StringComparison.Ordinal)
-                && int.TryParse(text.AsSpan(5), NumberStyles.None, CultureInfo.InvariantCulture, out int ordinal):
-                device = Cuda(ordinal);
+            case not null when name.StartsWith("cuda:", StringComparison.Ordinal)
+                && int.TryParse(name.AsSpan(5), NumberStyles.None, CultureInfo.InvariantCulture, out int ordinal):
+                value = Cuda(ordinal);
                 return true;
             default:
                 return false;
@@ -52,7 +55,7 @@ public readonly record struct ComputeDevice(DeviceKind Kind, int? Ordinal = null
     /// <exception cref="ArgumentException">Neither cpu, cuda nor cuda:N; worded as the commands' <c>--device</c> errors.</exception>
     public static ComputeDevice Parse(string text) => TryParse(text, out ComputeDevice device)
         ? device
-        : throw new ArgumentException($"invalid device '{text}': expected cpu, cuda or cuda:N");
+        : throw new ArgumentException($"invalid device '{text}': expected {Expected}");
 
     /// <inheritdoc />
     public override string ToString() => IsCpu ? "cpu" : Ordinal is { } n ? string.Create(CultureInfo.InvariantCulture, $"cuda:{n}") : "cuda";

@@ -7,8 +7,8 @@ namespace Gputel.Core.Training;
 /// prints as its snake_case name (<see cref="Name"/>) wherever it is shown, and is written to files
 /// by that name; a record line with any other name is damaged, not a new phase.
 /// </summary>
-[JsonConverter(typeof(PhaseJsonConverter))]
-public readonly record struct Phase
+[JsonConverter(typeof(NamedValueJsonConverter<Phase>))]
+public readonly record struct Phase : INamedValue<Phase>
 {
     private static readonly string[] Names = ["forward", "backward", "optimizer_step", "zero_grad"];
 
@@ -44,6 +44,9 @@ public readonly record struct Phase
     /// </summary>
     public bool BeginsWhereLastEnded => _index != 0;
 
+    /// <inheritdoc />
+    public static string Expected => string.Join(", ", Names);
+
     /// <summary>The phase named <paramref name="name"/> (snake_case, exact), or false.</summary>
     public static bool TryParse(string? name, out Phase phase)
     {
@@ -56,7 +59,7 @@ public readonly record struct Phase
     /// <exception cref="ArgumentException">No phase has that name; the message lists the names.</exception>
     public static Phase Parse(string name) => TryParse(name, out Phase phase)
         ? phase
-        : throw new ArgumentException($"invalid phase '{name}': expected {string.Join(", ", Names)}");
+        : throw new ArgumentException($"invalid phase '{name}': expected {Expected}");
 
     /// <inheritdoc />
     public override string ToString() => Name;
