@@ -10,29 +10,32 @@ internal static class ReportCommand
 {
     public static Command Create()
     {
-        var runDirectory = new Argument<string>("RUN_DIR") { Description = "The run record directory (run.json, steps.jsonl, samples.jsonl)." };
-        var output = new Option<string>("--out") { Description = "Where to write report.html, report.md, report.png and summary.json (default: RUN_DIR)." };
-        var command = new Command("report", "Report a recorded run: memory by category over steps and phases, peaks, estimate against measurement, warnings.")
+        var runDirectory = new Argument<string>("RUN_DIR") { Description = "A run record directory (run.json, steps.jsonl, samples.jsonl: gputel finetune), or a PyTorch CUDA memory snapshot file (torch.cuda.memory._dump_snapshot, e.g. from tools/pytorch/gputel_snapshot.py)." };
+        var output = new Option<string>("--out") { Description = "Where to write report.html, report.md, report.png and summary.json (default: RUN_DIR for a run record; NAME-report/ beside a snapshot NAME.pickle)." };
+        var device = new Option<int?>("--device") { Description = "For a snapshot of several GPUs: the CUDA device to report (default: the one whose peak is highest)." };
+        var command = new Command("report", "Report a recorded run or a PyTorch memory snapshot: memory by category over steps and phases, peaks, estimate against measurement, warnings.")
         {
-            runDirectory, output,
+            runDirectory, output, device,
         };
 
         command.SetAction(parse =>
         {
             string run = parse.GetValue(runDirectory)!;
+            bool snapshot = File.Exists(run);
             RunReport report;
             try
             {
-                report = RunReport.Read(run);
+                report = snapshot ? RunReport.ReadSnapshot(run, parse.GetValue(device)) : RunReport.Read(run);
             }
-            catch (Exception e) when (e is DirectoryNotFoundException or InvalidDataException or UnauthorizedAccessException)
+            catch (Exception e) when (e is DirectoryNotFoundException or FileNotFoundException or InvalidDataException or UnauthorizedAccessException or IOException)
             {
                 // Nothing is written: there is no record to report on.
                 Console.Error.WriteLine($"gputel report: {Program.Describe(e)}");
                 return Program.UsageError;
             }
 
-            string destination = parse.GetValue(output) ?? run;
+            string destination = parse.GetValue(output)
+                ?? (snapshot ? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(run))!, Path.GetFileNameWithoutExtension(run) + "-report") : run);
             if (File.Exists(destination))
             {
                 Console.Error.WriteLine($"gputel report: --out {destination} is a file; it takes a directory to write the report into");

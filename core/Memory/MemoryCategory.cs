@@ -24,4 +24,10 @@ public enum MemoryCategory
     Runtime,
     /// <summary>Whatever is left after the others; shown, never hidden.</summary>
     Unattributed,
+    /// <summary>Weights stored quantized (bitsandbytes 4-bit or 8-bit); PyTorch snapshots only.</summary>
+    QuantizedWeights,
+    /// <summary>LoRA adapters (PEFT) apart from the base weights; PyTorch snapshots only.</summary>
+    LoraAdapters,
+    /// <summary>Memory allocated before a PyTorch snapshot began recording, that no frame names; PyTorch snapshots only.</summary>
+    BeforeRecording,
 }

@@ -25,6 +25,10 @@ public sealed class RunRecordReader
         Warnings = warnings;
     }
 
+    /// <summary>A record made in memory from another source (a PyTorch memory snapshot), read as a run record is.</summary>
+    internal static RunRecordReader FromLines(string source, RunInfo info, RunEnd end, List<StepLine> steps, List<SampleLine> samples, List<string> warnings) =>
+        new(source, info, end, steps, samples, warnings);
+
     /// <summary>The run record directory that was read.</summary>
     public string Directory { get; }
 

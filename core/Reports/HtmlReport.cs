@@ -58,6 +58,7 @@ internal static class HtmlReport
         AppendWarnings(html, summary.Warnings);
         AppendChart(html, summary, chart);
         AppendTopConsumers(html, summary);
+        AppendSites(html, summary);
         AppendPhasePeaks(html, summary);
         AppendEstimate(html, summary.Estimate);
         AppendSettings(html, settings);
@@ -220,6 +221,23 @@ internal static class HtmlReport
         foreach (CategoryShare c in summary.TopConsumers)
         {
             html.Append(CultureInfo.InvariantCulture, $"<tr data-category=\"{E(c.Category)}\" data-bytes=\"{c.Bytes}\"><td>{E(c.Category)}</td><td>{ByteText.Format(c.Bytes)}</td><td>{c.Share:0.0%}</td></tr>\n");
+        }
+
+        html.Append("</table>\n");
+    }
+
+    private static void AppendSites(StringBuilder html, RunSummary summary)
+    {
+        if (summary.AllocationSites.Count == 0)
+        {
+            return;
+        }
+
+        html.Append("<h2>Allocation sites at the peak</h2>\n<p>The lines that asked for the memory in use at the peak (the innermost frame outside PyTorch), largest first.</p>\n");
+        html.Append("<table data-table=\"sites\">\n<tr><th>site</th><th>category</th><th>bytes</th><th>blocks</th></tr>\n");
+        foreach (Snapshots.AllocationSite s in summary.AllocationSites)
+        {
+            html.Append(CultureInfo.InvariantCulture, $"<tr data-bytes=\"{s.Bytes}\"><td class=\"formula\">{E(s.Site)}</td><td>{E(s.Category)}</td><td>{ByteText.Format(s.Bytes)}</td><td>{s.Blocks}</td></tr>\n");
         }
 
         html.Append("</table>\n");

@@ -1,6 +1,6 @@
-using Gputel.Core.Training;
 using System.Globalization;
 using System.Text;
+using Gputel.Core.Training;
 
 namespace Gputel.Core.Reports;
 
@@ -20,6 +20,17 @@ internal static class MarkdownReport
             foreach (CategoryShare c in summary.TopConsumers)
             {
                 md.Append(CultureInfo.InvariantCulture, $"| {c.Category} | {ByteText.Format(c.Bytes)} | {c.Share:0.0%} |\n");
+            }
+
+            md.Append('\n');
+        }
+
+        if (summary.AllocationSites.Count > 0)
+        {
+            md.Append("| allocation site at the peak | category | bytes | blocks |\n| --- | --- | ---: | ---: |\n");
+            foreach (Snapshots.AllocationSite s in summary.AllocationSites)
+            {
+                md.Append(CultureInfo.InvariantCulture, $"| `{s.Site.Replace("|", "\\|", StringComparison.Ordinal)}` | {s.Category} | {ByteText.Format(s.Bytes)} | {s.Blocks} |\n");
             }
 
             md.Append('\n');

@@ -1,5 +1,5 @@
-using Gputel.Core.Training;
 using System.Text.Json.Serialization;
+using Gputel.Core.Training;
 
 namespace Gputel.Core.Reports;
 

@@ -224,14 +224,16 @@ public static class RunAnalysis
             : (RunStatus.CutOff, string.Create(CultureInfo.InvariantCulture, $"run cut off {after}: no end marker (end.json) and its process ({writer.Pid} on {writer.Host}) is gone"));
     }
 
-    private static IEnumerable<string> PeakWarnings(PhaseMemory peak, bool onGpu)
+    internal static IEnumerable<string> PeakWarnings(PhaseMemory peak, bool onGpu)
     {
         long Get(MemoryCategory c) => peak.Bytes.TryGetValue(c.ToName(), out long b) ? b : 0;
         string At = $"at the peak (step {peak.Step}, {peak.Phase})";
-        long optimizer = Get(MemoryCategory.OptimizerState), weights = Get(MemoryCategory.Weights);
+        long optimizer = Get(MemoryCategory.OptimizerState);
+        long weights = Get(MemoryCategory.Weights) + Get(MemoryCategory.QuantizedWeights) + Get(MemoryCategory.LoraAdapters);
         // On a GPU only: there it is memory a run could win back; in host memory AdamW's two moments
         // per parameter are the expected state of every full run, and a warning would always show.
-        if (onGpu && optimizer > weights)
+        // Not where the weights are unknown (a snapshot recorded after they were loaded).
+        if (onGpu && optimizer > weights && Get(MemoryCategory.BeforeRecording) == 0)
         {
             yield return $"optimizer state on the GPU larger than weights {At}: {ByteText.Format(optimizer)} against {ByteText.Format(weights)} (an 8-bit optimizer, ZeRO sharding or offloading the state would shrink it)";
         }
@@ -249,7 +251,7 @@ public static class RunAnalysis
         }
     }
 
-    private static List<CategoryShare> TopConsumers(PhaseMemory peak) =>
+    internal static List<CategoryShare> TopConsumers(PhaseMemory peak) =>
         peak.Bytes.Where(kv => kv.Value > 0)
             .OrderByDescending(kv => kv.Value)
             .Select(kv => new CategoryShare(kv.Key, kv.Value, peak.TotalBytes > 0 ? (double)kv.Value / peak.TotalBytes : 0))

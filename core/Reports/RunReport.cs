@@ -43,6 +43,19 @@ public sealed class RunReport
         return new RunReport(record, RunAnalysis.Summarize(record), ChartSeries.From(record));
     }
 
+    /// <summary>
+    /// Reads a PyTorch CUDA memory snapshot (<c>torch.cuda.memory._dump_snapshot</c>) and replays it
+    /// (<see cref="Snapshots.SnapshotAnalysis"/>): the same four files, with the exact peak and its
+    /// allocation sites. Throws <see cref="FileNotFoundException"/> for no such file and
+    /// <see cref="InvalidDataException"/> for a file that is not a readable snapshot.
+    /// </summary>
+    public static RunReport ReadSnapshot(string path, int? device = null)
+    {
+        Snapshots.CudaSnapshot snapshot = Snapshots.SnapshotReader.Read(path);
+        (RunRecordReader record, RunSummary summary) = Snapshots.SnapshotAnalysis.Summarize(path, snapshot, device);
+        return new RunReport(record, summary, ChartSeries.From(record));
+    }
+
     /// <summary>Writes the four files into <paramref name="outputDirectory"/> (created if needed), each replaced whole.</summary>
     public ReportFiles Write(string outputDirectory)
     {

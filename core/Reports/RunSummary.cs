@@ -25,10 +25,16 @@ namespace Gputel.Core.Reports;
 /// Where <paramref name="Bytes"/> are the phase's start, the phase whose end it began from (forward
 /// for a backward pass); null where they are the phase's own end.
 /// </param>
-public sealed record PhaseMemory(int Step, Phase Phase, long TotalBytes, long AllocatorBytes, long PeakBytes, IReadOnlyDictionary<string, long> Bytes, Phase? StartedFrom = null)
+/// <param name="AtPeakItself">
+/// True where <paramref name="Bytes"/> are the categories at the peak moment itself (a PyTorch
+/// snapshot, replayed event by event), not at one of the phase's ends.
+/// </param>
+public sealed record PhaseMemory(int Step, Phase Phase, long TotalBytes, long AllocatorBytes, long PeakBytes, IReadOnlyDictionary<string, long> Bytes, Phase? StartedFrom = null, bool AtPeakItself = false)
 {
     /// <summary>What <see cref="Bytes"/> are, in words for a report: the phase's end, or its start where it fell from there.</summary>
-    public string DescribeBasis() => StartedFrom is { } from
+    public string DescribeBasis() => AtPeakItself
+        ? "the categories of the blocks in use at that moment, replayed event by event, and allocator_cache as reserved minus in use"
+        : StartedFrom is { } from
         ? $"the categories {Phase} began with, at the end of {from}, since it frees them as it goes, and temporary as what it allocated above them"
         : "the categories at the end of the phase, and temporary as the peak above that end";
 }
@@ -113,6 +119,15 @@ public sealed record RunSummary(
     SampleSummary Samples,
     IReadOnlyList<string> Warnings)
 {
+    /// <summary>What was reported: <c>run_record</c> (gputel finetune) or <c>pytorch_snapshot</c> (torch.cuda.memory._dump_snapshot).</summary>
+    public string Source { get; init; } = "run_record";
+
+    /// <summary>For a PyTorch snapshot: the allocation sites of what was in use at the peak, largest first; empty for a run record.</summary>
+    public IReadOnlyList<Snapshots.AllocationSite> AllocationSites { get; init; } = [];
+
+    /// <summary>For a PyTorch snapshot: the allocations that failed for want of memory; empty for a run record.</summary>
+    public IReadOnlyList<Snapshots.OutOfMemory> OutOfMemory { get; init; } = [];
+
     /// <summary>
     /// Which steps <see cref="Peak"/> is the highest of, in words for a report: the steps after the
     /// first where there are any (step 0 holds one-time set-up), with step 0's own peak where it
@@ -123,6 +138,11 @@ public sealed record RunSummary(
         if (Peak is not { } peak)
         {
             return "no peak";
+        }
+
+        if (Source == "pytorch_snapshot")
+        {
+            return $"the highest bytes in use over the whole trace, {ByteText.Format(peak.PeakBytes)}, replayed event by event";
         }
 
         if (peak.Step == 0)

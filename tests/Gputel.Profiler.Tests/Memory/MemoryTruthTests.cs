@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
-using Gputel.Core.Training;
 using Gputel.Core.Memory;
+using Gputel.Core.Training;
 using Gputel.Profiler.Memory;
 using static TorchSharp.torch;
 
