@@ -333,7 +333,8 @@ public sealed class SnapshotReplay
         }
 
         // 6. What was live at the peak: replayed again up to it (cheaper than keeping every state).
-        var atPeak = peakEvent < 0 ? new Dictionary<ulong, (long Size, MemoryCategory Category, int Stack)>(blocks) : LiveAt(peakEvent);
+        // (A peak before the first entry is the state recording began with: index -1 replays nothing.)
+        var atPeak = LiveAt(peakEvent);
         Dictionary<ulong, (long Size, MemoryCategory Category, int Stack)> LiveAt(int index)
         {
             var state = new Dictionary<ulong, (long Size, MemoryCategory Category, int Stack)>();
