@@ -1,13 +1,13 @@
 using System.Collections;
 using System.Globalization;
-using Razorvine.Pickle;
 
 namespace Gputel.Core.Snapshots;
 
 /// <summary>
 /// Reads a PyTorch CUDA memory snapshot: the pickle <c>torch.cuda.memory._dump_snapshot</c> writes
-/// (layout in PyTorch's <c>torch/cuda/memory.py</c>, <c>_snapshot</c>). Stacks are interned as they
-/// are read, so the compact form holds each distinct stack once, however many events share it.
+/// (layout in PyTorch's <c>torch/cuda/memory.py</c>, <c>_snapshot</c>), in one pass
+/// (<see cref="PickleStream"/>). Frames and stacks are interned as they are read, so the compact form
+/// holds each distinct stack once, however many events share it.
 /// </summary>
 public static class SnapshotReader
 {
@@ -35,10 +35,9 @@ public static class SnapshotReader
         {
             try
             {
-                using var unpickler = new Unpickler();
-                root = unpickler.load(stream);
+                root = PickleStream.Load(stream);
             }
-            catch (Exception e) when (e is PickleException or InvalidOperationException or InvalidCastException or EndOfStreamException or IOException or ArgumentException or IndexOutOfRangeException or OverflowException or FormatException)
+            catch (Exception e) when (e is InvalidDataException or EndOfStreamException or IOException or OverflowException or FormatException or ArgumentException)
             {
                 throw new InvalidDataException($"{path} is not a readable pickle ({FirstLine(e.Message)})", e);
             }
@@ -214,17 +213,31 @@ public static class SnapshotReader
             _key.Clear();
             for (int i = 0; i < list.Count; i++)
             {
-                IDictionary f = Dict(list[i], "a frame", path);
-                string file = f["filename"] as string ?? string.Empty, name = f["name"] as string ?? string.Empty;
-                int line = f["line"] is int n ? n : f["line"] is long ln ? (int)ln : 0;
-                if (!_frames.TryGetValue((file, line, name), out StackFrame? frame))
+                // Frames come already shared from the reader; a frame dict (another reader's graph) is made one.
+                StackFrame frame;
+                if (list[i] is StackFrame read)
                 {
-                    frame = new StackFrame(file, line, name);
-                    _frames[(file, line, name)] = frame;
+                    frame = read;
+                }
+                else
+                {
+                    IDictionary f = Dict(list[i], "a frame", path);
+                    string file = f["filename"] as string ?? string.Empty, name = f["name"] as string ?? string.Empty;
+                    int line = f["line"] is int n ? n : f["line"] is long ln ? (int)Math.Clamp(ln, int.MinValue, int.MaxValue) : 0;
+                    if (!_frames.TryGetValue((file, line, name), out StackFrame? known))
+                    {
+                        known = new StackFrame(file, line, name);
+                        _frames[(file, line, name)] = known;
+                    }
+
+                    frame = known;
                 }
 
+                string fileName = frame.File, frameName = frame.Name;
+                int lineNumber = frame.Line;
+
                 stack[i] = frame;
-                _key.Append(file).Append('\u0001').Append(line).Append('\u0001').Append(name).Append('\u0002');
+                _key.Append(fileName).Append('\u0001').Append(lineNumber).Append('\u0001').Append(frameName).Append('\u0002');
             }
 
             string key = _key.ToString();

@@ -83,4 +83,36 @@ public sealed class RealSnapshotTests
         Assert.NotEmpty(summary.AllocationSites);
         Assert.True(summary.AllocationSites.Sum(s => s.Bytes) <= peak.AllocatorBytes);
     }
+
+    [Theory]
+    [MemberData(nameof(Files))]
+    public void The_one_pass_reader_reads_what_a_general_unpickler_reads(string name)
+    {
+        string path = PathOf(name);
+        object? general;
+        using (var unpickler = new Razorvine.Pickle.Unpickler())
+        using (FileStream stream = File.OpenRead(path))
+        {
+            general = unpickler.load(stream);
+        }
+
+        CudaSnapshot expected = SnapshotReader.FromPickle(general, path), actual = SnapshotReader.Read(path);
+
+        Assert.Equal(expected.Stacks.Count, actual.Stacks.Count);
+        for (int s = 0; s < expected.Stacks.Count; s++)
+        {
+            Assert.Equal(expected.Stacks[s], actual.Stacks[s]);
+        }
+
+        Assert.Equal(expected.Devices.Count, actual.Devices.Count);
+        for (int d = 0; d < expected.Devices.Count; d++)
+        {
+            Assert.Equal(expected.Devices[d].Trace, actual.Devices[d].Trace);
+            Assert.Equal(expected.Devices[d].LiveAtEnd, actual.Devices[d].LiveAtEnd);
+            Assert.Equal(expected.Devices[d].ReservedAtEnd, actual.Devices[d].ReservedAtEnd);
+            Assert.Equal(expected.Devices[d].Annotations, actual.Devices[d].Annotations);
+        }
+
+        Assert.Equal(expected.AllocatorSettings, actual.AllocatorSettings);
+    }
 }
