@@ -249,7 +249,8 @@ internal static partial class FinetuneCommand
         var line = new System.Text.StringBuilder();
         line.Append(CultureInfo.InvariantCulture,
             $"step {report.Step + 1,4}/{report.Steps}  loss {report.Loss,8:0.0000}  {report.TokensPerSecond,9:0} tokens/s  peak {report.Peak.PeakBytes / MiB,8:0.0} MiB ({report.Peak.Phase}):");
-        foreach (CategoryInfo row in MemoryCategories.Table)
+        // Only the categories a run record holds: BytesAtPeak has one slot for each of them.
+        foreach (CategoryInfo row in MemoryCategories.Table.Where(r => r.InRunRecords))
         {
             double mib = report.BytesAtPeak[(int)row.Category] / MiB;
             if (AlwaysShown(row.Category) || Math.Abs(mib) >= 0.05)

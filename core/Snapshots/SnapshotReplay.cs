@@ -155,7 +155,7 @@ public sealed class SnapshotReplay
             p ??= e.Action is TraceAction.Alloc or TraceAction.Oom or TraceAction.FreeRequested or TraceAction.FreeCompleted ? PhaseOfStack(e.Stack) : null;
             // A free's stack is where the tensor died; inside backward that is the engine, elsewhere it
             // rarely says more than the phase it falls in.
-            if (e.Action == TraceAction.FreeCompleted && p != Phase.Backward)
+            if (e.Action is TraceAction.FreeCompleted or TraceAction.FreeRequested && p != Phase.Backward)
             {
                 p = null;
             }
