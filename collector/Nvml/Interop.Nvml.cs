@@ -65,6 +65,31 @@ internal static unsafe partial class Interop
 
         private const NvmlReturn Missing = NvmlReturn.FunctionNotFound;
 
+        // Every entry point, and for the older ones the newer entry point they stand in for.
+        private static readonly (NvmlSymbol Symbol, NvmlSymbol? FallbackFor)[] All =
+        [
+            (Init, null), (Shutdown, null), (DriverVersion, null), (NvmlVersion, null), (ProcessName, null), (Count, null),
+            (HandleByIndex, null), (Name, null), (Uuid, null), (PciInfo, null), (MinorNumber, null), (MemoryInfoV2, null),
+            (MemoryInfoV1, MemoryInfoV2), (Utilization, null), (PowerUsage, null), (PowerLimit, null), (Energy, null),
+            (Temperature, null), (ClockInfo, null), (ClocksEventReasons, null), (ClocksThrottleReasons, ClocksEventReasons),
+            (PcieThroughput, null), (EccErrors, null), (ComputeProcessesV3, null), (ComputeProcessesV2, ComputeProcessesV3),
+            (ComputeProcessesV1, ComputeProcessesV3), (GraphicsProcessesV3, null), (GraphicsProcessesV2, GraphicsProcessesV3),
+            (GraphicsProcessesV1, GraphicsProcessesV3), (MigMode, null), (MaxMigDeviceCount, null), (MigDeviceHandleByIndex, null),
+            (GpuInstanceId, null), (ComputeInstanceId, null), (EncoderUtilization, null), (DecoderUtilization, null),
+            (PcieReplayCounter, null), (RemappedRows, null), (FieldValues, null), (GpmQueryDeviceSupport, null),
+            (GpmSampleAlloc, null), (GpmSampleFree, null), (GpmSampleGet, null), (GpmMigSampleGet, null), (GpmMetricsGet, null),
+            (SupportedEventTypes, null), (EventSetCreate, null), (RegisterEvents, null), (EventSetWait, null), (EventSetFree, null),
+        ];
+
+        /// <summary>
+        /// The entry points the loaded library lacks, leaving out older versions whose newer
+        /// version it has (those are only fallbacks): on a current driver, none.
+        /// </summary>
+        internal static IReadOnlyList<string> MissingEntryPoints() =>
+            All.Where(e => e.Symbol.Address == 0 && (e.FallbackFor is null || e.FallbackFor.Address == 0))
+                .Select(e => e.Symbol.Name)
+                .ToArray();
+
         internal static NvmlReturn nvmlInit_v2() =>
             Init.Address is var f && f != 0 ? ((delegate* unmanaged<NvmlReturn>)f)() : Missing;
 

@@ -28,6 +28,13 @@ public sealed unsafe class NvmlDriver : IDisposable
     public string NvmlVersion { get; }
 
     /// <summary>
+    /// NVML functions the agent can use that this driver lacks (an older or newer branch than the
+    /// header), less older versions it need not fall back to. Each answers FUNCTION_NOT_FOUND,
+    /// which drops only the series it serves.
+    /// </summary>
+    public IReadOnlyList<string> MissingFunctions { get; } = Interop.Nvml.MissingEntryPoints();
+
+    /// <summary>
     /// Loads NVML (from <paramref name="libraryPath"/> or the system default) and initialises it.
     /// Throws <see cref="NvmlUnavailableException"/> with a one-line reason when there is no usable driver.
     /// </summary>
