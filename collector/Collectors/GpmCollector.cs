@@ -49,7 +49,9 @@ public sealed class GpmCollector : IGpuCollector
 
             if (state.Supported == false)
             {
-                output.Notes.Add("GPM (profiling metrics) not supported on this GPU (it needs Hopper or newer, and not a vGPU): no gpu_*_active_ratio series");
+                output.Notes.Add(rc == NvmlReturn.FunctionNotFound
+                    ? "GPM (profiling metrics) needs an NVIDIA driver of R520 or newer: no gpu_*_active_ratio series"
+                    : "GPM (profiling metrics) not supported on this GPU (it needs Hopper or newer, and not a vGPU): no gpu_*_active_ratio series");
             }
         }
 

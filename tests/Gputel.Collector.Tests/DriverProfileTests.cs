@@ -105,6 +105,7 @@ public sealed class DriverProfileTests
         Assert.All(s.Where(x => x.Name == "telemetry_collector_success"), x => Assert.Equal(1, x.Value));
         Assert.All(s.Where(x => x.Name == "telemetry_collector_readings_failed"), x => Assert.Equal(0, x.Value));
         Assert.DoesNotContain(log, line => line.Contains("failed", StringComparison.Ordinal));
+        Assert.Equal(!gpm, log.Contains("GPU 0: GPM (profiling metrics) needs an NVIDIA driver of R520 or newer: no gpu_*_active_ratio series"));
 
         Assert.True(fake.CallCount(processQuery) > 0, $"{processQuery} answered the process list");
         Assert.True(fake.CallCount(memoryQuery) > 0, $"{memoryQuery} answered the memory query");
