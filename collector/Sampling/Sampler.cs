@@ -353,7 +353,7 @@ public sealed class Sampler : IDisposable
     /// </summary>
     private void ReportReadings(int c, int slot, GpuDevice? device, List<ReadingFailure> failures)
     {
-        string where = device is null ? "host" : $"GPU {device.Index}";
+        string Where() => device is null ? "host" : $"GPU {device.Index}";
         lock (_failingGate)
         {
             foreach (ReadingFailure failure in failures)
@@ -361,7 +361,7 @@ public sealed class Sampler : IDisposable
                 if (_failingReadings.TryAdd((c, failure.Reading), slot))
                 {
                     _failingOwned[c, slot]++;
-                    _log($"collector {_collectors[c].Name} on {where}: reading {failure.Message}; its other readings are still served");
+                    _log($"collector {_collectors[c].Name} on {Where()}: reading {failure.Message}; its other readings are still served");
                 }
             }
 
@@ -370,16 +370,36 @@ public sealed class Sampler : IDisposable
                 return;
             }
 
-            foreach (((int collector, string reading), int owner) in _failingReadings.ToArray())
+            // A reading that keeps failing at the 10 ms cadence must cost no allocation here.
+            List<string>? recovered = null;
+            foreach (((int collector, string reading), int owner) in _failingReadings)
             {
-                if (collector == c && owner == slot && !failures.Exists(f => f.Reading == reading))
+                if (collector == c && owner == slot && !Failed(failures, reading))
                 {
-                    _failingReadings.Remove((collector, reading));
-                    _failingOwned[c, slot]--;
-                    _log($"collector {_collectors[c].Name} on {where}: reading {reading} works again");
+                    (recovered ??= []).Add(reading);
                 }
             }
+
+            foreach (string reading in recovered ?? [])
+            {
+                _failingReadings.Remove((c, reading));
+                _failingOwned[c, slot]--;
+                _log($"collector {_collectors[c].Name} on {Where()}: reading {reading} works again");
+            }
         }
+    }
+
+    private static bool Failed(List<ReadingFailure> failures, string reading)
+    {
+        foreach (ReadingFailure failure in failures)
+        {
+            if (failure.Reading == reading)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private static long ToTicks(TimeSpan interval) => (long)(interval.TotalSeconds * Stopwatch.Frequency);
