@@ -1,5 +1,6 @@
 using Gputel.Collector.Collectors;
 using Gputel.Collector.Exposition;
+using Gputel.Collector.Model;
 using Gputel.Collector.Nvml;
 using Gputel.Collector.Sampling;
 using Gputel.Collector.Store;
@@ -125,6 +126,34 @@ public sealed class DriverProfileTests
         Assert.Equal(NvmlReturn.Success, device.TryGetMemory(out MemoryInfo memory));
         Assert.Null(memory.Reserved);
         Assert.Equal(80 * GiB, memory.Total);
+    }
+
+    [Fact]
+    public void A_missing_function_drops_only_its_readings_not_its_collector_s_others()
+    {
+        using FakeDriverProfile fake = FakeDriverProfile.Open("without-nvmlDeviceGetFieldValues+nvmlDeviceGetEncoderUtilization", Script("560.35.03"));
+        GpuDevice device = Assert.Single(fake.Session.Devices);
+        Assert.Equal(["nvmlDeviceGetEncoderUtilization", "nvmlDeviceGetFieldValues"], fake.Session.Driver!.MissingFunctions.Order());
+
+        // Memory temperature is a field value: the die temperature stays.
+        var temperature = new CollectorOutput();
+        new TemperatureCollector().Collect(device, temperature);
+        Assert.Equal([GpuMetrics.Temperature], temperature.Readings.Select(r => r.Metric));
+        Assert.Empty(temperature.Failures);
+
+        // Without the encoder's query, the GPU's, the memory controller's and the decoder's stay.
+        var utilization = new CollectorOutput();
+        new UtilizationCollector().Collect(device, utilization);
+        Assert.Equal([GpuMetrics.Utilization, GpuMetrics.MemoryUtilization, GpuMetrics.DecoderUtilization], utilization.Readings.Select(r => r.Metric));
+        Assert.Empty(utilization.Failures);
+
+        // NVLink counters are field values too; PCIe replays have their own query.
+        var nvlink = new CollectorOutput();
+        new NvLinkCollector().Collect(device, nvlink);
+        Assert.Empty(nvlink.Readings);
+        var pcie = new CollectorOutput();
+        new PcieCollector().Collect(device, pcie);
+        Assert.Contains(pcie.Readings, r => ReferenceEquals(r.Metric, GpuMetrics.PcieReplays));
     }
 
     [Theory]
