@@ -221,7 +221,7 @@ internal static class DevicesCommand
 
         w.WriteStartObject(name);
         w.WriteNumber("total_bytes", m.Total);
-        w.WriteNumber("reserved_bytes", m.Reserved);
+        Number(w, "reserved_bytes", m.Reserved);
         w.WriteNumber("used_bytes", m.Used);
         w.WriteNumber("free_bytes", m.Free);
         w.WriteEndObject();

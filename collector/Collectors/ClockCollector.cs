@@ -6,12 +6,12 @@ namespace Gputel.Collector.Collectors;
 /// <summary>Current graphics, SM, memory and video clocks, in hertz.</summary>
 public sealed class ClockCollector : IGpuCollector
 {
-    private static readonly (ClockType Type, MetricDescriptor Metric)[] Domains =
+    private static readonly (ClockType Type, MetricDescriptor Metric, string Reading)[] Domains =
     [
-        (ClockType.Graphics, GpuMetrics.ClockGraphics),
-        (ClockType.Sm, GpuMetrics.ClockSm),
-        (ClockType.Memory, GpuMetrics.ClockMemory),
-        (ClockType.Video, GpuMetrics.ClockVideo),
+        (ClockType.Graphics, GpuMetrics.ClockGraphics, "nvmlDeviceGetClockInfo(graphics)"),
+        (ClockType.Sm, GpuMetrics.ClockSm, "nvmlDeviceGetClockInfo(sm)"),
+        (ClockType.Memory, GpuMetrics.ClockMemory, "nvmlDeviceGetClockInfo(mem)"),
+        (ClockType.Video, GpuMetrics.ClockVideo, "nvmlDeviceGetClockInfo(video)"),
     ];
 
     /// <inheritdoc />
@@ -28,9 +28,9 @@ public sealed class ClockCollector : IGpuCollector
     {
         ArgumentNullException.ThrowIfNull(device);
         ArgumentNullException.ThrowIfNull(output);
-        foreach ((ClockType type, MetricDescriptor metric) in Domains)
+        foreach ((ClockType type, MetricDescriptor metric, string reading) in Domains)
         {
-            if (NvmlResult.Ok(device.Handle.TryGetClock(type, out uint megahertz), "nvmlDeviceGetClockInfo"))
+            if (NvmlResult.Ok(device.Handle.TryGetClock(type, out uint megahertz), reading, output))
             {
                 output.Readings.Add(new(metric, device.Slot, megahertz * 1e6));
             }

@@ -9,12 +9,12 @@ namespace Gputel.Collector.Collectors;
 /// </summary>
 public sealed class EccCollector : IGpuCollector
 {
-    private static readonly (bool Corrected, bool Aggregate, MetricDescriptor Metric)[] Counters =
+    private static readonly (bool Corrected, bool Aggregate, MetricDescriptor Metric, string Reading)[] Counters =
     [
-        (true, false, GpuMetrics.EccCorrectedVolatile),
-        (false, false, GpuMetrics.EccUncorrectedVolatile),
-        (true, true, GpuMetrics.EccCorrectedAggregate),
-        (false, true, GpuMetrics.EccUncorrectedAggregate),
+        (true, false, GpuMetrics.EccCorrectedVolatile, "nvmlDeviceGetTotalEccErrors(corrected, volatile)"),
+        (false, false, GpuMetrics.EccUncorrectedVolatile, "nvmlDeviceGetTotalEccErrors(uncorrected, volatile)"),
+        (true, true, GpuMetrics.EccCorrectedAggregate, "nvmlDeviceGetTotalEccErrors(corrected, aggregate)"),
+        (false, true, GpuMetrics.EccUncorrectedAggregate, "nvmlDeviceGetTotalEccErrors(uncorrected, aggregate)"),
     ];
 
     /// <inheritdoc />
@@ -31,16 +31,16 @@ public sealed class EccCollector : IGpuCollector
     {
         ArgumentNullException.ThrowIfNull(device);
         ArgumentNullException.ThrowIfNull(output);
-        foreach ((bool corrected, bool aggregate, MetricDescriptor metric) in Counters)
+        foreach ((bool corrected, bool aggregate, MetricDescriptor metric, string reading) in Counters)
         {
             // Boards without ECC (or with it off) answer NOT_SUPPORTED: no series, not an error.
-            if (NvmlResult.Ok(device.Handle.TryGetEccErrors(corrected, aggregate, out ulong count), "nvmlDeviceGetTotalEccErrors"))
+            if (NvmlResult.Ok(device.Handle.TryGetEccErrors(corrected, aggregate, out ulong count), reading, output))
             {
                 output.Readings.Add(new(metric, device.Slot, count));
             }
         }
 
-        if (NvmlResult.Ok(device.Handle.TryGetRemappedRows(out RemappedRows rows), "nvmlDeviceGetRemappedRows"))
+        if (NvmlResult.Ok(device.Handle.TryGetRemappedRows(out RemappedRows rows), "nvmlDeviceGetRemappedRows", output))
         {
             output.Readings.Add(new(GpuMetrics.RemappedRowsCorrectable, device.Slot, rows.Corrected));
             output.Readings.Add(new(GpuMetrics.RemappedRowsUncorrectable, device.Slot, rows.Uncorrected));

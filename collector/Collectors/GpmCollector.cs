@@ -35,13 +35,23 @@ public sealed class GpmCollector : IGpuCollector
         DeviceState state = _devices.GetOrAdd(device.Slot, _ => new DeviceState());
         if (state.Supported is null)
         {
-            // A lost GPU or a driver hiccup throws here and the question is asked again next run;
-            // only a definite answer is remembered.
-            bool answered = NvmlResult.Ok(device.Handle.TryGetGpmSupport(out bool supported), "nvmlGpmQueryDeviceSupport");
-            state.Supported = answered && supported;
+            // Only a definite answer is remembered: after a lost GPU or a failed call the question is
+            // asked again next run. A driver without GPM (before R520) answers "no" by lacking the function.
+            NvmlReturn rc = device.Handle.TryGetGpmSupport(out bool supported);
+            if (NvmlResult.Ok(rc, "nvmlGpmQueryDeviceSupport", output))
+            {
+                state.Supported = supported;
+            }
+            else if (NvmlResult.IsNoData(rc))
+            {
+                state.Supported = false;
+            }
+
             if (state.Supported == false)
             {
-                output.Notes.Add("GPM (profiling metrics) not supported on this GPU (it needs Hopper or newer, and not a vGPU): no gpu_*_active_ratio series");
+                output.Notes.Add(rc == NvmlReturn.FunctionNotFound
+                    ? "GPM (profiling metrics) needs an NVIDIA driver of R520 or newer: no gpu_*_active_ratio series"
+                    : "GPM (profiling metrics) not supported on this GPU (it needs Hopper or newer, and not a vGPU): no gpu_*_active_ratio series");
             }
         }
 
@@ -64,10 +74,15 @@ public sealed class GpmCollector : IGpuCollector
             return;
         }
 
-        NvmlGpmSample current = NvmlGpmSample.Allocate();
+        if (!NvmlResult.Ok(NvmlGpmSample.TryAllocate(out NvmlGpmSample? current), "nvmlGpmSampleAlloc", output) || current is null)
+        {
+            return;
+        }
+
         try
         {
-            if (!NvmlResult.Ok(device.Handle.TryGpmSample(current, mig?.GpuInstance), mig is null ? "nvmlGpmSampleGet" : "nvmlGpmMigSampleGet"))
+            // Drivers of R520 have GPM for whole GPUs but no nvmlGpmMigSampleGet: no MIG series there.
+            if (!NvmlResult.Ok(device.Handle.TryGpmSample(current, mig?.GpuInstance), mig is null ? "nvmlGpmSampleGet" : "nvmlGpmMigSampleGet", output))
             {
                 current.Dispose();
                 return;
@@ -90,7 +105,7 @@ public sealed class GpmCollector : IGpuCollector
         using (previous)
         {
             Span<(NvmlReturn Return, double Value)> results = stackalloc (NvmlReturn, double)[MetricIds.Length];
-            if (!NvmlResult.Ok(NvmlGpm.TryGetMetrics(previous, current, MetricIds, results), "nvmlGpmMetricsGet"))
+            if (!NvmlResult.Ok(NvmlGpm.TryGetMetrics(previous, current, MetricIds, results), "nvmlGpmMetricsGet", output))
             {
                 return;
             }

@@ -13,8 +13,10 @@ public enum Cadence
 
 /// <summary>
 /// One metric family. A collector reads one device (or the host, when the device is
-/// null for <see cref="IGpuCollector.HostWide"/> collectors) and appends what it found. It throws
-/// <see cref="Nvml.NvmlException"/> for a real failure; "not supported" fields are simply left out.
+/// null for <see cref="IGpuCollector.HostWide"/> collectors) and appends what it found. A reading
+/// that fails is recorded in <see cref="CollectorOutput.Failures"/> and the others are still
+/// appended; "not supported" fields (or functions the driver lacks) are simply left out. It throws
+/// <see cref="Nvml.NvmlException"/> when the device is lost, and any exception fails the whole run.
 /// </summary>
 public interface IGpuCollector
 {
@@ -46,11 +48,24 @@ public sealed class CollectorOutput
     /// </summary>
     public List<string> Notes { get; } = [];
 
+    /// <summary>Readings that failed in this run (an error other than "no data"), one entry per reading.</summary>
+    public List<ReadingFailure> Failures { get; } = [];
+
     /// <summary>Empties all buffers.</summary>
     public void Clear()
     {
         Readings.Clear();
         Processes.Clear();
         Notes.Clear();
+        Failures.Clear();
     }
+}
+
+/// <summary>One reading of a run that failed while the collector's other readings went on.</summary>
+/// <param name="Reading">What was read, e.g. <c>nvmlDeviceGetClockInfo(sm)</c>.</param>
+/// <param name="Code">The NVML return code.</param>
+public readonly record struct ReadingFailure(string Reading, Nvml.NvmlReturn Code)
+{
+    /// <summary>One line for the log, e.g. <c>nvmlDeviceGetPowerUsage: unknown error (999)</c>.</summary>
+    public string Message => $"{Reading}: {Nvml.NvmlErrors.Describe(Code)} ({(int)Code})";
 }

@@ -24,14 +24,15 @@ public sealed class MemoryCollector(SampleStore store) : IGpuCollector
     public void Collect(GpuDevice? device, CollectorOutput output)
     {
         ArgumentNullException.ThrowIfNull(device);
-        if (NvmlResult.Ok(device.Handle.TryGetMemory(out MemoryInfo memory), "nvmlDeviceGetMemoryInfo_v2"))
+        ArgumentNullException.ThrowIfNull(output);
+        if (NvmlResult.Ok(device.Handle.TryGetMemory(out MemoryInfo memory), "nvmlDeviceGetMemoryInfo", output))
         {
             store.Memory(device.Slot).Record(memory);
         }
 
         for (int i = 0; i < device.MigInstances.Count; i++)
         {
-            if (NvmlResult.Ok(device.MigInstances[i].Handle.TryGetMemory(out MemoryInfo mig), "nvmlDeviceGetMemoryInfo_v2"))
+            if (NvmlResult.Ok(device.MigInstances[i].Handle.TryGetMemory(out MemoryInfo mig), "nvmlDeviceGetMemoryInfo(MIG instance)", output))
             {
                 store.MigMemory(device.Slot, i).Record(mig);
             }

@@ -20,8 +20,8 @@ public sealed class NvLinkCollector : IGpuCollector
     {
         ArgumentNullException.ThrowIfNull(device);
         ArgumentNullException.ThrowIfNull(output);
-        bool tx = NvmlResult.Ok(device.Handle.TryGetField(NvmlConstants.FieldNvLinkThroughputDataTx, NvmlConstants.AllLinks, out double txKib), "nvmlDeviceGetFieldValues");
-        bool rx = NvmlResult.Ok(device.Handle.TryGetField(NvmlConstants.FieldNvLinkThroughputDataRx, NvmlConstants.AllLinks, out double rxKib), "nvmlDeviceGetFieldValues");
+        bool tx = NvmlResult.Ok(device.Handle.TryGetField(NvmlConstants.FieldNvLinkThroughputDataTx, NvmlConstants.AllLinks, out double txKib), "nvmlDeviceGetFieldValues(nvlink tx)", output);
+        bool rx = NvmlResult.Ok(device.Handle.TryGetField(NvmlConstants.FieldNvLinkThroughputDataRx, NvmlConstants.AllLinks, out double rxKib), "nvmlDeviceGetFieldValues(nvlink rx)", output);
         // NVML counts KiB.
         if (tx)
         {

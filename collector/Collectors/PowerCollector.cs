@@ -19,17 +19,17 @@ public sealed class PowerCollector : IGpuCollector
     {
         ArgumentNullException.ThrowIfNull(device);
         ArgumentNullException.ThrowIfNull(output);
-        if (NvmlResult.Ok(device.Handle.TryGetPowerUsage(out uint milliwatts), "nvmlDeviceGetPowerUsage"))
+        if (NvmlResult.Ok(device.Handle.TryGetPowerUsage(out uint milliwatts), "nvmlDeviceGetPowerUsage", output))
         {
             output.Readings.Add(new(GpuMetrics.Power, device.Slot, milliwatts / 1000.0));
         }
 
-        if (NvmlResult.Ok(device.Handle.TryGetPowerLimit(out uint limit), "nvmlDeviceGetEnforcedPowerLimit"))
+        if (NvmlResult.Ok(device.Handle.TryGetPowerLimit(out uint limit), "nvmlDeviceGetEnforcedPowerLimit", output))
         {
             output.Readings.Add(new(GpuMetrics.PowerLimit, device.Slot, limit / 1000.0));
         }
 
-        if (NvmlResult.Ok(device.Handle.TryGetTotalEnergy(out ulong millijoules), "nvmlDeviceGetTotalEnergyConsumption"))
+        if (NvmlResult.Ok(device.Handle.TryGetTotalEnergy(out ulong millijoules), "nvmlDeviceGetTotalEnergyConsumption", output))
         {
             output.Readings.Add(new(GpuMetrics.Energy, device.Slot, millijoules / 1000.0));
         }

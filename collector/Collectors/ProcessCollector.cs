@@ -39,8 +39,8 @@ public sealed class ProcessCollector(ProcessDescriber describer) : IGpuCollector
         lock (state.Gate)
         {
             state.Scratch.Clear();
-            bool compute = NvmlResult.Ok(device.Handle.TryGetProcesses(graphics: false, state.Scratch), "nvmlDeviceGetComputeRunningProcesses_v3");
-            bool graphics = NvmlResult.Ok(device.Handle.TryGetProcesses(graphics: true, state.Scratch), "nvmlDeviceGetGraphicsRunningProcesses_v3");
+            bool compute = NvmlResult.Ok(device.Handle.TryGetProcesses(graphics: false, state.Scratch), "nvmlDeviceGetComputeRunningProcesses", output);
+            bool graphics = NvmlResult.Ok(device.Handle.TryGetProcesses(graphics: true, state.Scratch), "nvmlDeviceGetGraphicsRunningProcesses", output);
             if (!compute && !graphics)
             {
                 return;

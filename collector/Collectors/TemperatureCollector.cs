@@ -20,13 +20,13 @@ public sealed class TemperatureCollector : IGpuCollector
     {
         ArgumentNullException.ThrowIfNull(device);
         ArgumentNullException.ThrowIfNull(output);
-        if (NvmlResult.Ok(device.Handle.TryGetTemperature(out uint celsius), "nvmlDeviceGetTemperature"))
+        if (NvmlResult.Ok(device.Handle.TryGetTemperature(out uint celsius), "nvmlDeviceGetTemperature", output))
         {
             output.Readings.Add(new(GpuMetrics.Temperature, device.Slot, celsius));
         }
 
         // HBM temperature has no dedicated query; it is field NVML_FI_DEV_MEMORY_TEMP.
-        if (NvmlResult.Ok(device.Handle.TryGetField(NvmlConstants.FieldMemoryTemperature, 0, out double memory), "nvmlDeviceGetFieldValues"))
+        if (NvmlResult.Ok(device.Handle.TryGetField(NvmlConstants.FieldMemoryTemperature, 0, out double memory), "nvmlDeviceGetFieldValues(memory temperature)", output))
         {
             output.Readings.Add(new(GpuMetrics.MemoryTemperature, device.Slot, memory));
         }

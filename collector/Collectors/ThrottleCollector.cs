@@ -19,7 +19,7 @@ public sealed class ThrottleCollector : IGpuCollector
     {
         ArgumentNullException.ThrowIfNull(device);
         ArgumentNullException.ThrowIfNull(output);
-        if (!NvmlResult.Ok(device.Handle.TryGetThrottleReasons(out ulong mask), "nvmlDeviceGetCurrentClocksEventReasons"))
+        if (!NvmlResult.Ok(device.Handle.TryGetThrottleReasons(out ulong mask), "nvmlDeviceGetCurrentClocksEventReasons", output))
         {
             return;
         }

@@ -33,6 +33,7 @@ public sealed class PrometheusExposition
     private readonly System.Collections.Concurrent.ConcurrentBag<MemoryStream> _buffers = [];
     private readonly Gauge _success;
     private readonly Gauge _duration;
+    private readonly Gauge _readingsFailed;
     private readonly Gauge _lag;
     private readonly RuntimeMetrics? _runtime;
     private readonly long _createdAt = Environment.TickCount64;
@@ -52,7 +53,8 @@ public sealed class PrometheusExposition
         Registry = Metrics.NewCustomRegistry();
         _factory = Metrics.WithCustomRegistry(Registry);
 
-        _success = _factory.CreateGauge("telemetry_collector_success", "1 when the collector's last run on every device that is up succeeded and is recent, else 0.", ["collector"]);
+        _success = _factory.CreateGauge("telemetry_collector_success", "1 when the collector's last run on every device that is up completed, with no reading failed, and is recent, else 0.", ["collector"]);
+        _readingsFailed = _factory.CreateGauge("telemetry_collector_readings_failed", "Readings that failed in the collector's last run, summed over devices; the collector's other readings are served.", ["collector"]);
         _duration = _factory.CreateGauge("telemetry_collector_duration_seconds", "Duration of the collector's last run, summed over devices, in seconds.", ["collector"]);
         _lag = _factory.CreateGauge("telemetry_sample_lag_seconds", "How late the last high-frequency memory sample started, worst device, in seconds.");
         _factory.CreateGauge("telemetry_nvml_available", "1 when an NVIDIA driver (NVML) is loaded, 0 when the agent serves host and self metrics only.")
@@ -155,7 +157,12 @@ public sealed class PrometheusExposition
         Set(new Reading(GpuMetrics.MemoryTotal, device, memory.Total, MigInstance: mig));
         Set(new Reading(GpuMetrics.MemoryUsed, device, memory.Used, MigInstance: mig));
         Set(new Reading(GpuMetrics.MemoryFree, device, memory.Free, MigInstance: mig));
-        Set(new Reading(GpuMetrics.MemoryReserved, device, memory.Reserved, MigInstance: mig));
+        if (memory.Reserved is { } reserved)
+        {
+            // Drivers before R510 do not tell it: no series rather than a made-up 0.
+            Set(new Reading(GpuMetrics.MemoryReserved, device, reserved, MigInstance: mig));
+        }
+
         Set(new Reading(GpuMetrics.MemoryUsedPeak, device, peak, MigInstance: mig));
     }
 
@@ -282,7 +289,7 @@ public sealed class PrometheusExposition
         for (int c = 0; c < _store.CollectorNames.Count; c++)
         {
             bool any = false, ok = true;
-            double seconds = 0;
+            double seconds = 0, failed = 0;
             bool perDevice = !CollectorCatalog.IsHostWide(_store.CollectorNames[c]);
             for (int slot = 0; slot <= _store.HostSlot; slot++)
             {
@@ -309,13 +316,15 @@ public sealed class PrometheusExposition
 
                 any = true;
                 seconds += result.DurationSeconds;
-                ok &= result.Success && now - result.CompletedAt <= staleAfter;
+                failed += result.FailedReadings;
+                ok &= result.Complete && now - result.CompletedAt <= staleAfter;
             }
 
             if (any)
             {
                 _success.WithLabels(_store.CollectorNames[c]).Set(ok ? 1 : 0);
                 _duration.WithLabels(_store.CollectorNames[c]).Set(seconds);
+                _readingsFailed.WithLabels(_store.CollectorNames[c]).Set(failed);
             }
         }
 

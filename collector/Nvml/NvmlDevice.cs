@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Buffers.Binary;
 
 namespace Gputel.Collector.Nvml;
 
@@ -21,16 +22,7 @@ public readonly unsafe struct NvmlDevice(IntPtr handle) : IEquatable<NvmlDevice>
     public NvmlReturn TryGetPciBusId(out string busId)
     {
         NvmlPciInfo info;
-        NvmlReturn rc;
-        try
-        {
-            rc = Interop.Nvml.nvmlDeviceGetPciInfo_v3(Handle, &info);
-        }
-        catch (EntryPointNotFoundException)
-        {
-            rc = NvmlReturn.FunctionNotFound;
-        }
-
+        NvmlReturn rc = Interop.Nvml.nvmlDeviceGetPciInfo_v3(Handle, &info);
         busId = rc == NvmlReturn.Success ? NvmlDriver.DecodeCString(info.BusId, 32) : string.Empty;
         return rc;
     }
@@ -44,20 +36,21 @@ public readonly unsafe struct NvmlDevice(IntPtr handle) : IEquatable<NvmlDevice>
         return rc;
     }
 
-    /// <summary><c>nvmlDeviceGetMemoryInfo_v2</c>: total, reserved, free and used bytes.</summary>
+    /// <summary>
+    /// Total, reserved, free and used bytes: <c>nvmlDeviceGetMemoryInfo_v2</c>, or on drivers before
+    /// R510 (no v2, or a v2 that refuses the struct version) the v1 query, which has no reserved figure.
+    /// </summary>
     public NvmlReturn TryGetMemory(out MemoryInfo memory)
     {
         NvmlMemoryV2 info = default;
         info.Version = NvmlMemoryV2.Version2;
-        NvmlReturn rc;
-        try
+        NvmlReturn rc = Interop.Nvml.nvmlDeviceGetMemoryInfo_v2(Handle, &info);
+        if (rc is NvmlReturn.FunctionNotFound or NvmlReturn.ArgumentVersionMismatch)
         {
-            rc = Interop.Nvml.nvmlDeviceGetMemoryInfo_v2(Handle, &info);
-        }
-        catch (EntryPointNotFoundException)
-        {
-            // Drivers before R510 have only the v1 query, which has no reserved figure.
-            rc = NvmlReturn.FunctionNotFound;
+            NvmlMemoryV1 v1 = default;
+            rc = Interop.Nvml.nvmlDeviceGetMemoryInfo(Handle, &v1);
+            memory = new MemoryInfo(v1.Total, null, v1.Free, v1.Used);
+            return rc;
         }
 
         memory = new MemoryInfo(info.Total, info.Reserved, info.Free, info.Used);
@@ -126,13 +119,10 @@ public readonly unsafe struct NvmlDevice(IntPtr handle) : IEquatable<NvmlDevice>
     public NvmlReturn TryGetThrottleReasons(out ulong mask)
     {
         ulong v = 0;
-        NvmlReturn rc;
-        try
+        NvmlReturn rc = Interop.Nvml.nvmlDeviceGetCurrentClocksEventReasons(Handle, &v);
+        if (rc == NvmlReturn.FunctionNotFound)
         {
-            rc = Interop.Nvml.nvmlDeviceGetCurrentClocksEventReasons(Handle, &v);
-        }
-        catch (EntryPointNotFoundException)
-        {
+            // Drivers before R535 have only the older name; the bits mean the same.
             rc = Interop.Nvml.nvmlDeviceGetCurrentClocksThrottleReasons(Handle, &v);
         }
 
@@ -163,28 +153,41 @@ public readonly unsafe struct NvmlDevice(IntPtr handle) : IEquatable<NvmlDevice>
     }
 
     /// <summary>
-    /// Running compute or graphics processes (<c>..._v3</c>). Grows the buffer and retries when
-    /// NVML reports more processes than fit, since processes come and go between calls.
+    /// Running compute or graphics processes: <c>..._v3</c>, else <c>..._v2</c>, else the first
+    /// version (no MIG instance ids), whichever the driver has, each read with its own record size
+    /// (<see cref="NvmlProcessLayout"/>). Grows the buffer and retries when NVML reports more
+    /// processes than fit, since processes come and go between calls.
     /// </summary>
     public NvmlReturn TryGetProcesses(bool graphics, List<GpuProcessInfo> into)
     {
         ArgumentNullException.ThrowIfNull(into);
+        NvmlReturn rc = NvmlReturn.FunctionNotFound;
+        for (int version = 3; version >= 1 && rc == NvmlReturn.FunctionNotFound; version--)
+        {
+            rc = TryGetProcesses(graphics, version, into);
+        }
+
+        return rc;
+    }
+
+    private NvmlReturn TryGetProcesses(bool graphics, int version, List<GpuProcessInfo> into)
+    {
+        int stride = NvmlProcessLayout.Size(version);
         int capacity = 64;
         for (int attempt = 0; attempt < 4; attempt++)
         {
-            NvmlProcessInfo[] buffer = ArrayPool<NvmlProcessInfo>.Shared.Rent(capacity);
+            byte[] buffer = ArrayPool<byte>.Shared.Rent(capacity * stride);
             try
             {
-                uint count = (uint)buffer.Length;
+                uint count = (uint)(buffer.Length / stride);
+                uint room = count;
                 NvmlReturn rc;
-                fixed (NvmlProcessInfo* infos = buffer)
+                fixed (byte* infos = buffer)
                 {
-                    rc = graphics
-                        ? Interop.Nvml.nvmlDeviceGetGraphicsRunningProcesses_v3(Handle, &count, infos)
-                        : Interop.Nvml.nvmlDeviceGetComputeRunningProcesses_v3(Handle, &count, infos);
+                    rc = Interop.Nvml.RunningProcesses(graphics, version, Handle, &count, infos);
                 }
 
-                if (rc == NvmlReturn.InsufficientSize && count > buffer.Length && count <= 65536)
+                if (rc == NvmlReturn.InsufficientSize && count > room && count <= 65536)
                 {
                     capacity = (int)count + 16;
                     continue;
@@ -192,14 +195,18 @@ public readonly unsafe struct NvmlDevice(IntPtr handle) : IEquatable<NvmlDevice>
 
                 if (rc == NvmlReturn.Success)
                 {
-                    for (int i = 0; i < count; i++)
+                    ReadOnlySpan<byte> records = buffer;
+                    for (int i = 0; i < Math.Min(count, room); i++)
                     {
-                        NvmlProcessInfo p = buffer[i];
+                        ReadOnlySpan<byte> r = records.Slice(i * stride, stride);
+                        ulong used = BinaryPrimitives.ReadUInt64LittleEndian(r[NvmlProcessLayout.UsedOffset..]);
+                        uint gi = version >= 2 ? BinaryPrimitives.ReadUInt32LittleEndian(r[NvmlProcessLayout.GpuInstanceOffset..]) : NvmlConstants.NoInstance;
+                        uint ci = version >= 2 ? BinaryPrimitives.ReadUInt32LittleEndian(r[NvmlProcessLayout.ComputeInstanceOffset..]) : NvmlConstants.NoInstance;
                         into.Add(new GpuProcessInfo(
-                            (int)p.Pid,
-                            p.UsedGpuMemory == NvmlConstants.ValueNotAvailable ? null : p.UsedGpuMemory,
-                            p.GpuInstanceId == NvmlConstants.NoInstance ? null : p.GpuInstanceId,
-                            p.ComputeInstanceId == NvmlConstants.NoInstance ? null : p.ComputeInstanceId,
+                            (int)BinaryPrimitives.ReadUInt32LittleEndian(r[NvmlProcessLayout.PidOffset..]),
+                            used == NvmlConstants.ValueNotAvailable ? null : used,
+                            gi == NvmlConstants.NoInstance ? null : gi,
+                            ci == NvmlConstants.NoInstance ? null : ci,
                             graphics));
                     }
                 }
@@ -208,7 +215,7 @@ public readonly unsafe struct NvmlDevice(IntPtr handle) : IEquatable<NvmlDevice>
             }
             finally
             {
-                ArrayPool<NvmlProcessInfo>.Shared.Return(buffer);
+                ArrayPool<byte>.Shared.Return(buffer);
             }
         }
 
@@ -283,15 +290,7 @@ public readonly unsafe struct NvmlDevice(IntPtr handle) : IEquatable<NvmlDevice>
     {
         NvmlGpmSupport support = default;
         support.Version = NvmlGpmSupport.Version1;
-        NvmlReturn rc;
-        try
-        {
-            rc = Interop.Nvml.nvmlGpmQueryDeviceSupport(Handle, &support);
-        }
-        catch (EntryPointNotFoundException)
-        {
-            rc = NvmlReturn.FunctionNotFound;
-        }
+        NvmlReturn rc = Interop.Nvml.nvmlGpmQueryDeviceSupport(Handle, &support);
 
         supported = rc == NvmlReturn.Success && support.IsSupportedDevice != 0;
         return rc;
@@ -390,7 +389,11 @@ public enum ClockType
 }
 
 /// <summary>Device memory in bytes, as <c>nvmlMemory_v2_t</c> reports it.</summary>
-public readonly record struct MemoryInfo(ulong Total, ulong Reserved, ulong Free, ulong Used);
+/// <param name="Total">Memory on the board.</param>
+/// <param name="Reserved">Memory the driver and firmware keep, or null where the driver has only the v1 query (before R510), which does not tell it.</param>
+/// <param name="Free">Memory not allocated.</param>
+/// <param name="Used">Memory allocated by processes (on v1 drivers this includes the reserved part).</param>
+public readonly record struct MemoryInfo(ulong Total, ulong? Reserved, ulong Free, ulong Used);
 
 /// <summary>DRAM rows remapped by the row remapper (Ampere and newer).</summary>
 /// <param name="Corrected">Rows remapped after correctable errors.</param>

@@ -15,6 +15,7 @@ public sealed unsafe class NvmlDriver : IDisposable
         LibraryPath = libraryPath;
         DriverVersion = ReadString(static (buffer, length) => Interop.Nvml.nvmlSystemGetDriverVersion(buffer, length)) ?? "unknown";
         NvmlVersion = ReadString(static (buffer, length) => Interop.Nvml.nvmlSystemGetNVMLVersion(buffer, length)) ?? "unknown";
+        NvmlProcessLayout.UseDriver(DriverVersion);
     }
 
     /// <summary>Where the NVML library was loaded from.</summary>
@@ -27,6 +28,13 @@ public sealed unsafe class NvmlDriver : IDisposable
     public string NvmlVersion { get; }
 
     /// <summary>
+    /// NVML functions the agent can use that this driver lacks (an older or newer branch than the
+    /// header), less older versions it need not fall back to. Each answers FUNCTION_NOT_FOUND,
+    /// which drops only the series it serves.
+    /// </summary>
+    public IReadOnlyList<string> MissingFunctions { get; } = Interop.Nvml.MissingEntryPoints();
+
+    /// <summary>
     /// Loads NVML (from <paramref name="libraryPath"/> or the system default) and initialises it.
     /// Throws <see cref="NvmlUnavailableException"/> with a one-line reason when there is no usable driver.
     /// </summary>
@@ -37,12 +45,8 @@ public sealed unsafe class NvmlDriver : IDisposable
             throw new NvmlUnavailableException(error!);
         }
 
-        NvmlReturn rc;
-        try
-        {
-            rc = Interop.Nvml.nvmlInit_v2();
-        }
-        catch (EntryPointNotFoundException)
+        NvmlReturn rc = Interop.Nvml.nvmlInit_v2();
+        if (rc == NvmlReturn.FunctionNotFound)
         {
             throw new NvmlUnavailableException($"'{NvmlLibrary.LoadedFrom}' is not an NVML library (no nvmlInit_v2)");
         }
@@ -107,16 +111,7 @@ public sealed unsafe class NvmlDriver : IDisposable
         const int Size = 256;
         byte* buffer = stackalloc byte[Size];
         buffer[0] = 0;
-        NvmlReturn rc;
-        try
-        {
-            rc = query(buffer, Size);
-        }
-        catch (EntryPointNotFoundException)
-        {
-            return null;
-        }
-
+        NvmlReturn rc = query(buffer, Size);
         return rc == NvmlReturn.Success ? DecodeCString(buffer, Size) : null;
     }
 

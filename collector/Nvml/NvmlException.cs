@@ -64,6 +64,7 @@ public static class NvmlErrors
         NvmlReturn.NoData => "no data",
         NvmlReturn.ArgumentVersionMismatch => "structure version mismatch",
         NvmlReturn.GpuNotFound => "no GPUs found",
+        NvmlReturn.Unknown => "unknown error",
         _ => code.ToString(),
     };
 }

@@ -13,14 +13,19 @@ public sealed class NvmlGpmSample : SafeHandle
     /// <inheritdoc />
     public override bool IsInvalid => handle == IntPtr.Zero;
 
-    /// <summary>Allocates a sample buffer; throws <see cref="NvmlException"/> when NVML cannot.</summary>
-    public static unsafe NvmlGpmSample Allocate()
+    /// <summary>Allocates a sample buffer; null with NVML's code when it cannot.</summary>
+    public static unsafe NvmlReturn TryAllocate(out NvmlGpmSample? sample)
     {
-        IntPtr raw;
-        NvmlErrors.ThrowIfError(Interop.Nvml.nvmlGpmSampleAlloc(&raw), "nvmlGpmSampleAlloc");
-        var sample = new NvmlGpmSample();
-        sample.SetHandle(raw);
-        return sample;
+        IntPtr raw = IntPtr.Zero;
+        NvmlReturn rc = Interop.Nvml.nvmlGpmSampleAlloc(&raw);
+        sample = null;
+        if (rc == NvmlReturn.Success)
+        {
+            sample = new NvmlGpmSample();
+            sample.SetHandle(raw);
+        }
+
+        return rc;
     }
 
     /// <inheritdoc />

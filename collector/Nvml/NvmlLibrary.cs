@@ -1,4 +1,3 @@
-using System.Reflection;
 using System.Runtime.InteropServices;
 
 namespace Gputel.Collector.Nvml;
@@ -6,13 +5,16 @@ namespace Gputel.Collector.Nvml;
 /// <summary>
 /// Finds and loads the NVML shared library. The default is the system driver's
 /// <c>libnvidia-ml.so.1</c> (<c>nvml.dll</c> on Windows); a path given by the user wins,
-/// because drivers live in odd places (containers, NixOS, a test driver).
+/// because drivers live in odd places (containers, NixOS, a test driver). Entry points are
+/// looked up one by one when first called (<see cref="GetExport"/>), so a driver that lacks some
+/// still loads.
 /// </summary>
 public static class NvmlLibrary
 {
     private static readonly Lock Gate = new();
     private static IntPtr _handle;
     private static string? _loadedFrom;
+    private static int _generation;
 
     /// <summary>The library file name tried when no path is given.</summary>
     public static string DefaultName => OperatingSystem.IsWindows() ? "nvml.dll" : "libnvidia-ml.so.1";
@@ -22,6 +24,9 @@ public static class NvmlLibrary
     {
         get { lock (Gate) { return _loadedFrom; } }
     }
+
+    /// <summary>Changes each time a library is bound, so cached entry points are looked up again.</summary>
+    internal static int Generation => Volatile.Read(ref _generation);
 
     /// <summary>
     /// Loads the library once per process. Returns false with a one-line reason when it cannot be
@@ -46,14 +51,33 @@ public static class NvmlLibrary
                 return false;
             }
 
-            _handle = handle;
+            Volatile.Write(ref _handle, handle);
             _loadedFrom = wanted;
-            NativeLibrary.SetDllImportResolver(typeof(NvmlLibrary).Assembly, Resolve);
+            Interlocked.Increment(ref _generation);
             error = null;
             return true;
         }
     }
 
-    private static IntPtr Resolve(string libraryName, Assembly assembly, DllImportSearchPath? searchPath) =>
-        libraryName == Interop.Nvml.Library ? _handle : IntPtr.Zero;
+    /// <summary>The address of <paramref name="name"/> in the loaded library, or zero when it lacks it or none is loaded.</summary>
+    internal static nint GetExport(string name)
+    {
+        IntPtr handle = Volatile.Read(ref _handle);
+        return handle != IntPtr.Zero && NativeLibrary.TryGetExport(handle, name, out IntPtr address) ? address : 0;
+    }
+
+    /// <summary>
+    /// Unbinds the loaded library so that <see cref="TryLoad"/> may bind another: for tests that
+    /// compare driver builds in one process. No session may be open on the old one; the library
+    /// stays mapped, since handles into it may still be held.
+    /// </summary>
+    internal static void Unbind()
+    {
+        lock (Gate)
+        {
+            Volatile.Write(ref _handle, IntPtr.Zero);
+            _loadedFrom = null;
+            Interlocked.Increment(ref _generation);
+        }
+    }
 }

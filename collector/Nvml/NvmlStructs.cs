@@ -32,6 +32,15 @@ internal struct NvmlMemoryV2
     public ulong Used;
 }
 
+/// <summary><c>nvmlMemory_t</c> (24 bytes): the v1 query of drivers before R510, without a reserved figure.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct NvmlMemoryV1
+{
+    public ulong Total;
+    public ulong Free;
+    public ulong Used;
+}
+
 /// <summary><c>nvmlUtilization_t</c>.</summary>
 [StructLayout(LayoutKind.Sequential)]
 internal struct NvmlUtilization
@@ -40,14 +49,50 @@ internal struct NvmlUtilization
     public uint Memory;
 }
 
-/// <summary><c>nvmlProcessInfo_t</c> (the v2 layout the <c>_v3</c> process queries fill; 24 bytes).</summary>
-[StructLayout(LayoutKind.Sequential)]
-internal struct NvmlProcessInfo
+/// <summary>
+/// The records the running-process queries fill, by version. All share a prefix: <c>pid</c> at 0,
+/// <c>usedGpuMemory</c> at 8, and from v2 on <c>gpuInstanceId</c> at 16 and <c>computeInstanceId</c> at 20.
+/// <list type="bullet">
+/// <item><c>nvmlDeviceGetComputeRunningProcesses</c> (v1): <c>nvmlProcessInfo_v1_t</c>, 16 bytes (every driver).</item>
+/// <item><c>..._v2</c>: <c>nvmlProcessInfo_v2_t</c>, 24 bytes (R455 and newer).</item>
+/// <item><c>..._v3</c>: <c>nvmlProcessInfo_v2_t</c> again, 24 bytes (R510 and newer), except that drivers
+/// 535.x before 535.104 fill a 32-byte record with <c>usedGpuCcProtectedMemory</c> appended
+/// (NVML 12.2's first header; the later 12.2 header moved that record to
+/// <c>nvmlProcessDetail_v1_t</c> of <c>nvmlDeviceGetRunningProcessDetailList</c>). Read with the
+/// 24-byte stride, every record after the first would be garbage.</item>
+/// </list>
+/// </summary>
+internal static class NvmlProcessLayout
 {
-    public uint Pid;
-    public ulong UsedGpuMemory;
-    public uint GpuInstanceId;
-    public uint ComputeInstanceId;
+    public const int PidOffset = 0;
+    public const int UsedOffset = 8;
+    public const int GpuInstanceOffset = 16;
+    public const int ComputeInstanceOffset = 20;
+    public const int V1Size = 16;
+    public const int V2Size = 24;
+    public const int V3ConfidentialSize = 32;
+
+    private static int _v3Size = V2Size;
+
+    /// <summary>The record size of the <c>_v3</c> queries for the driver in use.</summary>
+    public static int V3Size => Volatile.Read(ref _v3Size);
+
+    /// <summary>The record size of a query version (3, 2 or 1).</summary>
+    public static int Size(int version) => version switch { 3 => V3Size, 2 => V2Size, _ => V1Size };
+
+    /// <summary>Chooses the <c>_v3</c> record size for the driver version NVML reported.</summary>
+    public static void UseDriver(string driverVersion) =>
+        Volatile.Write(ref _v3Size, V3IsConfidentialLayout(driverVersion) ? V3ConfidentialSize : V2Size);
+
+    /// <summary>True for drivers 535.x before 535.104, whose <c>_v3</c> process queries write 32-byte records.</summary>
+    public static bool V3IsConfidentialLayout(string driverVersion)
+    {
+        string[] parts = (driverVersion ?? string.Empty).Split('.');
+        return parts.Length >= 2
+            && int.TryParse(parts[0], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int major)
+            && int.TryParse(parts[1], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int minor)
+            && major == 535 && minor < 104;
+    }
 }
 
 /// <summary><c>nvmlEventData_t</c> (32 bytes).</summary>

@@ -27,7 +27,7 @@ public sealed class GpuSession : IDisposable
     /// <summary>Why NVML cannot be used, or null when it can.</summary>
     public string? UnavailableReason { get; }
 
-    /// <summary>Devices that could not be opened at start-up, one line each.</summary>
+    /// <summary>Start-up remarks, one line each: devices that could not be opened, NVML functions the driver lacks.</summary>
     public IReadOnlyList<string> Warnings { get; }
 
     /// <summary>The driver version, or empty without a driver.</summary>
@@ -47,6 +47,12 @@ public sealed class GpuSession : IDisposable
         }
 
         var warnings = new List<string>();
+        if (driver.MissingFunctions.Count > 0)
+        {
+            warnings.Add($"NVIDIA driver {driver.DriverVersion} lacks {driver.MissingFunctions.Count} NVML function(s) the agent can use "
+                + $"({string.Join(", ", driver.MissingFunctions)}): older ones are used where they exist, else only the series they serve are left out");
+        }
+
         var devices = new List<GpuDevice>();
         int count;
         try

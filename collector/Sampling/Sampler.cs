@@ -29,7 +29,13 @@ public sealed class Sampler : IDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly List<Thread> _threads = [];
     private readonly string?[,] _lastError;
+    private readonly int[,] _lastFailedReadings;
     private readonly long[,] _lastPublished;
+    // Readings that are failing, by collector and reading, with the device slot that reported it:
+    // each is logged once when it starts failing and once when it works again, not every run.
+    private readonly Dictionary<(int Collector, string Reading), int> _failingReadings = [];
+    private readonly int[,] _failingOwned;
+    private readonly Lock _failingGate = new();
     private readonly bool[] _setAside;
     private readonly bool _fastPerDevice;
     private readonly Lock _fastGate = new();
@@ -42,7 +48,7 @@ public sealed class Sampler : IDisposable
     /// <param name="collectors">The enabled collectors.</param>
     /// <param name="fastInterval">The memory sampling interval (default 10 ms).</param>
     /// <param name="slowInterval">The interval of all other families (default 1 s).</param>
-    /// <param name="log">Receives one line when a device is lost or comes back, or a collector starts or stops failing.</param>
+    /// <param name="log">Receives one line when a device is lost or comes back, a collector starts or stops failing, or one of its readings does.</param>
     public Sampler(SampleStore store, IReadOnlyList<IGpuCollector> collectors, TimeSpan fastInterval, TimeSpan slowInterval, Action<string>? log = null)
     {
         ArgumentNullException.ThrowIfNull(store);
@@ -58,6 +64,8 @@ public sealed class Sampler : IDisposable
         _slow = slowInterval;
         _log = log ?? (_ => { });
         _lastError = new string?[collectors.Count, store.Devices.Count + 1];
+        _lastFailedReadings = new int[collectors.Count, store.Devices.Count + 1];
+        _failingOwned = new int[collectors.Count, store.Devices.Count + 1];
         _lastPublished = new long[collectors.Count, store.Devices.Count + 1];
         _setAside = new bool[store.Devices.Count];
         _fastPerDevice = collectors.Any(c => c.Cadence == Cadence.Fast && !c.HostWide);
@@ -295,15 +303,24 @@ public sealed class Sampler : IDisposable
         // The memory collector's values live in the store's windows; its status is published at
         // most every 250 ms (or at once when it changes) so the 10 ms path allocates nothing.
         bool fast = _collectors[c].Cadence == Cadence.Fast;
-        if (!fast || error != _lastError[c, slot] || completed - _lastPublished[c, slot] >= 250 || _store.Get(c, slot) is null)
+        int failed = output.Failures.Count;
+        if (!fast || error != _lastError[c, slot] || failed != _lastFailedReadings[c, slot]
+            || completed - _lastPublished[c, slot] >= 250 || _store.Get(c, slot) is null)
         {
             double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
             _store.Publish(c, slot, new CollectorResult(
-                output.Readings.ToArray(), output.Processes.ToArray(), error is null, seconds, completed, error));
+                output.Readings.ToArray(), output.Processes.ToArray(), error is null, seconds, completed, error, failed));
             _lastPublished[c, slot] = completed;
+            _lastFailedReadings[c, slot] = failed;
         }
 
         ReportChange(c, slot, device, error);
+        // A run that failed whole or found its GPU lost read nothing: it says nothing of single readings.
+        if ((failed > 0 || Volatile.Read(ref _failingOwned[c, slot]) > 0) && error is null && (device is null || _store.IsUp(slot)))
+        {
+            ReportReadings(c, slot, device, output.Failures);
+        }
+
         foreach (string note in output.Notes)
         {
             _log($"{(device is null ? "host" : $"GPU {device.Index}")}: {note}");
@@ -328,6 +345,61 @@ public sealed class Sampler : IDisposable
             ? $"collector {_collectors[c].Name} on {where} works again"
             : $"collector {_collectors[c].Name} on {where} failed: {error}");
         _lastError[c, slot] = error;
+    }
+
+    /// <summary>
+    /// Logs a reading the first time it fails (on any device) and once when it works again on the
+    /// device that reported it; a reading that keeps failing is not logged again on every run.
+    /// </summary>
+    private void ReportReadings(int c, int slot, GpuDevice? device, List<ReadingFailure> failures)
+    {
+        string Where() => device is null ? "host" : $"GPU {device.Index}";
+        lock (_failingGate)
+        {
+            foreach (ReadingFailure failure in failures)
+            {
+                if (_failingReadings.TryAdd((c, failure.Reading), slot))
+                {
+                    _failingOwned[c, slot]++;
+                    _log($"collector {_collectors[c].Name} on {Where()}: reading {failure.Message}; its other readings are still served");
+                }
+            }
+
+            if (_failingOwned[c, slot] == 0)
+            {
+                return;
+            }
+
+            // A reading that keeps failing at the 10 ms cadence must cost no allocation here.
+            List<string>? recovered = null;
+            foreach (((int collector, string reading), int owner) in _failingReadings)
+            {
+                if (collector == c && owner == slot && !Failed(failures, reading))
+                {
+                    (recovered ??= []).Add(reading);
+                }
+            }
+
+            foreach (string reading in recovered ?? [])
+            {
+                _failingReadings.Remove((c, reading));
+                _failingOwned[c, slot]--;
+                _log($"collector {_collectors[c].Name} on {Where()}: reading {reading} works again");
+            }
+        }
+    }
+
+    private static bool Failed(List<ReadingFailure> failures, string reading)
+    {
+        foreach (ReadingFailure failure in failures)
+        {
+            if (failure.Reading == reading)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private static long ToTicks(TimeSpan interval) => (long)(interval.TotalSeconds * Stopwatch.Frequency);

@@ -115,20 +115,80 @@ public sealed class CollectorTests
     }
 
     [Fact]
-    public void Temperature_in_celsius_and_a_real_error_is_thrown_for_the_runner()
+    public void Temperature_in_celsius_and_a_failed_reading_leaves_the_other_standing()
     {
         (GpuSession session, GpuDevice d) = OpenOne();
         using (session)
         {
-            Assert.Equal(65, Value(Run(new TemperatureCollector(), d), GpuMetrics.Temperature));
+            CollectorOutput output = Run(new TemperatureCollector(), d);
+            Assert.Equal(65, Value(output, GpuMetrics.Temperature));
+            Assert.Equal(71, Value(output, GpuMetrics.MemoryTemperature));
+            Assert.Empty(output.Failures);
         }
 
         (session, d) = OpenOne("fail nvmlDeviceGetTemperature 999\n");
         using (session)
         {
+            CollectorOutput output = Run(new TemperatureCollector(), d);
+            ReadingFailure failure = Assert.Single(output.Failures);
+            Assert.Equal("nvmlDeviceGetTemperature", failure.Reading);
+            Assert.Equal(NvmlReturn.Unknown, failure.Code);
+            Assert.DoesNotContain(output.Readings, r => ReferenceEquals(r.Metric, GpuMetrics.Temperature));
+            Assert.Equal(71, Value(output, GpuMetrics.MemoryTemperature));
+        }
+
+        (session, d) = OpenOne("fail nvmlDeviceGetFieldValues 999\n");
+        using (session)
+        {
+            CollectorOutput output = Run(new TemperatureCollector(), d);
+            Assert.Equal("nvmlDeviceGetFieldValues(memory temperature)", Assert.Single(output.Failures).Reading);
+            Assert.Equal(65, Value(output, GpuMetrics.Temperature));
+        }
+    }
+
+    [Fact]
+    public void A_lost_gpu_still_throws_for_the_runner()
+    {
+        (GpuSession session, GpuDevice d) = OpenOne("fail nvmlDeviceGetTemperature 15\n");
+        using (session)
+        {
             var e = Assert.Throws<NvmlException>(() => Run(new TemperatureCollector(), d));
-            Assert.Equal(NvmlReturn.Unknown, e.Code);
-            Assert.False(e.IsDeviceLost);
+            Assert.True(e.IsDeviceLost);
+        }
+    }
+
+    [Fact]
+    public void Each_failing_clock_or_ecc_reading_is_told_apart_and_the_others_are_read()
+    {
+        (GpuSession session, GpuDevice d) = OpenOne("fail_every nvmlDeviceGetClockInfo 999 2\nfail_every nvmlDeviceGetTotalEccErrors 999 2\n");
+        using (session)
+        {
+            // Every second call fails: of four clocks, sm and video; of four ECC counters, the two uncorrected.
+            CollectorOutput clocks = Run(new ClockCollector(), d);
+            Assert.Equal(["nvmlDeviceGetClockInfo(sm)", "nvmlDeviceGetClockInfo(video)"], clocks.Failures.Select(f => f.Reading));
+            Assert.Equal(1.98e9, Value(clocks, GpuMetrics.ClockGraphics));
+            Assert.Equal(2.619e9, Value(clocks, GpuMetrics.ClockMemory));
+
+            CollectorOutput ecc = Run(new EccCollector(), d);
+            Assert.Equal(["nvmlDeviceGetTotalEccErrors(uncorrected, volatile)", "nvmlDeviceGetTotalEccErrors(uncorrected, aggregate)"], ecc.Failures.Select(f => f.Reading));
+            Assert.Equal(3, Value(ecc, GpuMetrics.EccCorrectedVolatile));
+            Assert.Equal(12, Value(ecc, GpuMetrics.EccCorrectedAggregate));
+            Assert.Contains(ecc.Readings, r => ReferenceEquals(r.Metric, GpuMetrics.RemappedRowsCorrectable));
+        }
+    }
+
+    [Fact]
+    public void Memory_falls_back_to_v1_where_v2_refuses_and_reserved_is_then_unknown()
+    {
+        // 25: ARGUMENT_VERSION_MISMATCH, as a driver that has the v2 symbol but not the struct version.
+        (GpuSession session, GpuDevice d) = OpenOne("fail nvmlDeviceGetMemoryInfo_v2 25\n");
+        using (session)
+        {
+            Assert.Equal(NvmlReturn.Success, d.Handle.TryGetMemory(out MemoryInfo m));
+            Assert.Null(m.Reserved);
+            Assert.Equal(80 * GiB, m.Total);
+            Assert.Equal((10 * GiB) + (GiB / 2), m.Used);
+            Assert.Equal(1UL, FakeNvml.CallCount("nvmlDeviceGetMemoryInfo"));
         }
     }
 

@@ -142,14 +142,47 @@ public sealed class SamplerTests
         {
             Wait.Until(() => Enumerable.Range(0, 3).All(c => store.Get(c, 0) is not null && store.Get(c, 1) is not null), "every collector to run");
 
+            // The die temperature failed; the run completed, and its memory temperature is served.
             CollectorResult temperature0 = store.Get(1, 0)!;
-            Assert.False(temperature0.Success);
-            Assert.Contains("nvmlDeviceGetTemperature", temperature0.Error, StringComparison.Ordinal);
-            Assert.True(store.Get(1, 1)!.Success);
-            Assert.True(store.Get(2, 0)!.Success);
+            Assert.True(temperature0.Success);
+            Assert.Equal(1, temperature0.FailedReadings);
+            Assert.False(temperature0.Complete);
+            Assert.DoesNotContain(temperature0.Readings, r => r.Metric.Name == "gpu_temperature_celsius");
+            Assert.Contains(temperature0.Readings, r => r.Metric.Name == "gpu_memory_temperature_celsius");
+            Assert.True(store.Get(1, 1)!.Complete);
+            Assert.True(store.Get(2, 0)!.Complete);
             Assert.DoesNotContain(store.Get(2, 0)!.Readings, r => r.Metric.Name == "gpu_power_watts");
             Assert.True(store.IsUp(0));
         }
+    }
+
+    [Fact]
+    public void A_failing_reading_is_logged_once_and_once_when_it_works_again()
+    {
+        using GpuSession session = FakeNvml.Open(Header() + Gpu(0, extra: "fail nvmlDeviceGetPowerUsage 999\n") + Gpu(1, extra: "fail nvmlDeviceGetPowerUsage 999\n"));
+        string[] names = ["power"];
+        var store = new SampleStore(session.Devices, names);
+        var log = new List<string>();
+        using var sampler = new Sampler(store, CollectorCatalog.Create(names, store, xid: null), TimeSpan.FromMilliseconds(10), TimeSpan.FromSeconds(1), log.Add);
+
+        for (int i = 0; i < 3; i++)
+        {
+            sampler.SampleOnce();
+        }
+
+        // Both GPUs fail the same reading on every run: one line, naming it and the first GPU.
+        Assert.Equal(
+            ["collector power on GPU 0: reading nvmlDeviceGetPowerUsage: unknown error (999); its other readings are still served"],
+            log);
+        Assert.Equal(1, store.Get(0, 1)!.FailedReadings);
+        Assert.Contains(store.Get(0, 1)!.Readings, r => r.Metric.Name == "gpu_power_limit_watts");
+
+        FakeNvml.LoadScript(Header() + Gpu(0) + Gpu(1));
+        sampler.SampleOnce();
+        sampler.SampleOnce();
+        Assert.Equal("collector power on GPU 0: reading nvmlDeviceGetPowerUsage works again", log[^1]);
+        Assert.Equal(2, log.Count);
+        Assert.Equal(0, store.Get(0, 0)!.FailedReadings);
     }
 
     [Fact]

@@ -33,6 +33,9 @@ typedef unsigned long long u64;
 #define STR_LEN 96
 #define UNSET ULLONG_MAX  /* a value the script did not set: the query is NOT_SUPPORTED */
 #define ANY_FUNCTION -1   /* rule.fn of a `lost` window */
+#ifndef FAKE_PROCESS_INFO_V3_CC
+#define FAKE_PROCESS_INFO_V3_CC 0 /* 1: the _v3 process queries write 32-byte records (535.x < 535.104) */
+#endif
 
 /* Every export, in one table: call counters and fail/hang rules refer to functions by index. */
 static const char *const FUNCTIONS[] = {
@@ -45,7 +48,9 @@ static const char *const FUNCTIONS[] = {
     "nvmlDeviceGetTemperature", "nvmlDeviceGetClockInfo", "nvmlDeviceGetCurrentClocksEventReasons",
     "nvmlDeviceGetCurrentClocksThrottleReasons", "nvmlDeviceGetPcieThroughput",
     "nvmlDeviceGetTotalEccErrors", "nvmlDeviceGetComputeRunningProcesses_v3",
-    "nvmlDeviceGetGraphicsRunningProcesses_v3", "nvmlDeviceGetMigMode",
+    "nvmlDeviceGetGraphicsRunningProcesses_v3", "nvmlDeviceGetComputeRunningProcesses_v2",
+    "nvmlDeviceGetGraphicsRunningProcesses_v2", "nvmlDeviceGetComputeRunningProcesses",
+    "nvmlDeviceGetGraphicsRunningProcesses", "nvmlDeviceGetMigMode",
     "nvmlDeviceGetMaxMigDeviceCount", "nvmlDeviceGetMigDeviceHandleByIndex",
     "nvmlDeviceIsMigDeviceHandle", "nvmlDeviceGetGpuInstanceId", "nvmlDeviceGetComputeInstanceId",
     "nvmlDeviceGetSupportedEventTypes", "nvmlEventSetCreate", "nvmlDeviceRegisterEvents",
@@ -1078,8 +1083,13 @@ static int process_visible(const struct process *p, const struct nvmlDevice_st *
     return p->gpu == d->gpu && p->graphics == graphics && (!d->is_mig || (p->gi == d->gi && p->ci == d->ci));
 }
 
+/*
+ * The running-process queries of every version share this body; they differ in the record they
+ * write: v1 nvmlProcessInfo_v1_t (16 bytes), v2 and v3 nvmlProcessInfo_t (24), except that a
+ * driver built as FAKE_PROCESS_INFO_V3_CC (535.x before 535.104) writes 32-byte records from v3.
+ */
 static nvmlReturn_t processes(const char *function, nvmlDevice_t device, unsigned int *infoCount,
-                              nvmlProcessInfo_t *infos, int graphics)
+                              void *infos, int graphics, int version)
 {
     struct nvmlDevice_st *d;
     nvmlReturn_t r = begin(function, ON_DEVICE | MIG_OK, device, &d);
@@ -1099,8 +1109,16 @@ static nvmlReturn_t processes(const char *function, nvmlDevice_t device, unsigne
         return end(NVML_ERROR_INVALID_ARGUMENT);
     for (unsigned i = 0, k = 0; i < S.nprocs; i++) {
         const struct process *p = &S.procs[i];
-        if (process_visible(p, d, graphics))
-            infos[k++] = (nvmlProcessInfo_t){ (unsigned)p->pid, p->used, (unsigned)p->gi, (unsigned)p->ci };
+        if (!process_visible(p, d, graphics))
+            continue;
+        if (version == 1) {
+            ((nvmlProcessInfo_v1_t *)infos)[k++] = (nvmlProcessInfo_v1_t){ (unsigned)p->pid, p->used };
+        } else if (version == 3 && FAKE_PROCESS_INFO_V3_CC) {
+            ((nvmlProcessInfo_v3cc_t *)infos)[k++] =
+                (nvmlProcessInfo_v3cc_t){ (unsigned)p->pid, p->used, (unsigned)p->gi, (unsigned)p->ci, 0 };
+        } else {
+            ((nvmlProcessInfo_t *)infos)[k++] = (nvmlProcessInfo_t){ (unsigned)p->pid, p->used, (unsigned)p->gi, (unsigned)p->ci };
+        }
     }
     *infoCount = n;
     return end(NVML_SUCCESS);
@@ -1109,13 +1127,37 @@ static nvmlReturn_t processes(const char *function, nvmlDevice_t device, unsigne
 nvmlReturn_t nvmlDeviceGetComputeRunningProcesses_v3(nvmlDevice_t device, unsigned int *infoCount,
                                                      nvmlProcessInfo_t *infos)
 {
-    return processes(__func__, device, infoCount, infos, 0);
+    return processes(__func__, device, infoCount, infos, 0, 3);
 }
 
 nvmlReturn_t nvmlDeviceGetGraphicsRunningProcesses_v3(nvmlDevice_t device, unsigned int *infoCount,
                                                       nvmlProcessInfo_t *infos)
 {
-    return processes(__func__, device, infoCount, infos, 1);
+    return processes(__func__, device, infoCount, infos, 1, 3);
+}
+
+nvmlReturn_t nvmlDeviceGetComputeRunningProcesses_v2(nvmlDevice_t device, unsigned int *infoCount,
+                                                     nvmlProcessInfo_t *infos)
+{
+    return processes(__func__, device, infoCount, infos, 0, 2);
+}
+
+nvmlReturn_t nvmlDeviceGetGraphicsRunningProcesses_v2(nvmlDevice_t device, unsigned int *infoCount,
+                                                      nvmlProcessInfo_t *infos)
+{
+    return processes(__func__, device, infoCount, infos, 1, 2);
+}
+
+nvmlReturn_t nvmlDeviceGetComputeRunningProcesses(nvmlDevice_t device, unsigned int *infoCount,
+                                                  nvmlProcessInfo_v1_t *infos)
+{
+    return processes(__func__, device, infoCount, infos, 0, 1);
+}
+
+nvmlReturn_t nvmlDeviceGetGraphicsRunningProcesses(nvmlDevice_t device, unsigned int *infoCount,
+                                                   nvmlProcessInfo_v1_t *infos)
+{
+    return processes(__func__, device, infoCount, infos, 1, 1);
 }
 
 /* ---- MIG ---- */

@@ -81,6 +81,22 @@ typedef struct {
     unsigned int computeInstanceId; /* 0xFFFFFFFF outside MIG */
 } nvmlProcessInfo_t;
 
+/* nvmlProcessInfo_v1_t: what the unversioned *RunningProcesses calls take (every driver). */
+typedef struct {
+    unsigned int pid;
+    unsigned long long usedGpuMemory;
+} nvmlProcessInfo_v1_t;
+
+/* The record the *RunningProcesses_v3 calls of drivers 535.x before 535.104 write (NVML 12.2's
+ * first nvml.h called it nvmlProcessInfo_v3_t; later headers give the layout to nvmlProcessDetail_v1_t). */
+typedef struct {
+    unsigned int pid;
+    unsigned long long usedGpuMemory;
+    unsigned int gpuInstanceId;
+    unsigned int computeInstanceId;
+    unsigned long long usedGpuCcProtectedMemory;
+} nvmlProcessInfo_v3cc_t;
+
 typedef struct {
     nvmlDevice_t device;
     unsigned long long eventType;

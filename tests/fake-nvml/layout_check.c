@@ -62,6 +62,10 @@ int main(void)
     FIELD(nvmlProcessInfo_t, gpuInstanceId);
     FIELD(nvmlProcessInfo_t, computeInstanceId);
 
+    SIZE(nvmlProcessInfo_v1_t);
+    FIELD(nvmlProcessInfo_v1_t, pid);
+    FIELD(nvmlProcessInfo_v1_t, usedGpuMemory);
+
     SIZE(nvmlEventData_t);
     FIELD(nvmlEventData_t, device);
     FIELD(nvmlEventData_t, eventType);
