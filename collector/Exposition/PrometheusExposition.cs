@@ -37,6 +37,7 @@ public sealed class PrometheusExposition
     private readonly SemaphoreSlim _render = new(1, 1);
     private RenderedExposition? _current;
     private bool _peakPending;
+    private long _renders;
     private readonly Gauge _success;
     private readonly Gauge _duration;
     private readonly Gauge _lag;
@@ -139,6 +140,9 @@ public sealed class PrometheusExposition
         }
     }
 
+    /// <summary>How many bodies have been rendered, to tell a served copy from a new render.</summary>
+    internal long Renders => Volatile.Read(ref _renders);
+
     private bool IsCurrent(RenderedExposition rendered) =>
         !rendered.PeakPending
         && rendered.StoreVersion == _store.Version
@@ -148,6 +152,7 @@ public sealed class PrometheusExposition
     {
         // The version first: a change while rendering then makes the next scrape render again.
         long version = _store.Version;
+        Interlocked.Increment(ref _renders);
         long at = Environment.TickCount64;
         MemoryStream text = RenderedExposition.Rent(_buffers);
         // Into memory, so not cancelled by one scraper going away: the others wait for this body.
