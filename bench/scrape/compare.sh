@@ -23,8 +23,9 @@ done
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../load/common.sh"
 
-# The agent-only build: the agent without libtorch, which /metrics does not need.
-export AGENT_BIN=$root/agent/bin/agent-only/Release/net10.0
+# The agent-only build (the agent without libtorch, which /metrics does not need) unless
+# AGENT_BIN names another, e.g. an older build to compare.
+export AGENT_BIN=${AGENT_BIN:-$root/agent/bin/agent-only/Release/net10.0}
 bare_dll=$here/BareServer/bin/Release/net10.0/Gputel.Bench.BareServer.dll
 if [ ! -f "$AGENT_BIN/gputel.dll" ]; then
     dotnet build "$root/agent" -c Release -p:AgentOnly=true -nologo -v q >&2
