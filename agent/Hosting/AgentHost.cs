@@ -15,6 +15,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Net.Http.Headers;
 
 namespace Gputel.Agent.Hosting;
 
@@ -102,8 +103,20 @@ internal static class AgentHost
     {
         app.MapGet("/metrics", async (HttpContext context) =>
         {
-            context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
-            await exposition.WriteAsync(context.Response.Body, context.RequestAborted).ConfigureAwait(false);
+            // The same bytes for every scraper until the next sample (PrometheusExposition), and
+            // their gzip form for those that ask, as Prometheus does: a tenth of the bytes to send.
+            ExpositionEncoding encoding = AcceptsGzip(context.Request) ? ExpositionEncoding.Gzip : ExpositionEncoding.Identity;
+            using ExpositionLease lease = await exposition.AcquireAsync(encoding, context.RequestAborted).ConfigureAwait(false);
+            HttpResponse response = context.Response;
+            response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
+            response.Headers.Vary = "Accept-Encoding";
+            if (encoding == ExpositionEncoding.Gzip)
+            {
+                response.Headers.ContentEncoding = "gzip";
+            }
+
+            response.ContentLength = lease.Body.Length;
+            await response.Body.WriteAsync(lease.Body, context.RequestAborted).ConfigureAwait(false);
         });
 
         // Liveness, not GPU health: a lost GPU is reported in the body and by gpu_up, and must not
@@ -124,5 +137,25 @@ internal static class AgentHost
 
         app.MapGet("/", () => Results.Text(
             "gputel agent\n/metrics  Prometheus exposition\n/health   liveness (JSON)\n", "text/plain"));
+    }
+
+    /// <summary>Whether the request's Accept-Encoding takes gzip (by name or <c>*</c>, with a quality above 0).</summary>
+    internal static bool AcceptsGzip(HttpRequest request)
+    {
+        if (request.Headers.AcceptEncoding.Count == 0)
+        {
+            return false;
+        }
+
+        foreach (StringWithQualityHeaderValue value in request.GetTypedHeaders().AcceptEncoding)
+        {
+            if ((value.Value.Equals("gzip", StringComparison.OrdinalIgnoreCase) || value.Value.Equals("*", StringComparison.Ordinal))
+                && value.Quality is not <= 0)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 }

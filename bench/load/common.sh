@@ -1,15 +1,18 @@
 # Shared by load.sh and soak.sh: an 8-GPU fake node and a running agent on it.
-# Sourced, not run. Sets: root, work, agent_pid, agent_url; defines rss_kib and cleanup.
+# Sourced, not run. Sets: root, work, agent_pid, agent_url; defines rss_kib and cleanup (which also
+# ends the pids a script adds to extra_pids).
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 gpus=${GPUS:-8}
 procs_per_gpu=${PROCS_PER_GPU:-32}
 work=$(mktemp -d /tmp/gputel-load-XXXXXX)
 sleepers=()
+extra_pids=()
 
 cleanup() {
     set +e
     if [ -n "${agent_pid:-}" ]; then kill "$agent_pid" 2>/dev/null; wait "$agent_pid" 2>/dev/null; fi
+    for p in "${extra_pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
     for p in "${sleepers[@]}"; do kill "$p" 2>/dev/null; done
     rm -rf "$work"
 }
@@ -19,12 +22,13 @@ trap "exit 143" TERM INT
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
 start_agent() {
-    local dll=$root/agent/bin/Release/net10.0/gputel.dll
-    [ -f "$dll" ] || { echo "build first: dotnet build Telemetry.sln -c Release" >&2; exit 1; }
+    # AGENT_BIN: another build of the agent, e.g. the agent-only one (bin/agent-only/Release/net10.0).
+    local bin=${AGENT_BIN:-$root/agent/bin/Release/net10.0}
+    [ -f "$bin/gputel.dll" ] || { echo "build first: dotnet build Telemetry.sln -c Release" >&2; exit 1; }
     local lib
     lib=$("$root/tests/fake-nvml/build.sh")
     # A private copy of the build: a rebuild during a long run must not rewrite the files it runs from.
-    cp -r "$root/agent/bin/Release/net10.0" "$work/bin"
+    cp -r "$bin" "$work/bin"
 
     # Real, idle processes stand in for training processes: the agent reads /proc/PID of each.
     for _ in $(seq 1 $((gpus * procs_per_gpu))); do

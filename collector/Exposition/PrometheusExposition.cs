@@ -17,8 +17,11 @@ public sealed record AgentInfo(string Hostname, string DriverVersion, bool NvmlA
 
 /// <summary>
 /// Serves the store through a prometheus-net registry. Values are copied from the store just
-/// before each scrape (a before-collect callback), which only reads memory: a scrape never calls
+/// before each render (a before-collect callback), which only reads memory: a scrape never calls
 /// NVML and never waits for a sampler. Series of processes or readings that went away are removed.
+/// A rendered body is kept and served to every scrape until the store changes
+/// (<see cref="SampleStore.Version"/>), so many scrapers cost one render per sample, not one per
+/// scrape.
 /// </summary>
 public sealed class PrometheusExposition
 {
@@ -31,6 +34,10 @@ public sealed class PrometheusExposition
     private readonly Dictionary<(int, int, string, string), Series> _processSeries = [];
     private readonly Lock _gate = new();
     private readonly System.Collections.Concurrent.ConcurrentBag<MemoryStream> _buffers = [];
+    private readonly SemaphoreSlim _render = new(1, 1);
+    private RenderedExposition? _current;
+    private bool _peakPending;
+    private long _renders;
     private readonly Gauge _success;
     private readonly Gauge _duration;
     private readonly Gauge _readingsFailed;
@@ -74,28 +81,91 @@ public sealed class PrometheusExposition
     public CollectorRegistry Registry { get; }
 
     /// <summary>
+    /// How long a body may be served while the store stays unchanged. The self metrics (a stuck
+    /// collector's success, the agent's own CPU and memory) change with time alone; they are at
+    /// most this old.
+    /// </summary>
+    public static TimeSpan MaxAge { get; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
     /// Writes the exposition in the Prometheus text format (0.0.4). OpenMetrics is not offered:
     /// it would append <c>_total</c> to dcgm-exporter's counter names and break dcgm compatibility.
     /// </summary>
     public async Task WriteAsync(Stream destination, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(destination);
-        // The serializer writes many small pieces; into a network stream each costs a trip through the
-        // server's pipeline. Render into a reused buffer and hand the whole body over in one write.
-        MemoryStream buffer = _buffers.TryTake(out MemoryStream? pooled) ? pooled : new MemoryStream(128 * 1024);
+        using ExpositionLease lease = await AcquireAsync(ExpositionEncoding.Identity, cancellationToken).ConfigureAwait(false);
+        // One write of the whole body: into a network stream each small piece would cost a trip
+        // through the server's pipeline.
+        await destination.WriteAsync(lease.Body, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The current body in the Prometheus text format (0.0.4), in <paramref name="encoding"/>:
+    /// the bytes rendered for an earlier scrape while the store has not changed since (and they
+    /// are under <see cref="MaxAge"/> old), else rendered now, once for all the scrapes that wait.
+    /// Dispose the lease when its bytes have been written.
+    /// </summary>
+    public async ValueTask<ExpositionLease> AcquireAsync(ExpositionEncoding encoding, CancellationToken cancellationToken = default)
+    {
+        RenderedExposition? current = Volatile.Read(ref _current);
+        if (current is not null && (encoding == ExpositionEncoding.Identity || current.HasGzip) && IsCurrent(current) && current.TryAcquire())
+        {
+            return new ExpositionLease(current, encoding);
+        }
+
+        await _render.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            buffer.SetLength(0);
-            await Registry.CollectAndExportAsTextAsync(buffer, ExpositionFormat.PrometheusText, cancellationToken).ConfigureAwait(false);
-            await destination.WriteAsync(buffer.GetBuffer().AsMemory(0, (int)buffer.Length), cancellationToken).ConfigureAwait(false);
+            current = _current;
+            if (current is null || !IsCurrent(current))
+            {
+                RenderedExposition next = await RenderAsync().ConfigureAwait(false);
+                Volatile.Write(ref _current, next);
+                // The exposition's own reference; scrapes still writing it hold theirs.
+                current?.Release();
+                current = next;
+            }
+
+            if (encoding == ExpositionEncoding.Gzip)
+            {
+                current.Compress();
+            }
+
+            // Cannot fail: the exposition's reference keeps the current body alive.
+            current.TryAcquire();
+            return new ExpositionLease(current, encoding);
         }
         finally
         {
-            if (_buffers.Count < 8)
-            {
-                _buffers.Add(buffer);
-            }
+            _render.Release();
         }
+    }
+
+    /// <summary>How many bodies have been rendered, to tell a served copy from a new render.</summary>
+    internal long Renders => Volatile.Read(ref _renders);
+
+    private bool IsCurrent(RenderedExposition rendered) =>
+        !rendered.PeakPending
+        && rendered.StoreVersion == _store.Version
+        && Environment.TickCount64 - rendered.RenderedAt < (long)MaxAge.TotalMilliseconds;
+
+    private async Task<RenderedExposition> RenderAsync()
+    {
+        // The version first: a change while rendering then makes the next scrape render again.
+        long version = _store.Version;
+        Interlocked.Increment(ref _renders);
+        long at = Environment.TickCount64;
+        MemoryStream text = RenderedExposition.Rent(_buffers);
+        // Into memory, so not cancelled by one scraper going away: the others wait for this body.
+        await Registry.CollectAndExportAsTextAsync(text, ExpositionFormat.PrometheusText, CancellationToken.None).ConfigureAwait(false);
+        bool peakPending;
+        lock (_gate)
+        {
+            peakPending = _peakPending;
+        }
+
+        return new RenderedExposition(_buffers, text, version, at, peakPending);
     }
 
     /// <summary>Copies the store into the registry; called by prometheus-net before each collection.</summary>
@@ -104,6 +174,7 @@ public sealed class PrometheusExposition
         lock (_gate)
         {
             _generation++;
+            _peakPending = false;
             // One read of every collector's latest result and of each device's state serves both the
             // readings and the success gauges: read twice, a run finishing in between could show
             // success beside the failed run's missing values. The buffers are reused (under _gate).
@@ -154,6 +225,8 @@ public sealed class PrometheusExposition
 
     private void SetMemory(int device, MigInstance? mig, MemoryInfo memory, ulong peak)
     {
+        // Its window is closed now: with no new sample the next read says the last sample.
+        _peakPending |= peak != memory.Used;
         Set(new Reading(GpuMetrics.MemoryTotal, device, memory.Total, MigInstance: mig));
         Set(new Reading(GpuMetrics.MemoryUsed, device, memory.Used, MigInstance: mig));
         Set(new Reading(GpuMetrics.MemoryFree, device, memory.Free, MigInstance: mig));

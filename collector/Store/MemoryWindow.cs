@@ -14,6 +14,13 @@ public sealed class MemoryWindow
     private ulong _peak;
     private bool _hasLast;
     private bool _hasSampleInWindow;
+    private long _version;
+
+    /// <summary>
+    /// Goes up with every sample recorded and every <see cref="Clear"/>: equal values mean the
+    /// window has not changed, which lets a reader keep what it made from the last read.
+    /// </summary>
+    public long Version => Volatile.Read(ref _version);
 
     /// <summary>Records one sample.</summary>
     public void Record(MemoryInfo sample)
@@ -22,6 +29,7 @@ public sealed class MemoryWindow
         {
             _last = sample;
             _hasLast = true;
+            _version++;
             if (!_hasSampleInWindow || sample.Used > _peak)
             {
                 _peak = sample.Used;
@@ -37,6 +45,7 @@ public sealed class MemoryWindow
         {
             _hasLast = false;
             _hasSampleInWindow = false;
+            _version++;
         }
     }
 

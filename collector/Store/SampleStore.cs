@@ -14,6 +14,7 @@ public sealed class SampleStore
     private readonly MemoryWindow[][] _migMemory;
     private readonly int[] _up;
     private readonly long[] _lagMicroseconds;
+    private long _version;
 
     /// <summary>Creates a store for <paramref name="devices"/> and the named collectors.</summary>
     public SampleStore(IReadOnlyList<GpuDevice> devices, IReadOnlyList<string> collectorNames)
@@ -59,7 +60,11 @@ public sealed class SampleStore
     }
 
     /// <summary>Replaces the result of collector <paramref name="collector"/> for a device (or <see cref="HostSlot"/>).</summary>
-    public void Publish(int collector, int slot, CollectorResult result) => Volatile.Write(ref _results[collector, slot], result);
+    public void Publish(int collector, int slot, CollectorResult result)
+    {
+        Volatile.Write(ref _results[collector, slot], result);
+        Interlocked.Increment(ref _version);
+    }
 
     /// <summary>The latest result of a collector for a device, or null before its first run.</summary>
     public CollectorResult? Get(int collector, int slot) => Volatile.Read(ref _results[collector, slot]);
@@ -68,10 +73,47 @@ public sealed class SampleStore
     public bool IsUp(int device) => Volatile.Read(ref _up[device]) == 1;
 
     /// <summary>Marks a device reachable or lost. Returns true when this changed the state.</summary>
-    public bool SetUp(int device, bool up) => Interlocked.Exchange(ref _up[device], up ? 1 : 0) != (up ? 1 : 0);
+    public bool SetUp(int device, bool up)
+    {
+        bool changed = Interlocked.Exchange(ref _up[device], up ? 1 : 0) != (up ? 1 : 0);
+        if (changed)
+        {
+            Interlocked.Increment(ref _version);
+        }
+
+        return changed;
+    }
 
     /// <summary>Records how late the last high-frequency sample of a device started.</summary>
-    public void RecordLag(int device, TimeSpan lag) => Volatile.Write(ref _lagMicroseconds[device], (long)(lag.TotalMilliseconds * 1000));
+    public void RecordLag(int device, TimeSpan lag)
+    {
+        Volatile.Write(ref _lagMicroseconds[device], (long)(lag.TotalMilliseconds * 1000));
+        Interlocked.Increment(ref _version);
+    }
+
+    /// <summary>
+    /// Goes up whenever anything a reader can see changes: a published result, a device's state,
+    /// a lag, a memory sample or a cleared window. Read it before reading the store: an equal value
+    /// later means nothing changed since, so what was made from that read (a rendered exposition)
+    /// still holds. It is a sum of counters that only go up, so it never repeats.
+    /// </summary>
+    public long Version
+    {
+        get
+        {
+            long version = Volatile.Read(ref _version);
+            for (int d = 0; d < _memory.Length; d++)
+            {
+                version += _memory[d].Version;
+                foreach (MemoryWindow mig in _migMemory[d])
+                {
+                    version += mig.Version;
+                }
+            }
+
+            return version;
+        }
+    }
 
     /// <summary>The largest lag of the last high-frequency sample across devices.</summary>
     public TimeSpan MaxLag
