@@ -16,8 +16,8 @@ as_root() {
 # Debian packages: a real Prometheus server and promtool for the integration tests, gcc for the
 # fake NVML driver the tests load in place of a GPU, headless Chromium to render `gputel report`'s page,
 # buildah and podman to build deploy/container's image and run it (runc as well: crun refuses
-# machines that mount cgroup v1 and v2 side by side).
-packages=(prometheus gcc libc6-dev chromium buildah podman runc)
+# machines that mount cgroup v1 and v2 side by side; the image's chart font from fonts-dejavu-core).
+packages=(prometheus gcc libc6-dev chromium buildah podman runc fonts-dejavu-core)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -11,6 +11,7 @@
 # first found), e.g. BUILDER="buildah --storage-driver vfs build". The base carries what `ldd`
 # lists for the binary, libssl and libcrypto where present (OTLP over https), the CA bundle, and an
 # /etc/passwd naming the image's user; the image runs on hosts with this glibc or a newer one.
+# The publish's native libraries and two DejaVu fonts go in with the agent, as the Dockerfile wants.
 set -eu
 
 publish=${1:?usage: build-local.sh PUBLISH_DIR [TAG]}
@@ -60,9 +61,15 @@ printf 'root:x:0:\napp:x:1654:\n' > "$root/etc/group"
 printf 'FROM scratch\nCOPY . /\n' > "$work/Containerfile"
 $BUILDER -f "$work/Containerfile" -t localhost/gputel-base:local "$root"
 
-mkdir -p "$work/agent/out"
-cp "$binary" "$work/agent/out/gputel"
-printf 'FROM scratch\nCOPY out/ /out/\n' > "$work/agent.Containerfile"
+mkdir -p "$work/agent/out" "$work/agent/fonts"
+cp "$binary" "$publish"/*.so "$work/agent/out/"
+# The fonts the Dockerfile's final stage takes for `gputel report`'s chart (Debian: fonts-dejavu-core).
+fonts=/usr/share/fonts/truetype/dejavu
+for font in DejaVuSans.ttf DejaVuSans-Bold.ttf; do
+  [ -f "$fonts/$font" ] || { echo "build-local: $fonts/$font not found (Debian and Ubuntu: apt-get install fonts-dejavu-core)" >&2; exit 2; }
+  cp "$fonts/$font" "$work/agent/fonts/"
+done
+printf 'FROM scratch\nCOPY out/ /out/\nCOPY fonts/ %s/\n' "$fonts" > "$work/agent.Containerfile"
 $BUILDER -f "$work/agent.Containerfile" -t localhost/gputel-publish:local "$work/agent"
 
 # Only the final stage is built; the context is empty, as that stage copies nothing from it.

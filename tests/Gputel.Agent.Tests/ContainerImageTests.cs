@@ -69,6 +69,24 @@ public sealed class ContainerImageTests : IDisposable
         Assert.True(noDriver.Single("host_memory_total_bytes").Value > 0);
         Assert.True(noDriver.Single("process_cpu_seconds_total").Value > 0);
         Assert.Equal(1, noDriver.Single("telemetry_collector_success", ("collector", "host")).Value);
+
+        // `gputel report` works in the image too: its chart needs SkiaSharp's native library and fonts.
+        string run = Directory.CreateDirectory(Path.Combine(_dir.Path, "run")).FullName;
+        File.WriteAllText(Path.Combine(run, "run.json"),
+            """{"run_id":"in-image","model":"tiny","method":"lora","dtype":"fp32","device":"cuda:0","start_time":"2026-01-01T00:00:00Z","settings":{},"versions":{}}""");
+        File.WriteAllText(Path.Combine(run, "steps.jsonl"),
+            """{"time":"2026-01-01T00:00:01Z","step":0,"phase":"forward","seconds":0.5,"bytes":{"weights":1048576,"activations":65536},"allocator_bytes":1114112,"peak_bytes":1200000,"loss":null}""" + "\n");
+        if (!OperatingSystem.IsWindows())
+        {
+            // 0777: the image's user (1654) writes the report beside the record.
+            File.SetUnixFileMode(run, (UnixFileMode)0x1FF);
+        }
+
+        (exit, output) = Podman([.. RunOptions(LoopbackPorts.Free()), "--rm", "-v", $"{run}:/run-record", "localhost/gputel-test:local", "report", "/run-record"]);
+        Assert.True(exit == 0, output);
+        Assert.True(new FileInfo(Path.Combine(run, "report.png")).Length > 0, output);
+        using var summary = System.Text.Json.JsonDocument.Parse(File.ReadAllBytes(Path.Combine(run, "summary.json")));
+        Assert.Equal("in-image", summary.RootElement.GetProperty("run_id").GetString());
     }
 
     /// <summary>
