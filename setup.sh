@@ -14,8 +14,10 @@ as_root() {
 }
 
 # Debian packages: a real Prometheus server and promtool for the integration tests, gcc for the
-# fake NVML driver the tests load in place of a GPU, headless Chromium to render `gputel report`'s page.
-packages=(prometheus gcc libc6-dev chromium)
+# fake NVML driver the tests load in place of a GPU, headless Chromium to render `gputel report`'s page,
+# buildah and podman to build deploy/container's image and run it (runc as well: crun refuses
+# machines that mount cgroup v1 and v2 side by side; the image's chart font from fonts-dejavu-core).
+packages=(prometheus gcc libc6-dev chromium buildah podman runc fonts-dejavu-core)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -36,8 +38,14 @@ fi
 # (awk reads to the end: leaving early would kill ldconfig with SIGPIPE, fatal under pipefail.)
 libstdcxx=$(ldconfig -p | awk '/libstdc\+\+\.so\.6 .*x86-64/ && !found {print $NF; found = 1}')
 if [ -n "$libstdcxx" ] && ! grep -q GLIBCXX_3.4.32 "$libstdcxx"; then
-  say "installing libstdc++6 from Debian 13 (TorchSharp needs GLIBCXX_3.4.32; $libstdcxx lacks it)"
-  echo 'deb http://deb.debian.org/debian trixie main' | as_root tee /etc/apt/sources.list.d/trixie.list >/dev/null
+  # On the mirror apt already uses (a proxy, a local mirror, a snapshot), not a host of our choosing.
+  if [ -n "${DEBIAN_MIRROR:-}" ]; then mirror=$DEBIAN_MIRROR
+  elif ! mirror=$(tools/debian-mirror.sh); then
+    mirror=http://deb.debian.org/debian
+    say "no Debian mirror found in /etc/apt (see above); using $mirror (set DEBIAN_MIRROR to choose)"
+  fi
+  say "installing libstdc++6 from Debian 13 on $mirror (TorchSharp needs GLIBCXX_3.4.32; $libstdcxx lacks it)"
+  echo "deb $mirror trixie main" | as_root tee /etc/apt/sources.list.d/trixie.list >/dev/null
   printf 'Package: *\nPin: release n=trixie\nPin-Priority: 100\n' | as_root tee /etc/apt/preferences.d/trixie >/dev/null
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -t trixie libstdc++6 >/dev/null

@@ -9,4 +9,8 @@ dotnet build Telemetry.sln -c Release --nologo -v quiet -clp:ErrorsOnly
 dotnet build agent -c Release -p:AgentOnly=true --nologo -v quiet -clp:ErrorsOnly
 agent/bin/agent-only/Release/net10.0/gputel estimate --model tiny --method lora --no-probe >/dev/null
 echo "test.sh: agent-only build ran 'gputel estimate'"
+# The same, self-contained as the container image carries it (into agent/bin/agent-only/Release/
+# net10.0/RID/publish): ContainerImageTests build deploy/container's image from it and run it.
+case $(uname -m) in aarch64) rid=linux-arm64 ;; *) rid=linux-x64 ;; esac
+dotnet publish agent -c Release -r "$rid" --self-contained -p:AgentOnly=true -p:PublishSingleFile=true -p:DebugType=none --nologo -v quiet -clp:ErrorsOnly
 dotnet test Telemetry.sln -c Release --no-build --nologo

@@ -110,7 +110,7 @@ public static class TorchRuntime
     /// <summary>
     /// Loads libtorch's CUDA backend and checks it sees a device. This build ships libtorch for the
     /// CPU only: the CUDA libraries come from a PyTorch installed on the host, found through
-    /// <c>LD_LIBRARY_PATH</c> (its <c>site-packages/torch/lib</c>; PLATFORM.md). On failure,
+    /// <c>LD_LIBRARY_PATH</c> (its <c>site-packages/torch/lib</c>; bench/gpu-host/README.md). On failure,
     /// <paramref name="failure"/> says so in a line or two, without TorchSharp's loader trace.
     /// </summary>
     public static bool TryInitializeCuda(out string? failure)

@@ -12,7 +12,7 @@ namespace Gputel.Agent.Hosting;
 /// <summary>
 /// Serves the training gauges of a running <c>finetune</c> on <c>/metrics</c>. A MeterListener reads
 /// the System.Diagnostics.Metrics instruments at each scrape and writes them to prometheus-net
-/// series under the instruments' own names (DESIGN.md): prometheus-net's meter adapter would prefix
+/// series under the instruments' own names (docs/METRICS.md, OTLP section): prometheus-net's meter adapter would prefix
 /// the meter name and turn counters into gauges.
 /// </summary>
 internal sealed class TrainingMetricsServer : IDisposable

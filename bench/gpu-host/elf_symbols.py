@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The pre-flight of PLATFORM.md without binutils (GPU hosts often have none):
+"""The pre-flight of bench/gpu-host/README.md (step 1) without binutils (GPU hosts often have none):
 
     elf_symbols.py LIBRARY DIR...
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fine-tuning on a GPU host with the host's PyTorch as libtorch (PLATFORM.md), for a host with the
+# Fine-tuning on a GPU host with the host's PyTorch as libtorch (README.md here), for a host with the
 # NVIDIA driver, Python with PyTorch (CUDA) and pynvml, and no .NET. Run from a checkout that carries
 # the archive bench/gpu-host/pack-finetune.sh makes:
 #   bench/gpu-host/finetune.sh [ARCHIVE] [MODELS...]

@@ -3,7 +3,7 @@ namespace Gputel.Collector.Exposition;
 /// <summary>Which names, units and labels the exposition uses.</summary>
 public enum NamingProfile
 {
-    /// <summary>Our names (DESIGN.md): Prometheus conventions, base units, snake_case labels.</summary>
+    /// <summary>Our names (docs/METRICS.md): Prometheus conventions, base units, snake_case labels.</summary>
     Default,
 
     /// <summary>

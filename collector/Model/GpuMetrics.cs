@@ -1,7 +1,7 @@
 namespace Gputel.Collector.Model;
 
 /// <summary>
-/// The catalogue of everything the GPU collectors measure: the default names (DESIGN.md, base
+/// The catalogue of everything the GPU collectors measure: the default names (docs/METRICS.md, base
 /// units) and the dcgm-exporter 4.8 field each maps to in the <c>dcgm</c> profile.
 /// </summary>
 public static class GpuMetrics

@@ -46,8 +46,9 @@ public sealed record MemorySnapshot(int Step, Phase Phase, long[] Bytes, long Al
     /// of the higher of the phase's two ends, and temporary as the peak above that end. The start is
     /// known where the phase began where <paramref name="before"/>, the phase recorded just before it,
     /// ended (<see cref="PeakStandsOnStart"/>); otherwise, or with no <paramref name="before"/>, the
-    /// phase's own end is used. Temporary, by DESIGN, is the peak above the phase's start; on the end
-    /// it is at least the peak above the end (<see cref="TemporaryAtPeak"/>).
+    /// phase's own end is used. Temporary, as the category table defines it (MemoryCategories), is
+    /// the peak above the phase's start; on the end it is at least the peak above the end
+    /// (<see cref="TemporaryAtPeak"/>).
     /// </summary>
     public long[] BytesAtPeak(MemorySnapshot? before)
     {

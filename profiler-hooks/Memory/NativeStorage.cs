@@ -6,7 +6,8 @@ namespace Gputel.Profiler.Memory;
 /// <summary>
 /// Storage identity of tensors. TorchSharp has no public <c>data_ptr</c>, and <c>storage&lt;T&gt;()</c>
 /// throws for bfloat16 and copies on dtype mismatch; LibTorchSharp's own exports answer for every
-/// dtype, and views and transposes report the storage they share (PLATFORM.md).
+/// dtype, and views and transposes report the storage they share (<c>THSStorage_data_ptr</c>,
+/// <c>THSStorage_nbytes</c>).
 /// </summary>
 internal static unsafe partial class NativeStorage
 {

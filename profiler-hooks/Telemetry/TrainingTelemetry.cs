@@ -8,7 +8,7 @@ namespace Gputel.Profiler.Telemetry;
 /// <summary>
 /// Live training gauges (System.Diagnostics.Metrics) and phase spans (ActivitySource), for any
 /// exporter the host wires. The same values come from two meters: <see cref="SourceName"/> with the
-/// Prometheus names of DESIGN.md (<c>training_memory_bytes{category}</c>), and
+/// Prometheus names of docs/METRICS.md (<c>training_memory_bytes{category}</c>), and
 /// <see cref="OpenTelemetryMeterName"/> with OpenTelemetry names for OTLP
 /// (<c>training.memory.usage{memory.category}</c>): a View can rename an instrument but not its
 /// attributes. The gauges are observable: they read the latest snapshot when collected and cost

@@ -275,7 +275,7 @@ public static class FineTuneRun
         new Dictionary<string, string>(device.Facts)
         {
             // What was loaded (a PyTorch install's, on a GPU host) and what TorchSharp was built for:
-            // PLATFORM.md's pre-flight is about the difference.
+            // the GPU host's pre-flight (bench/gpu-host/README.md) is about the difference.
             ["libtorch"] = TorchRuntime.Loaded(),
             ["torchsharp_libtorch"] = TorchRuntime.BuiltFor,
             [".net"] = Environment.Version.ToString(),

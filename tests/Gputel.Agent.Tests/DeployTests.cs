@@ -175,10 +175,57 @@ public sealed class DeployTests : IDisposable
             Assert.All(parts[1..^1], source => Assert.True(File.Exists(Repo.Path(source)) || Directory.Exists(Repo.Path(source)), $"{copy}: {source} not found"));
         }
 
+        // Without build arguments the image is built from source on Microsoft's runtime-deps base;
+        // build-local.sh (run by ContainerImageTests) swaps both for what it made locally.
+        Assert.Contains("ARG AGENT=build", lines);
+        Assert.Contains(lines, l => l.StartsWith("ARG RUNTIME_BASE=mcr.microsoft.com/dotnet/runtime-deps:", StringComparison.Ordinal));
+        Assert.Contains("FROM ${AGENT} AS agent", lines);
+        Assert.Equal("FROM ${RUNTIME_BASE}", lines.Last(l => l.StartsWith("FROM ", StringComparison.Ordinal)));
+
+        // The build stage restores and publishes every project the agent-only build references.
+        foreach (string project in AgentOnlyProjects(Repo.Path("agent", "Gputel.Agent.csproj")))
+        {
+            string relative = Path.GetRelativePath(Repo.Root, project).Replace('\\', '/');
+            string folder = relative[..(relative.IndexOf('/', StringComparison.Ordinal) + 1)];
+            Assert.Contains($"COPY {relative} {folder}", lines);
+            Assert.Contains($"COPY {folder} {folder}", lines);
+        }
+
         string[] finalStage = lines.SkipWhile((_, i) => i < Array.FindLastIndex(lines, l => l.StartsWith("FROM ", StringComparison.Ordinal))).ToArray();
         Match user = Regex.Match(string.Join('\n', finalStage), @"^USER (\d+)(:\d+)?$", RegexOptions.Multiline);
         Assert.True(user.Success, "the final stage sets a numeric USER");
         Assert.NotEqual("0", user.Groups[1].Value);
+    }
+
+    /// <summary>
+    /// <paramref name="project"/> and the projects it references with <c>AgentOnly=true</c>, transitively:
+    /// references under a condition that excludes the agent-only build (the profiler) are left out.
+    /// </summary>
+    private static IEnumerable<string> AgentOnlyProjects(string project)
+    {
+        var seen = new SortedSet<string>(StringComparer.Ordinal);
+        var pending = new Stack<string>([Path.GetFullPath(project)]);
+        while (pending.TryPop(out string? next))
+        {
+            if (!seen.Add(next))
+            {
+                continue;
+            }
+
+            foreach (System.Xml.Linq.XElement reference in System.Xml.Linq.XDocument.Load(next).Descendants("ProjectReference"))
+            {
+                string condition = (string?)reference.Parent?.Attribute("Condition") ?? "";
+                if (!condition.Replace(" ", "", StringComparison.Ordinal).Contains("'$(AgentOnly)'!='true'", StringComparison.Ordinal))
+                {
+                    string path = ((string)reference.Attribute("Include")!).Replace('\\', '/');
+                    pending.Push(Path.GetFullPath(Path.Combine(Path.GetDirectoryName(next)!, path)));
+                }
+            }
+        }
+
+        Assert.Contains(seen, p => p.EndsWith("Gputel.Core.csproj", StringComparison.Ordinal));
+        Assert.DoesNotContain(seen, p => p.EndsWith("Gputel.Profiler.csproj", StringComparison.Ordinal));
+        return seen;
     }
 
     private static (int Exit, string Output) ValidateSchemas(JsonArray items)

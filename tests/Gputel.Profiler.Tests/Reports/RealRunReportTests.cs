@@ -13,7 +13,7 @@ public sealed class RealRunReportTests(RealRunReport run) : IClassFixture<RealRu
 
     /// <summary>
     /// steps.jsonl read with nothing of the product's code: (step, phase, bytes per category as the
-    /// report shows them at the phase's peak, peak_bytes). The report's rule, as DESIGN states it:
+    /// report shows them at the phase's peak, peak_bytes). The report's rule, as core/README.md (Reports) states it:
     /// temporary is the peak above the figure the peak stands on, so the categories add up to the
     /// peak; a phase that began where the one before it in the step ended (all but forward) and
     /// ended lower than that (backward, freeing activations) stands on its start, so it shows the
