@@ -73,7 +73,7 @@ public sealed record FitDimension(string Name, IReadOnlyList<FitChoice> Choices,
     [
         new FitChoice("off", r => r with { GradientCheckpointing = false }),
         // Forward and backward cost about three forward passes; the recomputed forward is a fourth.
-        new FitChoice("on", r => r with { GradientCheckpointing = true }, ComputeFactor: 4.0 / 3, Cost: "+33% compute (each layer's forward recomputed in backward)"),
+        new FitChoice("on", r => r with { GradientCheckpointing = true }, ComputeFactor: 4.0 / 3, Cost: "+33% compute (forward recomputed)"),
     ], SameTraining: true);
 
     /// <summary>
@@ -88,7 +88,7 @@ public sealed record FitDimension(string Name, IReadOnlyList<FitChoice> Choices,
             new FitChoice("0", r => r with { ZeroStage = 0 }),
             new FitChoice("1", r => r with { ZeroStage = 1 }),
             new FitChoice("2", r => r with { ZeroStage = 2 }),
-            new FitChoice("3", r => r with { ZeroStage = 3 }, CommunicationFactor: 1.5, Cost: "1.5x data-parallel communication (weights gathered in forward and backward)"),
+            new FitChoice("3", r => r with { ZeroStage = 3 }, CommunicationFactor: 1.5, Cost: "1.5x communication (weights gathered)"),
         ], SameTraining: true);
 
     private static string Text(int value) => value.ToString(CultureInfo.InvariantCulture);
