@@ -35,6 +35,7 @@ internal static class Program
             AgentCommand.Create(),
             DevicesCommand.Create(),
             EstimateCommand.Create(),
+            FitCommand.Create(),
             ReportCommand.Create(),
         };
 #if FINETUNE

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using Gputel.Core.Data;
 using Gputel.Core.Estimation;
 using Gputel.Core.Memory;
 using Gputel.Core.Model;
@@ -38,11 +39,12 @@ internal static class EstimateCommand
         var attention = new Option<string>("--attention") { Description = "sdpa (fused) or eager (materialised scores).", DefaultValueFactory = _ => "sdpa" };
         var json = new Option<bool>("--json") { Description = "Print JSON instead of a table." };
         var noProbe = new Option<bool>("--no-probe") { Description = "With --device cpu: use the typical runtime figure instead of measuring it with a one-layer run of the shape (a few seconds)." };
+        var data = DataLengths.CreateOption();
         var table = new Option<string>("--table") { Description = "Write the Markdown table of common configurations (1.5B, 7B, 32B shapes x full/freeze/LoRA x cutoff 1024/2048 x batch 1/2) to this file and exit." };
 
         var command = new Command("estimate", "Predict GPU (or CPU) memory by category for a fine-tuning configuration, with the formula behind each figure and the model-state-only figure common tables give.")
         {
-            model, method, trainableLayers, loraRank, loraTargets, loraDropout, dtype, optimizer, batchSize, cutoff, accumulation, checkpointing, gpus, zero, device, attention, json, noProbe, table,
+            model, method, trainableLayers, loraRank, loraTargets, loraDropout, dtype, optimizer, batchSize, cutoff, accumulation, checkpointing, gpus, zero, device, attention, json, noProbe, table, data,
         };
 
         command.SetAction(parse =>
@@ -88,8 +90,18 @@ internal static class EstimateCommand
                         : throw new ArgumentException($"invalid device '{parse.GetValue(device)}': expected cuda or cpu"),
                     Attention = parse.GetValue(attention)!,
                 };
-                // Validate before spending seconds on the probe.
+                // Validate before spending seconds on the probe (or on the data).
                 MemoryEstimate estimate = MemoryEstimator.Estimate(request);
+                int cutoffLength = request.CutoffLength;
+                string? dataPath = parse.GetValue(data);
+                SequenceLengths? lengths = dataPath is null ? null : DataLengths.Measure("estimate", dataPath, name);
+                if (lengths is not null)
+                {
+                    // The table is the longest batch's: the one that must fit.
+                    request = request with { CutoffLength = DataLengths.LongestBatch(lengths, cutoffLength) };
+                    estimate = MemoryEstimator.Estimate(request);
+                }
+
                 if (request.Device.IsCpu && !parse.GetValue(noProbe))
                 {
 #if FINETUNE
@@ -108,13 +120,23 @@ internal static class EstimateCommand
 #endif
                 }
 
+                MemoryEstimate? typical = lengths is null ? null
+                    : MemoryEstimator.Estimate(estimate.Request with { CutoffLength = DataLengths.TypicalBatch(lengths, request.BatchSize, cutoffLength) });
                 if (parse.GetValue(json))
                 {
-                    Console.WriteLine(ToJson(estimate));
+                    Console.WriteLine(ToJson(estimate, w => DataLengths.WriteJson(w, cutoffLength, lengths, dataPath, estimate, typical)));
                 }
                 else
                 {
                     Print(estimate);
+                    if (lengths is not null)
+                    {
+                        DataLengths.Print(lengths, cutoffLength, estimate, typical!);
+                    }
+                    else
+                    {
+                        AnsiConsole.MarkupLine(Markup.Escape($"assumes {DataLengths.Assumption(cutoffLength)}"));
+                    }
                 }
 
                 return 0;
@@ -154,7 +176,7 @@ internal static class EstimateCommand
         }
     }
 
-    private static string ToJson(MemoryEstimate e)
+    private static string ToJson(MemoryEstimate e, Action<Utf8JsonWriter>? more = null)
     {
         using var stream = new MemoryStream();
         using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
@@ -209,6 +231,7 @@ internal static class EstimateCommand
             }
 
             w.WriteEndArray();
+            more?.Invoke(w);
             w.WriteEndObject();
         }
 

@@ -1,3 +1,4 @@
+using Gputel.Core.Data;
 using static TorchSharp.torch;
 
 namespace Gputel.Profiler.Data;

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Gputel.Core.Memory;
 using Gputel.Core.Records;
 using Gputel.Core.Training;
+using Gputel.Core.Data;
 using Gputel.Profiler.Data;
 using Gputel.Profiler.Memory;
 using Gputel.Profiler.Model;

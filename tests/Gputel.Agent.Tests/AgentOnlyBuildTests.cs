@@ -30,7 +30,7 @@ public sealed class AgentOnlyBuildTests : IDisposable
         (int exit, string output) = AgentProcess.Run(["--help"], dll: Dll);
 
         Assert.Equal(0, exit);
-        foreach (string command in new[] { "agent", "devices", "estimate", "report" })
+        foreach (string command in new[] { "agent", "devices", "estimate", "fit", "report" })
         {
             Assert.Matches($@"(?m)^\s+{command}\b", output);
         }
@@ -52,6 +52,30 @@ public sealed class AgentOnlyBuildTests : IDisposable
         using JsonDocument agentOnly = JsonDocument.Parse(output), reference = JsonDocument.Parse(full);
         Assert.Equal(reference.RootElement.GetProperty("peak_bytes").GetInt64(), agentOnly.RootElement.GetProperty("peak_bytes").GetInt64());
         Assert.True(agentOnly.RootElement.GetProperty("peak_bytes").GetInt64() > 0);
+    }
+
+    [Fact]
+    public void Measures_a_dataset_and_fits_as_the_full_build_does()
+    {
+        RequireBuild();
+        string model = Path.Combine(_dir.Path, "model");
+        ByteLevelTokenizerFile.Write(model);
+        File.WriteAllText(Path.Combine(model, "config.json"), """
+            {"architectures": ["LlamaForCausalLM"], "vocab_size": 512, "hidden_size": 64, "intermediate_size": 176,
+             "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 4096}
+            """);
+        string data = _dir.File("data.jsonl", string.Join('\n', Enumerable.Range(1, 20).Select(n => JsonSerializer.Serialize(new { instruction = "q", output = new string('a', 2 * n) }))));
+
+        foreach (string[] args in new[] { new[] { "estimate", "--model", model, "--data", data, "--json" }, ["fit", "--gpu-memory", "2GiB", "--model", model, "--data", data, "--json"] })
+        {
+            (int exit, string output) = AgentProcess.Run(args, dll: Dll);
+            (int fullExit, string full) = AgentProcess.Run(args);
+
+            Assert.True(exit == 0, output);
+            Assert.True(fullExit == 0, full);
+            Assert.Equal(full, output);
+            Assert.Contains("\"max\": 55", output, StringComparison.Ordinal); // 34 prompt + 20 + 1 end tokens
+        }
     }
 
     [Fact]

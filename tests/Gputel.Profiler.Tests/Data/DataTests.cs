@@ -1,3 +1,4 @@
+using Gputel.Core.Data;
 using Gputel.Profiler.Data;
 
 namespace Gputel.Profiler.Tests.Data;

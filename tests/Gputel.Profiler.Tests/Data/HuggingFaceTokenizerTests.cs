@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Gputel.Core.Data;
 using Gputel.Profiler.Data;
 
 namespace Gputel.Profiler.Tests.Data;

@@ -1,6 +1,6 @@
 using System.Text.Json;
 
-namespace Gputel.Profiler.Data;
+namespace Gputel.Core.Data;
 
 /// <summary>
 /// Reads Alpaca-format JSONL: one object per line with string fields <c>instruction</c> and

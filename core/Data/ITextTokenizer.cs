@@ -1,6 +1,6 @@
-namespace Gputel.Profiler.Data;
+namespace Gputel.Core.Data;
 
-/// <summary>Turns text into token ids for the reference workload.</summary>
+/// <summary>Turns text into token ids (the reference workload's batches, the lengths of a dataset).</summary>
 public interface ITextTokenizer
 {
     /// <summary>Size of the id space (ids are below it).</summary>
@@ -8,6 +8,9 @@ public interface ITextTokenizer
 
     /// <summary>Token ids of <paramref name="text"/>.</summary>
     IReadOnlyList<int> Encode(string text);
+
+    /// <summary>How many tokens <see cref="Encode"/> gives for <paramref name="text"/>.</summary>
+    int CountTokens(string text) => Encode(text).Count;
 
     /// <summary>Id used for padding (masked out of the loss).</summary>
     int PadId => ByteTokenizer.Pad;
@@ -43,4 +46,7 @@ public sealed class ByteTokenizer : ITextTokenizer
     /// <inheritdoc />
     public IReadOnlyList<int> Encode(string text) =>
         System.Text.Encoding.UTF8.GetBytes(text ?? string.Empty).Select(b => b + Offset).ToArray();
+
+    /// <inheritdoc />
+    public int CountTokens(string text) => System.Text.Encoding.UTF8.GetByteCount(text ?? string.Empty);
 }

@@ -1,4 +1,4 @@
-namespace Gputel.Profiler.Data;
+namespace Gputel.Core.Data;
 
 /// <summary>One supervised example in the Alpaca format (<c>instruction</c>, optional <c>input</c>, <c>output</c>).</summary>
 /// <param name="Instruction">The task.</param>

@@ -4,7 +4,7 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using Microsoft.ML.Tokenizers;
 
-namespace Gputel.Profiler.Data;
+namespace Gputel.Core.Data;
 
 /// <summary>
 /// The tokenizer a Hugging Face checkpoint ships, for byte-level BPE vocabularies (GPT-2, Qwen2,
@@ -87,6 +87,20 @@ public sealed class HuggingFaceTokenizer : ITextTokenizer
     /// <inheritdoc />
     public IReadOnlyList<int> Encode(string text)
     {
+        text = Prepare(text);
+        return text.Length == 0 ? [] : _bpe.EncodeToIds(text);
+    }
+
+    /// <inheritdoc />
+    public int CountTokens(string text)
+    {
+        // Counting skips building the id list, which is most of the cost over a whole dataset.
+        text = Prepare(text);
+        return text.Length == 0 ? 0 : _bpe.CountTokens(text);
+    }
+
+    private string Prepare(string? text)
+    {
         text ??= string.Empty;
         if (_normalizeNfc && CanNormalize)
         {
@@ -98,7 +112,7 @@ public sealed class HuggingFaceTokenizer : ITextTokenizer
             text = " " + text;
         }
 
-        return text.Length == 0 ? [] : _bpe.EncodeToIds(text);
+        return text;
     }
 
     /// <summary>The text of token ids (special tokens included).</summary>
