@@ -20,8 +20,9 @@ internal static partial class FinetuneCommand
 
     public static Command Create()
     {
-        var model = new Option<string>("--model") { Description = $"Built-in shape: {string.Join(", ", ModelShape.BuiltInNames)}, or a Hugging Face config.json (or a directory holding one) whose shape is built with fresh weights; to load weights, use --checkpoint instead.", DefaultValueFactory = _ => "tiny" };
-        var checkpoint = new Option<string>("--checkpoint") { Description = "Hugging Face checkpoint directory (config.json + *.safetensors) to load instead of fresh weights." };
+        var model = new Option<string>("--model") { Description = $"Built-in shape ({string.Join(", ", ModelShape.BuiltInNames)}: fresh weights), a Hugging Face model directory (config.json, with its safetensors weights loaded when it has them), or a config.json file (its shape with fresh weights).", DefaultValueFactory = _ => "tiny" };
+        var checkpoint = new Option<string>("--checkpoint") { Description = "Hugging Face checkpoint directory (config.json + model.safetensors or its shard index) to load; refused without safetensors weights." };
+        var tokenizer = new Option<string>("--tokenizer") { Description = "For --data: auto (the model directory's tokenizer.json, refused where it has none; bytes for a built-in shape), bytes (one token per byte), or a directory holding tokenizer.json.", DefaultValueFactory = _ => "auto" };
         var method = new Option<string>("--method") { Description = "full, freeze or lora.", DefaultValueFactory = _ => "lora" };
         var steps = new Option<int>("--steps") { Description = "Optimizer steps.", DefaultValueFactory = _ => 10 };
         var output = new Option<string>("--out") { Description = "Run record directory (default runs/<time>)." };
@@ -46,7 +47,7 @@ internal static partial class FinetuneCommand
 
         var command = new Command("finetune", "Fine-tune the reference Llama/Qwen2 model on the CPU or a CUDA GPU with the memory profiler attached; writes a run record.")
         {
-            model, checkpoint, method, steps, output, data, dtype, optimizer, learningRate, batchSize, cutoff, accumulation, checkpointing, exactCpuPeaks,
+            model, checkpoint, method, steps, output, data, tokenizer, dtype, optimizer, learningRate, batchSize, cutoff, accumulation, checkpointing, exactCpuPeaks,
             loraRank, loraAlpha, loraDropout, loraTargets, trainableLayers, seed, device, metricsListen,
         };
         otlp.AddTo(command);
@@ -56,30 +57,19 @@ internal static partial class FinetuneCommand
             FineTuneOptions options;
             try
             {
-                // By full path, as a config.json below: run.json keeps it, and `gputel report` run from
-                // another directory must find the checkpoint's config.json for its estimate.
-                string? checkpointDir = parse.GetValue(checkpoint) is { } typed ? Path.GetFullPath(typed) : null;
-                string modelName = parse.GetValue(model)!;
-                if (checkpointDir is not null && parse.GetResult(model) is { Implicit: false })
-                {
-                    // The checkpoint's config.json gives the shape: a --model beside it would be ignored.
-                    throw new ArgumentException($"--model {modelName} and --checkpoint both name the model: give one (--checkpoint's config.json gives the shape)");
-                }
-
-                ModelShape shape = checkpointDir is not null
-                    ? ModelShape.FromConfigJson(Path.Combine(checkpointDir, "config.json"))
-                    : ModelShape.Resolve(modelName);
+                ModelSource source = ResolveModel(parse.GetValue(model)!, parse.GetResult(model) is { Implicit: false }, parse.GetValue(checkpoint));
                 string? outText = parse.GetValue(output);
                 if (outText is { Length: 0 })
                 {
                     throw new ArgumentException("invalid out '': name the run record's directory, or leave --out out for runs/<time>");
                 }
 
-                options = new FineTuneOptions(shape, outText ?? NewRunDirectory("runs", DateTime.UtcNow))
+                options = new FineTuneOptions(source.Shape, outText ?? NewRunDirectory("runs", DateTime.UtcNow))
                 {
-                    // A config.json by full path, so the report and the estimator find it again from anywhere.
-                    ModelName = checkpointDir ?? (modelName.EndsWith(".json", StringComparison.OrdinalIgnoreCase) || Directory.Exists(modelName) ? Path.GetFullPath(modelName) : modelName),
-                    CheckpointDirectory = checkpointDir,
+                    ModelName = source.Name,
+                    CheckpointDirectory = source.CheckpointDirectory,
+                    ConfigDirectory = source.ConfigDirectory,
+                    Tokenizer = Gputel.Profiler.Data.TokenizerChoice.Parse(parse.GetValue(tokenizer)!),
                     Method = Parse<FineTuneMethod>("method", parse.GetValue(method)!),
                     Steps = parse.GetValue(steps),
                     DataFile = parse.GetValue(data),
@@ -269,7 +259,9 @@ internal static partial class FinetuneCommand
     {
         CancellationToken cancellationToken = interruption.Token;
         string where = options.Device.IsCpu ? "the CPU" : options.Device.ToString();
-        AnsiConsole.MarkupLine($"fine-tuning [bold]{Markup.Escape(options.ModelName)}[/] ({options.Method.ToString().ToLowerInvariant()}, {options.Steps} steps) on {Markup.Escape(where)}; run record: [bold]{Markup.Escape(options.OutputDirectory)}[/]");
+        // Said every time: fresh weights where a checkpoint was meant is the mistake that costs a run.
+        string weights = options.CheckpointDirectory is null ? "fresh random weights" : "weights from its checkpoint";
+        AnsiConsole.MarkupLine($"fine-tuning [bold]{Markup.Escape(options.ModelName)}[/] ({options.Method.ToString().ToLowerInvariant()}, {options.Steps} steps, {weights}) on {Markup.Escape(where)}; run record: [bold]{Markup.Escape(options.OutputDirectory)}[/]");
         IReadOnlyList<MemorySnapshot> snapshots;
         try
         {

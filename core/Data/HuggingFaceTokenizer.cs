@@ -121,7 +121,8 @@ public sealed class HuggingFaceTokenizer : ITextTokenizer
     /// <summary>
     /// The checkpoint's own tokenizer when <paramref name="directory"/> has <c>tokenizer.json</c>
     /// or <c>vocab.json</c> + <c>merges.txt</c>; otherwise (no directory, or no vocabulary in it)
-    /// the <see cref="ByteTokenizer"/>.
+    /// the <see cref="ByteTokenizer"/>. The lenient form: a fine-tune uses <see cref="FromDirectory"/>
+    /// through <see cref="TokenizerChoice"/>, which refuses instead of falling back.
     /// </summary>
     /// <exception cref="InvalidDataException">A vocabulary file is malformed (the message names it).</exception>
     /// <exception cref="NotSupportedException">The tokenizer is not byte-level BPE (e.g. SentencePiece).</exception>
@@ -143,6 +144,42 @@ public sealed class HuggingFaceTokenizer : ITextTokenizer
         }
 
         return new ByteTokenizer();
+    }
+
+    /// <summary>Name of a SentencePiece model file (Llama-2, Mistral), which this reader does not run.</summary>
+    public const string SentencePieceModel = "tokenizer.model";
+
+    /// <summary>
+    /// The tokenizer in <paramref name="directory"/>, which must hold one: <c>tokenizer.json</c>, or
+    /// <c>vocab.json</c> + <c>merges.txt</c>. Unlike <see cref="ForCheckpoint"/> it never falls back to
+    /// bytes: a model trained on ids of another vocabulary learns nothing its users will see.
+    /// </summary>
+    /// <exception cref="FileNotFoundException">No tokenizer is there; the message names the file missing and how to go on.</exception>
+    /// <exception cref="NotSupportedException">Only <c>tokenizer.model</c> (SentencePiece) is there, or the files describe something other than byte-level BPE.</exception>
+    /// <exception cref="InvalidDataException">A vocabulary file is malformed (the message names it).</exception>
+    public static HuggingFaceTokenizer FromDirectory(string directory)
+    {
+        ArgumentNullException.ThrowIfNull(directory);
+        if (File.Exists(Path.Combine(directory, TokenizerJson)))
+        {
+            return FromTokenizerJson(directory);
+        }
+
+        if (File.Exists(Path.Combine(directory, VocabJson)) && File.Exists(Path.Combine(directory, MergesTxt)))
+        {
+            return FromVocabAndMerges(directory);
+        }
+
+        const string WaysOut = "name a directory that holds one with --tokenizer DIR, or train on byte tokens with --tokenizer bytes";
+        if (File.Exists(Path.Combine(directory, SentencePieceModel)))
+        {
+            throw new NotSupportedException(
+                $"{directory} has {SentencePieceModel} (SentencePiece), which gputel does not read, and no {TokenizerJson}: add the model's {TokenizerJson} (Hugging Face's fast tokenizer file), {WaysOut}");
+        }
+
+        throw new FileNotFoundException(
+            $"{directory} has no {TokenizerJson} (nor {SentencePieceModel}, nor {VocabJson} + {MergesTxt}) to tokenize the dataset with: copy the model's {TokenizerJson} there, {WaysOut}",
+            Path.Combine(directory, TokenizerJson));
     }
 
     /// <summary>The tokenizer of <c>tokenizer.json</c> in <paramref name="directory"/> (plus <c>tokenizer_config.json</c> if there).</summary>

@@ -47,6 +47,25 @@ public sealed class CheckpointDirectory : IDisposable
     /// </summary>
     public IReadOnlyDictionary<string, string> Metadata { get; }
 
+    // Weights that Hugging Face, PyTorch, llama.cpp and Meta's own releases save in formats this
+    // reader does not take. A Trainer's checkpoint-N folder also holds optimizer.pt, scheduler.pt,
+    // rng_state.pth and training_args.bin beside the model: those are not weights.
+    private static readonly string[] OtherWeightPatterns = ["pytorch_model*.bin", "*.gguf", "tf_model.h5", "flax_model.msgpack", "consolidated*.pth"];
+
+    /// <summary>Whether <paramref name="directory"/> holds safetensors weights (any <c>*.safetensors</c>, or the shard index).</summary>
+    public static bool HoldsSafetensors(string directory) =>
+        Directory.Exists(directory)
+        && (File.Exists(Path.Combine(directory, IndexFileName)) || Directory.EnumerateFiles(directory, "*.safetensors").Any());
+
+    /// <summary>
+    /// The first weights file in <paramref name="directory"/> of a format other than safetensors
+    /// (<c>pytorch_model.bin</c>, GGUF, TensorFlow, Flax, Meta's <c>consolidated.00.pth</c>), or null.
+    /// </summary>
+    public static string? OtherWeightsFile(string directory) =>
+        Directory.Exists(directory)
+            ? OtherWeightPatterns.SelectMany(pattern => Directory.EnumerateFiles(directory, pattern)).Select(Path.GetFileName).Order(StringComparer.Ordinal).FirstOrDefault()
+            : null;
+
     /// <summary>Opens the checkpoint in <paramref name="directory"/>, preferring the index when both kinds are present.</summary>
     /// <exception cref="FileNotFoundException">The directory holds neither an index nor a single file.</exception>
     /// <exception cref="SafetensorsException">The index or a file is invalid, or the index names a missing shard or a tensor its shard lacks.</exception>

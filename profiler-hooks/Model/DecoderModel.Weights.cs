@@ -14,13 +14,17 @@ public sealed partial class DecoderModel
     /// is freed once copied, so host memory peaks at the model plus its largest tensor, not plus a
     /// second copy of the checkpoint.
     /// </summary>
-    /// <exception cref="InvalidDataException">A tensor is missing, has the wrong shape, or is not floating-point; the message names it.</exception>
+    /// <exception cref="InvalidDataException">
+    /// A tensor is missing, has the wrong shape, or is not floating-point, or the checkpoint holds a
+    /// tensor the model has no parameter for (checked first, from the headers); the message names the first.
+    /// </exception>
     /// <exception cref="SafetensorsException">A checkpoint file is malformed.</exception>
     /// <exception cref="FileNotFoundException">The directory holds no checkpoint.</exception>
     public WeightLoad LoadCheckpoint(string directory)
     {
         ArgumentNullException.ThrowIfNull(directory);
         using CheckpointDirectory checkpoint = CheckpointDirectory.Open(directory);
+        RefuseUnknownTensors(checkpoint.Names);
         return LoadWeights(name => checkpoint.TryGet(name, out _) ? checkpoint.ToTensor(name) : null, disposeLoaded: true);
     }
 
@@ -92,6 +96,29 @@ public sealed partial class DecoderModel
         }
 
         return new WeightLoad(copied, convertedFrom);
+    }
+
+    /// <summary>
+    /// Throws for the first checkpoint tensor that has no parameter here. Loading only what the model
+    /// asks for would otherwise drop such tensors silently and train another model than the
+    /// checkpoint's: a Llama checkpoint with attention biases its config.json does not declare, more
+    /// layers than it says, or another architecture's names. Rotary frequency buffers (older Llama
+    /// exports save them; they are computed, not learned) and a tied model's copy of the embedding
+    /// as <c>lm_head.weight</c> carry nothing of their own and are let through.
+    /// </summary>
+    private void RefuseUnknownTensors(IEnumerable<string> names)
+    {
+        var parameters = named_parameters().Select(p => p.name).ToHashSet(StringComparer.Ordinal);
+        foreach (string name in names)
+        {
+            bool derived = name.EndsWith(".rotary_emb.inv_freq", StringComparison.Ordinal)
+                || (name == "lm_head.weight" && Shape.TiedEmbeddings);
+            if (!derived && !parameters.Contains(name))
+            {
+                throw new InvalidDataException(
+                    $"Checkpoint tensor '{name}' has no parameter in the model its config.json describes: the checkpoint is of another architecture, or config.json does not match it.");
+            }
+        }
     }
 
     private static bool IsLoraAdapter(string name) =>

@@ -14,6 +14,19 @@ public sealed record FineTuneOptions(ModelShape Shape, string OutputDirectory)
     /// <summary>A Hugging Face checkpoint directory (config.json + *.safetensors), or null to initialise fresh weights.</summary>
     public string? CheckpointDirectory { get; init; }
 
+    /// <summary>
+    /// The directory of the <c>config.json</c> the shape was read from when no weights come with it
+    /// (<c>gputel finetune --model DIR/config.json</c>), where the model's tokenizer is looked for;
+    /// null for a built-in shape. A checkpoint's is <see cref="CheckpointDirectory"/>.
+    /// </summary>
+    public string? ConfigDirectory { get; init; }
+
+    /// <summary>Where a dataset's text gets its ids (<see cref="DataFile"/> only; synthetic batches are ids already).</summary>
+    public Data.TokenizerChoice Tokenizer { get; init; } = Data.TokenizerChoice.Auto;
+
+    /// <summary>The directory holding the model's files: the checkpoint's, else the config.json's; null for a built-in shape.</summary>
+    public string? ModelDirectory => CheckpointDirectory ?? ConfigDirectory;
+
     /// <summary>Full, freeze or LoRA.</summary>
     public FineTuneMethod Method { get; init; } = FineTuneMethod.Lora;
 

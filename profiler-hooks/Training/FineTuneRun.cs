@@ -35,6 +35,10 @@ public static class FineTuneRun
             throw new NotSupportedException("exact CPU peaks are not available: " + refused);
         }
 
+        // The dataset and its tokenizer before the model: a missing tokenizer is refused before a
+        // checkpoint of gigabytes is read, and what they hold is in the baseline, not the run.
+        var batches = new BatchSource(options, (int)options.Shape.VocabSize, device.Torch);
+
         // Whatever an earlier run in this process left to finalizers would be freed during this
         // run and show as memory below the baseline: release it before the baseline is taken.
         GC.Collect();
@@ -58,13 +62,12 @@ public static class FineTuneRun
             ? optim.AdamW(group, lr: options.LearningRate)
             : optim.SGD(group, options.LearningRate, momentum: 0.9);
 
-        var batches = new BatchSource(options, (int)options.Shape.VocabSize, device.Torch);
         using var accountant = new MemoryAccountant(model, () => OptimizerStateTensors.Of(optimizer), baseline, runtime, device.Truth);
         probeTarget = accountant;
         // The loss's peak is read when it happens; the sampler looks for the forward pass's others.
         model.LossComputed = accountant.SamplePeak;
         using var telemetry = new TrainingTelemetry(options.RunId);
-        using var record = new RunRecordWriter(options.OutputDirectory, Describe(options, trainable, baseline, loaded, device));
+        using var record = new RunRecordWriter(options.OutputDirectory, Describe(options, trainable, baseline, loaded, device, batches.TokenizerName));
         // Disposed before the record (declared after it): its last sample lands before the file closes.
         using var sampler = new HostSampler(record, device.IsCuda ? device.SampleDevice : null);
 
@@ -238,7 +241,7 @@ public static class FineTuneRun
         }
     }
 
-    private static RunInfo Describe(FineTuneOptions o, List<Parameter> trainable, long allocatorBaseline, WeightLoad? loaded, TrainingDevice device) => new(
+    private static RunInfo Describe(FineTuneOptions o, List<Parameter> trainable, long allocatorBaseline, WeightLoad? loaded, TrainingDevice device, string tokenizer) => new(
         o.RunId,
         // By full path, so the report and the estimator find the checkpoint's config.json from anywhere.
         o.CheckpointDirectory is { } checkpoint ? Path.GetFullPath(checkpoint) : o.ModelName,
@@ -262,6 +265,12 @@ public static class FineTuneRun
             ["lora_dropout"] = o.Lora.Dropout.ToString("R", System.Globalization.CultureInfo.InvariantCulture),
             ["trainable_parameters"] = trainable.Sum(p => p.numel()).ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["data"] = o.DataFile ?? "synthetic",
+            // Where the weights and the token ids came from, so a record never hides that a model
+            // trained from random weights or on byte tokens.
+            ["weights"] = loaded is null
+                ? "fresh (normal(0, 0.02), seed " + o.Seed.ToString(System.Globalization.CultureInfo.InvariantCulture) + ")"
+                : "checkpoint (" + loaded.Copied.ToString(System.Globalization.CultureInfo.InvariantCulture) + " tensors)",
+            ["tokenizer"] = tokenizer,
             ["seed"] = o.Seed.ToString(System.Globalization.CultureInfo.InvariantCulture),
             // What malloc had handed out before the model existed: the phase figures are above it,
             // samples.jsonl's used_bytes are not, so a report can line the two up.
@@ -306,8 +315,16 @@ public static class FineTuneRun
         // Only a dataset needs one: synthetic batches are ids already, and a checkpoint's tokenizer
         // this reader does not support (SentencePiece-style, as Llama-2's and Mistral's) must not
         // stop a run that never tokenizes.
-        private readonly ITextTokenizer? _tokenizer = options.DataFile is null ? null : Tokenizer(options.CheckpointDirectory, vocabularySize);
+        private readonly ITextTokenizer? _tokenizer = options.DataFile is null ? null : Tokenizer(options, vocabularySize);
         private int _next;
+
+        /// <summary>What gave the ids, for run.json: the tokenizer file, bytes, or none (synthetic batches).</summary>
+        public string TokenizerName => _tokenizer switch
+        {
+            null => "none (synthetic token ids)",
+            HuggingFaceTokenizer hf => hf.Source,
+            _ => "bytes",
+        };
 
         public (Tensor Ids, Tensor Labels) Next()
         {
@@ -328,11 +345,11 @@ public static class FineTuneRun
             return TrainingBatches.FromExamples(batch, _tokenizer, options.CutoffLength, _tokenizer.PadId, _tokenizer.EndId);
         }
 
-        // The checkpoint's own vocabulary where it ships one, else bytes; either way every id must
-        // exist in the model's embedding.
-        private static ITextTokenizer Tokenizer(string? checkpointDirectory, int vocabularySize)
+        // The model's own vocabulary (refused where it ships none), bytes where asked for or for a
+        // built-in shape; either way every id must exist in the model's embedding.
+        private static ITextTokenizer Tokenizer(FineTuneOptions options, int vocabularySize)
         {
-            ITextTokenizer tokenizer = HuggingFaceTokenizer.ForCheckpoint(checkpointDirectory);
+            ITextTokenizer tokenizer = options.Tokenizer.Open(options.ModelDirectory);
             if (tokenizer.VocabularySize > vocabularySize)
             {
                 throw new InvalidDataException(

@@ -135,7 +135,7 @@ public sealed class CliTests : IDisposable
 
     [Theory]
     [InlineData("--checkpoint")]
-    // A directory given as --model: its config.json's shape with fresh weights, recorded the same way.
+    // A directory given as --model: its weights are loaded as --checkpoint's are, and it is recorded the same way.
     [InlineData("--model")]
     public void Finetune_records_a_relative_checkpoint_by_full_path_so_report_finds_it_from_anywhere(string option)
     {

@@ -15,11 +15,12 @@ internal static class TinyCheckpoint
          "tie_word_embeddings": true}
         """;
 
-    public static void Write(string directory)
+    /// <summary>Writes the checkpoint; <paramref name="edit"/> may change the tensor list (name, shape) first.</summary>
+    public static void Write(string directory, Action<List<(string Name, long[] Shape)>>? edit = null)
     {
         Directory.CreateDirectory(directory);
         File.WriteAllText(Path.Combine(directory, "config.json"), Config);
-        var tensors = new List<(string, long[])> { ("model.embed_tokens.weight", [512, 64]), ("model.norm.weight", [64]) };
+        var tensors = new List<(string Name, long[] Shape)> { ("model.embed_tokens.weight", [512, 64]), ("model.norm.weight", [64]) };
         for (int layer = 0; layer < 2; layer++)
         {
             string prefix = $"model.layers.{layer}.";
@@ -32,6 +33,7 @@ internal static class TinyCheckpoint
             ]);
         }
 
+        edit?.Invoke(tensors);
         SafetensorsWriter.Write(Path.Combine(directory, CheckpointDirectory.SingleFileName),
             tensors.Select(t => (t.Item1, SafetensorsDType.F32, t.Item2, (ReadOnlyMemory<byte>)new byte[t.Item2.Aggregate(4L, (n, d) => n * d)])));
     }

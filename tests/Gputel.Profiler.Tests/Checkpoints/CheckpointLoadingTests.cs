@@ -29,6 +29,32 @@ public sealed class CheckpointLoadingTests
     }
 
     [Fact]
+    public void A_tensor_the_model_has_no_parameter_for_is_refused_by_name_and_rotary_buffers_pass()
+    {
+        using var directory = new TempDirectory();
+        using var scope = NewDisposeScope();
+        Dictionary<string, Tensor> written = TinyCheckpoint.Write(directory.Path, ScalarType.Float32);
+        string file = Path.Combine(directory.Path, Gputel.Profiler.Checkpoints.CheckpointDirectory.SingleFileName);
+
+        // Older Llama exports save the rotary frequencies: computed, not learned, so let through.
+        written["model.layers.0.self_attn.rotary_emb.inv_freq"] = arange(0, 8, dtype: ScalarType.Float32);
+        Gputel.Profiler.Checkpoints.SafetensorsWriter.Write(file, written.Select(w => (w.Key, w.Value)));
+        using (var model = new DecoderModel(ModelShape.Tiny, ScalarType.Float32))
+        {
+            Assert.Equal(written.Count - 1, model.LoadCheckpoint(directory.Path).Copied);
+            Assert.Equal(written["model.layers.1.mlp.down_proj.weight"].data<float>().ToArray(),
+                model.named_parameters().Single(p => p.name == "model.layers.1.mlp.down_proj.weight").parameter.data<float>().ToArray());
+        }
+
+        // A bias o_proj never has here would be dropped and another model trained: refused first.
+        written["model.layers.1.self_attn.o_proj.bias"] = zeros(64);
+        Gputel.Profiler.Checkpoints.SafetensorsWriter.Write(file, written.Select(w => (w.Key, w.Value)));
+        using var refusing = new DecoderModel(ModelShape.Tiny, ScalarType.Float32);
+        var e = Assert.Throws<InvalidDataException>(() => refusing.LoadCheckpoint(directory.Path));
+        Assert.Contains("'model.layers.1.self_attn.o_proj.bias' has no parameter", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Each_loaded_tensor_is_freed_once_copied_not_when_all_are()
     {
         using var scope = NewDisposeScope();

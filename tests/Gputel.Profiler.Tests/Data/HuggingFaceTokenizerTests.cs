@@ -165,6 +165,45 @@ public sealed class HuggingFaceTokenizerTests : IDisposable
         Assert.Equal([(int)'a' + 2], empty.Encode("a"));
     }
 
+    [Fact]
+    public void A_fine_tunes_tokenizer_is_the_model_directorys_or_refused_and_bytes_only_when_asked_for()
+    {
+        // Nothing there: refused, naming the file and the ways on.
+        var missing = Assert.Throws<FileNotFoundException>(() => TokenizerChoice.Auto.Open(_dir));
+        Assert.Contains($"{_dir} has no tokenizer.json", missing.Message, StringComparison.Ordinal);
+        Assert.Contains("--tokenizer bytes", missing.Message, StringComparison.Ordinal);
+        Assert.Equal(Path.Combine(_dir, "tokenizer.json"), missing.FileName);
+
+        // A SentencePiece model alone: named, since it is not read.
+        Write("tokenizer.model", "\n\u0003<s>");
+        var sentencePiece = Assert.Throws<NotSupportedException>(() => TokenizerChoice.Auto.Open(_dir));
+        Assert.Contains("has tokenizer.model (SentencePiece)", sentencePiece.Message, StringComparison.Ordinal);
+
+        // Bytes where asked for, and for a built-in shape (no directory), which ships no tokenizer.
+        Assert.IsType<ByteTokenizer>(TokenizerChoice.Bytes.Open(_dir));
+        Assert.IsType<ByteTokenizer>(TokenizerChoice.Auto.Open(null));
+
+        // The model's own once it is there; a named directory wins over the model's.
+        WriteTokenizerJson(mergesAsPairs: false, pattern: null);
+        Assert.Equal(HelloWorld, TokenizerChoice.Auto.Open(_dir).Encode("hello world"));
+        string elsewhere = Directory.CreateDirectory(Path.Combine(_dir, "empty-model")).FullName;
+        Assert.Equal(HelloWorld, TokenizerChoice.From(_dir).Open(elsewhere).Encode("hello world"));
+        Assert.Throws<FileNotFoundException>(() => TokenizerChoice.Auto.Open(elsewhere));
+    }
+
+    [Fact]
+    public void The_tokenizer_option_takes_auto_bytes_a_directory_or_its_tokenizer_json()
+    {
+        WriteTokenizerJson(mergesAsPairs: false, pattern: null);
+
+        Assert.Same(TokenizerChoice.Auto, TokenizerChoice.Parse("auto"));
+        Assert.Same(TokenizerChoice.Bytes, TokenizerChoice.Parse("bytes"));
+        Assert.Equal(_dir, TokenizerChoice.Parse(_dir).Directory);
+        Assert.Equal(_dir, TokenizerChoice.Parse(Path.Combine(_dir, "tokenizer.json")).Directory);
+        var e = Assert.Throws<ArgumentException>(() => TokenizerChoice.Parse(Path.Combine(_dir, "nope")));
+        Assert.Contains("expected auto, bytes, or a directory holding tokenizer.json", e.Message, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("vocab.json", "{\"h\": 0, \"e\": ", "not valid JSON")]
     [InlineData("vocab.json", "[1, 2]", "must be an object of token to id, not array")]
