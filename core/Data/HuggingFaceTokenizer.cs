@@ -122,7 +122,7 @@ public sealed class HuggingFaceTokenizer : ITextTokenizer
     /// The checkpoint's own tokenizer when <paramref name="directory"/> has <c>tokenizer.json</c>
     /// or <c>vocab.json</c> + <c>merges.txt</c>; otherwise (no directory, or no vocabulary in it)
     /// the <see cref="ByteTokenizer"/>. The lenient form: a fine-tune uses <see cref="FromDirectory"/>
-    /// through <see cref="TokenizerChoice"/>, which refuses instead of falling back.
+    /// through <c>TokenizerChoice</c> (in the profiler), which refuses instead of falling back.
     /// </summary>
     /// <exception cref="InvalidDataException">A vocabulary file is malformed (the message names it).</exception>
     /// <exception cref="NotSupportedException">The tokenizer is not byte-level BPE (e.g. SentencePiece).</exception>

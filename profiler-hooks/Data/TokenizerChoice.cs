@@ -1,3 +1,5 @@
+using Gputel.Core.Data;
+
 namespace Gputel.Profiler.Data;
 
 /// <summary>
