@@ -68,10 +68,11 @@ public sealed class DecoderModelTests
         // At the callback the float32 copy of the shifted logits (2 x 63 x 16384 x 4 bytes, 7.9 MiB)
         // was still held; it is gone once forward returns, with the loss and the logits kept. A few
         // small objects freed in between may take some bytes off (malloc serves a block this size
-        // from its heap, counted to the byte, unless it maps it afresh).
+        // from its heap, counted to the byte, unless it maps it afresh): up to 128 KiB seen on a
+        // loaded machine, so 256 KiB are allowed, still a thirtieth of the copy.
         long predictions = 2L * 63 * shape.VocabSize * 4;
         long read = Assert.Single(reads);
-        Assert.InRange(read - after, predictions - (16L << 10), predictions + (2L << 20));
+        Assert.InRange(read - after, predictions - (256L << 10), predictions + (2L << 20));
         Assert.True(float.IsFinite(output.Loss!.item<float>()));
     }
 
