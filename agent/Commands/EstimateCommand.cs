@@ -27,7 +27,11 @@ internal static class EstimateCommand
         var loraRank = new Option<int>("--lora-rank") { Description = "LoRA rank.", DefaultValueFactory = _ => 8 };
         var loraTargets = new Option<string>("--lora-targets") { Description = "Comma-separated projections (default all seven)." };
         var loraDropout = new Option<double>("--lora-dropout") { Description = "LoRA dropout, at least 0 and below 1: each adapter then keeps its own dropped copy of its input.", DefaultValueFactory = _ => 0 };
-        var dtype = new Option<string>("--dtype") { Description = "fp32 or bf16: the dtype of weights, gradients and optimizer state, as the reference workload trains. bf16 is pure bf16 (no fp32 master copy), not the mixed precision of Hugging Face Trainer's bf16=True, which keeps fp32 weights and moments.", DefaultValueFactory = _ => "bf16" };
+        var dtype = new Option<string>("--dtype") { Description = "bf16-mixed, fp16-mixed, bf16, fp16 or fp32. bf16/fp16/fp32 keep weights, gradients and optimizer state in that dtype, as the reference workload trains (no fp32 master copy). bf16-mixed/fp16-mixed are the mixed precision of Hugging Face Trainer and LLaMA-Factory (bf16: true): trainable parameters, gradients and AdamW moments in fp32, frozen weights and activations in 16-bit; with --zero-stage, DeepSpeed's own layout.", DefaultValueFactory = _ => "bf16" };
+        var quantization = new Option<string>("--quantization") { Description = "none, 4bit or 8bit: QLoRA's bitsandbytes weights (NF4 with double quantization, or LLM.int8), with --method lora. Default: what the model's config.json quantization_config says, else none." };
+        var doubleQuant = new Option<bool>("--no-double-quant") { Description = "With 4bit: keep the absmax constants in fp32 (bnb_4bit_use_double_quant false)." };
+        var offload = new Option<string>("--offload") { Description = "none, optimizer or params: what DeepSpeed ZeRO moves to CPU memory (optimizer: ZeRO 1-3; params: ZeRO-3). Needs a -mixed dtype.", DefaultValueFactory = _ => "none" };
+        var stage = new Option<string>("--stage") { Description = "sft, dpo, kto, rm or ppo (LLaMA-Factory's stages). dpo: chosen and rejected sequences together and a frozen reference model (for LoRA the base with adapters disabled, no copy); kto: a reference model and a KL batch without gradients; rm: pairs, a value head, no vocabulary loss; ppo: a value head, a reference and a reward model (LoRA: adapters on the same base) and generation with a KV cache.", DefaultValueFactory = _ => "sft" };
         var optimizer = new Option<string>("--optimizer") { Description = "adamw or sgd.", DefaultValueFactory = _ => "adamw" };
         var batchSize = new Option<int>("--batch-size") { Description = "Sequences per micro-batch.", DefaultValueFactory = _ => 1 };
         var cutoff = new Option<int>("--cutoff-len") { Description = "Tokens per sequence.", DefaultValueFactory = _ => 1024 };
@@ -44,7 +48,7 @@ internal static class EstimateCommand
 
         var command = new Command("estimate", "Predict GPU (or CPU) memory by category for a fine-tuning configuration, with the formula behind each figure and the model-state-only figure common tables give.")
         {
-            model, method, trainableLayers, loraRank, loraTargets, loraDropout, dtype, optimizer, batchSize, cutoff, accumulation, checkpointing, gpus, zero, device, attention, json, noProbe, table, data,
+            model, method, trainableLayers, loraRank, loraTargets, loraDropout, dtype, quantization, doubleQuant, offload, stage, optimizer, batchSize, cutoff, accumulation, checkpointing, gpus, zero, device, attention, json, noProbe, table, data,
         };
 
         command.SetAction(parse =>
@@ -69,9 +73,15 @@ internal static class EstimateCommand
                 // Whatever the method, and named as the options are, as finetune checks them.
                 TrainingSettings.ValidateShared(lora, parse.GetValue(accumulation));
 
+                ModelShape shape = ModelShape.Resolve(name);
+                (WeightQuantization quantized, bool doubleQuantized, string? quantizationNote) = Quantization(name, parse.GetValue(quantization), !parse.GetValue(doubleQuant));
                 var request = new EstimateRequest
                 {
-                    Shape = ModelShape.Resolve(name),
+                    Shape = shape,
+                    Quantization = quantized,
+                    DoubleQuantization = doubleQuantized,
+                    Offload = TrainingVariantNames.ParseOffload(parse.GetValue(offload)!),
+                    Stage = TrainingVariantNames.ParseStage(parse.GetValue(stage)!),
                     ModelName = name,
                     Method = Enum.TryParse(parse.GetValue(method), true, out FineTuneMethod m) && Enum.IsDefined(m) ? m : throw new ArgumentException($"invalid method '{parse.GetValue(method)}': expected full, freeze or lora"),
                     TrainableLayers = parse.GetValue(trainableLayers),
@@ -92,6 +102,10 @@ internal static class EstimateCommand
                 };
                 // Validate before spending seconds on the probe (or on the data).
                 MemoryEstimate estimate = MemoryEstimator.Estimate(request);
+                if (quantizationNote is not null)
+                {
+                    Console.Error.WriteLine($"gputel estimate: {quantizationNote}");
+                }
                 int cutoffLength = request.CutoffLength;
                 string? dataPath = parse.GetValue(data);
                 SequenceLengths? lengths = dataPath is null ? null : DataLengths.Measure("estimate", dataPath, name);
@@ -150,12 +164,34 @@ internal static class EstimateCommand
         return command;
     }
 
+    /// <summary>
+    /// The quantization to estimate: the option when given, else the model's quantization_config;
+    /// the two must agree. The note says where it came from when the file decided it.
+    /// </summary>
+    internal static (WeightQuantization Quantization, bool DoubleQuantization, string? Note) Quantization(string model, string? option, bool doubleQuantization)
+    {
+        WeightQuantization? asked = option is null ? null : TrainingVariantNames.ParseQuantization(option);
+        string? configPath = ModelShape.ConfigPath(model);
+        QuantizationConfig? saved = configPath is null ? null : QuantizationConfig.Read(configPath);
+        if (saved is null)
+        {
+            return (asked ?? WeightQuantization.None, doubleQuantization, null);
+        }
+
+        if (asked is { } a && a != saved.Quantization)
+        {
+            throw new ArgumentException($"--quantization {a.Name()} contradicts {configPath}'s quantization_config ({saved.Description}): the checkpoint loads quantized as saved");
+        }
+
+        return (saved.Quantization, saved.DoubleQuantization, asked is null ? $"quantization from {configPath}: {saved.Description}" : null);
+    }
+
     private static string Gib(long bytes) => (bytes / GiB).ToString("0.00", CultureInfo.InvariantCulture);
 
     private static void Print(MemoryEstimate e)
     {
         var r = e.Request;
-        AnsiConsole.MarkupLine(Markup.Escape($"{r.ModelName}: {r.Method.ToString().ToLowerInvariant()}, {r.Dtype}, {r.Optimizer.ToString().ToLowerInvariant()}, batch {r.BatchSize} x {r.CutoffLength} tokens{(r.GradientAccumulation > 1 ? $", {r.GradientAccumulation} micro-batches per step" : string.Empty)}{(r.GradientCheckpointing ? ", gradient checkpointing" : string.Empty)}, {r.Device}{(r.Gpus > 1 ? $", {r.Gpus} GPUs ZeRO-{r.ZeroStage}" : string.Empty)}; per device, at the peak ({e.PeakPhase})"));
+        AnsiConsole.MarkupLine(Markup.Escape($"{r.ModelName}: {r.Method.ToString().ToLowerInvariant()}, {r.Dtype}, {r.Optimizer.ToString().ToLowerInvariant()}, batch {r.BatchSize} x {r.CutoffLength} tokens{(r.GradientAccumulation > 1 ? $", {r.GradientAccumulation} micro-batches per step" : string.Empty)}{(r.GradientCheckpointing ? ", gradient checkpointing" : string.Empty)}, {r.Device}{(r.Gpus > 1 || r.ZeroStage > 0 ? $", {r.Gpus} GPU{(r.Gpus > 1 ? "s" : string.Empty)} ZeRO-{r.ZeroStage}" : string.Empty)}{(r.Offload != ZeroOffload.None ? $", {r.Offload.Name()} offloaded" : string.Empty)}{(r.Quantization != WeightQuantization.None ? $", {r.Quantization.Name()} weights" : string.Empty)}{(r.Stage != TrainingStage.Sft ? $", stage {r.Stage.Name()}" : string.Empty)}; per device, at the peak ({e.PeakPhase})"));
         var table = new Table().Border(TableBorder.Rounded).AddColumn("category").AddColumn(new TableColumn("GiB").RightAligned()).AddColumn("formula");
         foreach (EstimateLine line in e.Lines)
         {
@@ -172,7 +208,7 @@ internal static class EstimateCommand
         if (r.Method == FineTuneMethod.Full && r.Dtype == "bf16")
         {
             // The table's 18 B per parameter is mixed precision; this estimate keeps everything in bf16.
-            AnsiConsole.MarkupLine(Markup.Escape("note: that table counts mixed precision (fp32 master weights and AdamW moments, 18 B per parameter); this estimate is pure bf16 training, whose weights, gradients and moments take 8 B per parameter. A mixed-precision run (Hugging Face Trainer's bf16=True) needs the table's model state plus these activations and buffers."));
+            AnsiConsole.MarkupLine(Markup.Escape("note: that table counts mixed precision (fp32 master weights and AdamW moments, 18 B per parameter); this estimate is pure bf16 training, whose weights, gradients and moments take 8 B per parameter. For a mixed-precision run (Hugging Face Trainer's bf16=True, LLaMA-Factory's default) give --dtype bf16-mixed."));
         }
     }
 
@@ -188,6 +224,9 @@ internal static class EstimateCommand
             EstimateRequest r = e.Request;
             w.WriteStartObject("configuration");
             w.WriteString("dtype", r.Dtype);
+            w.WriteString("quantization", r.Quantization.Name());
+            w.WriteString("offload", r.Offload.Name());
+            w.WriteString("stage", r.Stage.Name());
             w.WriteString("optimizer", r.Optimizer.ToString().ToLowerInvariant());
             w.WriteNumber("batch_size", r.BatchSize);
             w.WriteNumber("cutoff_length", r.CutoffLength);

@@ -58,6 +58,11 @@ internal static partial class FinetuneCommand
             try
             {
                 ModelSource source = ResolveModel(parse.GetValue(model)!, parse.GetResult(model) is { Implicit: false }, parse.GetValue(checkpoint));
+                if (source.Shape.NotTrainableReason is { } notTrainable)
+                {
+                    // The estimator models it; the reference workload builds Qwen2/Llama decoders only.
+                    throw new ArgumentException($"--model {parse.GetValue(model)} is {notTrainable}, which finetune cannot build (it trains Qwen2 and Llama decoders); gputel estimate models it");
+                }
                 string? outText = parse.GetValue(output);
                 if (outText is { Length: 0 })
                 {

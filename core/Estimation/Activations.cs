@@ -9,8 +9,9 @@ namespace Gputel.Core.Estimation;
 /// </summary>
 internal sealed class Activations
 {
-    private Activations(long total, long outputs, long lossGradient, long recompute, long recomputeBackward, long forwardTransient, string formula, string forwardTransientFormula)
+    private Activations(long total, long outputs, long lossGradient, long recompute, long recomputeBackward, long forwardTransient, string formula, string forwardTransientFormula, long vocabulary = 0)
     {
+        Vocabulary = vocabulary;
         RecomputeBackward = recomputeBackward;
         Total = total;
         Outputs = outputs;
@@ -20,6 +21,9 @@ internal sealed class Activations
         Formula = formula;
         ForwardTransientFormula = forwardTransientFormula;
     }
+
+    /// <summary>The logits and the fp32 log-softmax the vocabulary loss keeps (part of <see cref="Total"/>).</summary>
+    public long Vocabulary { get; }
 
     /// <summary>Everything alive at the end of forward that the forward created (saved tensors, logits, loss).</summary>
     public long Total { get; }
@@ -94,6 +98,9 @@ internal sealed class Activations
             {
                 long keyValue = shape.QueryGroupSize > 1 ? t * q * p : t * kv * p; // repeated for GQA before attention
                 bytes += t * q * p + 2 * keyValue + t * q * p; // query, key, value, output
+                // Qwen3's q_norm and k_norm: RMSNorm upcasts to fp32 and keeps its input, and the
+                // normalised tensor where its weight trains.
+                bytes += shape.QkNorm ? (t * (q + kv) * 4) + (normsTrain ? t * (q + kv) * p : 0) : 0;
                 bytes += r.Attention == "sdpa"
                     ? b * shape.AttentionHeads * s * 4 // log-sum-exp
                     : b * shape.AttentionHeads * s * s * (4 + p); // softmax in fp32 and its cast
@@ -165,6 +172,7 @@ internal sealed class Activations
             text.ToString(),
             forwardTransient == 0 ? "none beyond a layer's own buffers"
                 : forwardTransient == checkpointedForward ? $"a checkpointed layer's MLP intermediates while it runs without a graph: 4 x t x {i} x {p} B = {MemoryEstimator.Format(forwardTransient)}"
-                : $"the fp32 copy of the logits the loss reads: b x (s-1) x V x 4 B = {MemoryEstimator.Format(lossCopy)}");
+                : $"the fp32 copy of the logits the loss reads: b x (s-1) x V x 4 B = {MemoryEstimator.Format(lossCopy)}",
+            logits + logSoftmax);
     }
 }

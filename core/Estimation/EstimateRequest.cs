@@ -26,8 +26,27 @@ public sealed record EstimateRequest
     /// <summary>For LoRA: rank, alpha, targets.</summary>
     public LoraSettings Lora { get; init; } = new(rank: 8, alpha: 16);
 
-    /// <summary>Parameter dtype: <c>fp32</c> or <c>bf16</c>.</summary>
+    /// <summary>
+    /// Precision (<see cref="TrainingVariantNames.Dtypes"/>): <c>fp32</c>, <c>bf16</c> or <c>fp16</c>
+    /// keep weights, gradients and optimizer state in that dtype (as the reference workload trains);
+    /// <c>bf16-mixed</c>/<c>fp16-mixed</c> are automatic mixed precision as Hugging Face Trainer and
+    /// LLaMA-Factory run it (<c>bf16: true</c>): trainable parameters, their gradients and the AdamW
+    /// moments in fp32, frozen weights and activations in 16-bit, or DeepSpeed's mixed precision
+    /// under ZeRO.
+    /// </summary>
     public string Dtype { get; init; } = "bf16";
+
+    /// <summary>How the frozen base weights are quantized (QLoRA); only with LoRA.</summary>
+    public WeightQuantization Quantization { get; init; }
+
+    /// <summary>For 4-bit: whether the absmax constants are quantized again (bnb_4bit_use_double_quant, LLaMA-Factory's default).</summary>
+    public bool DoubleQuantization { get; init; } = true;
+
+    /// <summary>What DeepSpeed ZeRO offloads to CPU memory.</summary>
+    public ZeroOffload Offload { get; init; }
+
+    /// <summary>The training stage (SFT, DPO, KTO, reward modelling, PPO).</summary>
+    public TrainingStage Stage { get; init; }
 
     /// <summary>AdamW or SGD with momentum.</summary>
     public OptimizerKind Optimizer { get; init; } = OptimizerKind.AdamW;
@@ -69,8 +88,17 @@ public sealed record EstimateRequest
     /// </summary>
     public RuntimeMeasurement? MeasuredRuntime { get; init; }
 
-    /// <summary>Bytes per parameter element.</summary>
-    public int DtypeBytes => Dtype == "bf16" ? 2 : 4;
+    /// <summary>Bytes per element of activations and of the compute dtype: 4 for fp32, else 2.</summary>
+    public int DtypeBytes => Dtype == "fp32" ? 4 : 2;
+
+    /// <summary>Whether this is automatic mixed precision (<c>bf16-mixed</c> or <c>fp16-mixed</c>).</summary>
+    public bool MixedPrecision => Dtype.EndsWith("-mixed", StringComparison.Ordinal);
+
+    /// <summary>Bytes per element of trainable parameters, gradients and optimizer state: 4 under mixed precision, else <see cref="DtypeBytes"/>.</summary>
+    public int StateBytes => MixedPrecision ? 4 : DtypeBytes;
+
+    /// <summary>Whether DeepSpeed's own mixed-precision layout applies: ZeRO with a mixed dtype.</summary>
+    public bool DeepSpeedMixed => MixedPrecision && ZeroStage >= 1;
 
     /// <summary>
     /// The configuration a recorded run used, from its <c>run.json</c>. Throws

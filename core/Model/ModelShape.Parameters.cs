@@ -8,6 +8,7 @@ namespace Gputel.Core.Model;
 /// <param name="Layers">Number of decoder layers.</param>
 /// <param name="FinalNorm">The RMSNorm after the last layer.</param>
 /// <param name="LmHead">The output projection; zero when tied to the embedding (it is the same tensor).</param>
+/// <param name="Vision">A vision-language model's vision tower (patch embedding, blocks, merger); zero for text-only models. Not in <see cref="Total"/>.</param>
 public sealed record ParameterCounts(
     long Embedding,
     long AttentionPerLayer,
@@ -15,7 +16,8 @@ public sealed record ParameterCounts(
     long NormsPerLayer,
     int Layers,
     long FinalNorm,
-    long LmHead)
+    long LmHead,
+    long Vision = 0)
 {
     /// <summary>Parameters of one decoder layer.</summary>
     public long PerLayer => AttentionPerLayer + MlpPerLayer + NormsPerLayer;
@@ -23,8 +25,14 @@ public sealed record ParameterCounts(
     /// <summary>Parameters of all decoder layers.</summary>
     public long AllLayers => PerLayer * Layers;
 
-    /// <summary>Distinct parameters of the model (a tied LM head counts once, as Hugging Face does).</summary>
+    /// <summary>
+    /// Distinct parameters of the language model (a tied LM head counts once, as Hugging Face does);
+    /// a vision tower is counted apart, in <see cref="Vision"/>, as it trains apart (frozen by default).
+    /// </summary>
     public long Total => Embedding + AllLayers + FinalNorm + LmHead;
+
+    /// <summary>Every parameter, the vision tower's included: the figure a model card gives.</summary>
+    public long WithVision => Total + Vision;
 }
 
 /// <content>Analytic parameter counts.</content>
@@ -39,8 +47,26 @@ public sealed partial record ModelShape
         long attention = HiddenSize * queryWidth + 2 * HiddenSize * keyValueWidth + queryWidth * HiddenSize + attentionBias;
         long mlp = 3 * HiddenSize * IntermediateSize;
         long embedding = VocabSize * HiddenSize;
-        return new ParameterCounts(embedding, attention, mlp, 2 * HiddenSize, Layers, HiddenSize, TiedEmbeddings ? 0 : embedding);
+        // Qwen3's q_norm and k_norm: one RMSNorm weight over the head dimension each, shared by the heads.
+        long norms = 2 * HiddenSize + (QkNorm ? 2 * HeadDim : 0);
+        return new ParameterCounts(embedding, attention, mlp, norms, Layers, HiddenSize, TiedEmbeddings ? 0 : embedding, Vision?.Parameters ?? 0);
     }
+
+    /// <summary>Weights of the seven projections of one layer (no biases): what bitsandbytes quantizes.</summary>
+    public long ProjectionWeightsPerLayer
+    {
+        get
+        {
+            long q = AttentionHeads * HeadDim, kv = KeyValueHeads * HeadDim;
+            return (HiddenSize * q) + (2 * HiddenSize * kv) + (q * HiddenSize) + (3 * HiddenSize * IntermediateSize);
+        }
+    }
+
+    /// <summary>Output rows of the seven projections of one layer (LLM.int8 keeps one scale per row).</summary>
+    public long ProjectionRowsPerLayer => (AttentionHeads * HeadDim) + (2 * KeyValueHeads * HeadDim) + HiddenSize + (2 * IntermediateSize) + HiddenSize;
+
+    /// <summary>The largest single weight matrix (DeepSpeed's "largest layer"): the embedding or an MLP projection.</summary>
+    public long LargestLayerParameters => Math.Max(VocabSize * HiddenSize, HiddenSize * IntermediateSize);
 
     /// <summary>
     /// Trainable parameters LoRA adds: r × (in + out) for every targeted projection in every layer.

@@ -16,6 +16,8 @@ namespace Gputel.Core.Model;
 /// <param name="RmsNormEps">RMSNorm epsilon (<c>rms_norm_eps</c>).</param>
 /// <param name="TiedEmbeddings">Whether the LM head reuses the embedding matrix (<c>tie_word_embeddings</c>).</param>
 /// <param name="AttentionBias">Whether q/k/v projections have a bias (Qwen2 yes, Llama no).</param>
+/// <param name="QkNorm">Whether queries and keys pass an RMSNorm over the head dimension before rotary embedding (Qwen3).</param>
+/// <param name="Vision">The vision tower of a vision-language model (Qwen2-VL, Qwen2.5-VL); null for a text-only model.</param>
 public sealed partial record ModelShape(
     long VocabSize,
     long HiddenSize,
@@ -28,7 +30,9 @@ public sealed partial record ModelShape(
     double RopeTheta,
     double RmsNormEps,
     bool TiedEmbeddings,
-    bool AttentionBias)
+    bool AttentionBias,
+    bool QkNorm = false,
+    VisionTower? Vision = null)
 {
     /// <summary>A two-layer model small enough for unit tests (Qwen2 layout, untied, with q/k/v bias).</summary>
     public static ModelShape Tiny { get; } = new(512, 64, 176, 2, 4, 2, 16, 128, 10_000, 1e-6, false, true);
@@ -42,8 +46,14 @@ public sealed partial record ModelShape(
     /// <summary>Qwen2-7B (untied embeddings).</summary>
     public static ModelShape Qwen2_7B { get; } = new(152_064, 3584, 18_944, 28, 28, 4, 128, 131_072, 1_000_000, 1e-6, false, true);
 
+    /// <summary>Qwen2.5-14B (untied embeddings).</summary>
+    public static ModelShape Qwen25_14B { get; } = new(152_064, 5120, 13_824, 48, 40, 8, 128, 131_072, 1_000_000, 1e-5, false, true);
+
     /// <summary>Qwen2.5-32B (untied embeddings).</summary>
     public static ModelShape Qwen25_32B { get; } = new(152_064, 5120, 27_648, 64, 40, 8, 128, 32_768, 1_000_000, 1e-6, false, true);
+
+    /// <summary>Qwen2.5-72B (untied embeddings).</summary>
+    public static ModelShape Qwen25_72B { get; } = new(152_064, 8192, 29_568, 80, 64, 8, 128, 131_072, 1_000_000, 1e-6, false, true);
 
     private static readonly Dictionary<string, ModelShape> BuiltIn = new(StringComparer.OrdinalIgnoreCase)
     {
@@ -51,7 +61,9 @@ public sealed partial record ModelShape(
         ["qwen2.5-0.5b"] = Qwen25_0_5B,
         ["qwen2-1.5b"] = Qwen2_1_5B,
         ["qwen2-7b"] = Qwen2_7B,
+        ["qwen2.5-14b"] = Qwen25_14B,
         ["qwen2.5-32b"] = Qwen25_32B,
+        ["qwen2.5-72b"] = Qwen25_72B,
     };
 
     /// <summary>Names accepted by <see cref="Named"/>.</summary>
@@ -86,6 +98,32 @@ public sealed partial record ModelShape(
 
         return Directory.Exists(nameOrPath) ? FromConfigJson(Path.Combine(nameOrPath, "config.json")) : Named(nameOrPath);
     }
+
+    /// <summary>
+    /// The config.json that <see cref="Resolve"/> reads for <paramref name="nameOrPath"/>, or null
+    /// for a built-in shape (which has none).
+    /// </summary>
+    public static string? ConfigPath(string nameOrPath)
+    {
+        ArgumentNullException.ThrowIfNull(nameOrPath);
+        if (BuiltIn.ContainsKey(nameOrPath))
+        {
+            return null;
+        }
+
+        return nameOrPath.EndsWith(".json", StringComparison.OrdinalIgnoreCase) ? nameOrPath
+            : Directory.Exists(nameOrPath) ? Path.Combine(nameOrPath, "config.json")
+            : null;
+    }
+
+    /// <summary>
+    /// Why the reference workload (<c>gputel finetune</c>, which builds Qwen2/Llama decoders) cannot
+    /// build this shape, or null when it can: the estimator models more architectures than it trains.
+    /// </summary>
+    public string? NotTrainableReason =>
+        Vision is not null ? "a vision-language model (its vision tower)"
+        : QkNorm ? "a Qwen3 model (its query/key norms)"
+        : null;
 
     /// <summary>Query heads that share one key/value head.</summary>
     public int QueryGroupSize => AttentionHeads / KeyValueHeads;

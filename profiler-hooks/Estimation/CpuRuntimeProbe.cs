@@ -63,7 +63,7 @@ public static class CpuRuntimeProbe
                 TrainableLayers = oneLayer.TrainableLayers,
                 Lora = request.Lora,
                 Optimizer = request.Optimizer,
-                Dtype = request.Dtype == "bf16" ? ScalarType.BFloat16 : ScalarType.Float32,
+                Dtype = request.DtypeBytes == 2 ? ScalarType.BFloat16 : ScalarType.Float32,
                 BatchSize = request.BatchSize,
                 CutoffLength = request.CutoffLength,
                 GradientCheckpointing = request.GradientCheckpointing,

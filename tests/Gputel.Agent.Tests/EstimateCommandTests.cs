@@ -104,4 +104,48 @@ public sealed class EstimateCommandTests
         // takes it for a mixed-precision run's need.
         Assert.Equal(noted, output.Contains("note: that table counts mixed precision", StringComparison.Ordinal));
     }
+
+    private static string Config(string name) => Path.Combine(Repo.Root, "tests", "Gputel.Core.Tests", "Configs", name);
+
+    [Fact]
+    public void A_checkpoint_saved_quantized_is_estimated_quantized_and_says_so()
+    {
+        (int exit, string output) = AgentProcess.Run(["estimate", "--model", Config("qwen2.5-7b-bnb-4bit.json"), "--dtype", "bf16-mixed", "--json"]);
+
+        Assert.True(exit == 0, output);
+        Assert.Contains("quantization from", output, StringComparison.Ordinal);
+        Assert.Contains("bitsandbytes 4-bit nf4, double quantization", output, StringComparison.Ordinal);
+        using JsonDocument doc = JsonDocument.Parse(output[output.IndexOf('{', StringComparison.Ordinal)..]);
+        Assert.Equal("4bit", doc.RootElement.GetProperty("configuration").GetProperty("quantization").GetString());
+    }
+
+    [Theory]
+    [InlineData("qwen2.5-7b-bnb-4bit.json", "8bit", "--quantization 8bit contradicts")]
+    [InlineData("qwen2.5-7b-gptq-int4.json", null, "quant_method 'gptq' is not modelled")]
+    [InlineData("qwen3-30b-a3b.json", null, "mixture-of-experts models")]
+    public void Quantization_and_architectures_it_does_not_model_are_refused_in_one_line(string config, string? quantization, string message)
+    {
+        List<string> args = ["estimate", "--model", Config(config)];
+        if (quantization is not null)
+        {
+            args.AddRange(["--quantization", quantization]);
+        }
+
+        (int exit, string output) = AgentProcess.Run(args);
+
+        Assert.True(exit == 2, output);
+        Assert.Contains(message, output, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Finetune_refuses_an_architecture_it_cannot_build()
+    {
+        using var dir = new TempDirectory();
+        (int exit, string output) = AgentProcess.Run(["finetune", "--model", Config("qwen3-8b.json"), "--steps", "1", "--out", Path.Combine(dir.Path, "run")]);
+
+        Assert.True(exit == 2, output);
+        Assert.Contains("is a Qwen3 model (its query/key norms), which finetune cannot build", output, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Path.Combine(dir.Path, "run")), "nothing is recorded for a run that cannot start");
+    }
 }

@@ -54,6 +54,6 @@ public sealed class ZeroShardingTests
         Assert.InRange(estimate.ModelStateOnlyBytes, expected, expected + 3);
         Assert.Contains("per GPU", estimate.ModelStateOnlyFormula, StringComparison.Ordinal);
         // The usual table's own figure on one GPU is unchanged.
-        Assert.Equal((method == FineTuneMethod.Full ? 18 : 2) * parameters, MemoryEstimator.Estimate(Request(method, 1, stage)).ModelStateOnlyBytes);
+        Assert.Equal((method == FineTuneMethod.Full ? 18 : 2) * parameters, MemoryEstimator.Estimate(Request(method, 1, 0)).ModelStateOnlyBytes);
     }
 }
