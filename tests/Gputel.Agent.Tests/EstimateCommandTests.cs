@@ -148,4 +148,13 @@ public sealed class EstimateCommandTests
         Assert.Contains("is a Qwen3 model (its query/key norms), which finetune cannot build", output, StringComparison.Ordinal);
         Assert.False(Directory.Exists(Path.Combine(dir.Path, "run")), "nothing is recorded for a run that cannot start");
     }
+
+    [Fact]
+    public void Docs_estimates_is_what_the_table_command_writes()
+    {
+        // docs/ESTIMATES.md says it is generated: a change to the estimator must regenerate it.
+        string committed = File.ReadAllText(Path.Combine(Repo.Root, "docs", "ESTIMATES.md"));
+
+        Assert.True(committed == Gputel.Agent.Commands.EstimateCommand.CommonTable(), "docs/ESTIMATES.md is stale: run gputel estimate --table docs/ESTIMATES.md");
+    }
 }
