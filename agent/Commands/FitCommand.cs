@@ -19,14 +19,14 @@ internal static class FitCommand
     public static Command Create()
     {
         var gpuMemory = new Option<string>("--gpu-memory") { Description = "Memory of one GPU: 80GiB, 81920MiB, 24GiB; GB and MB are decimal (80GB is 74.5 GiB), as a card's \"80GB\" in its name is not.", Required = true };
-        var gpus = new Option<int>("--gpus") { Description = "Data-parallel GPUs; above 1, ZeRO stages 0-3 are tried.", DefaultValueFactory = _ => 1 };
+        var gpus = new Option<int>("--gpus") { Description = "Data-parallel GPUs; above 1, ZeRO stages 0-3 are tried (with a -mixed dtype, optimizer and parameter offload as well, on one GPU too).", DefaultValueFactory = _ => 1 };
         var model = new Option<string>("--model") { Description = $"Built-in shape ({string.Join(", ", ModelShape.BuiltInNames)}) or a Hugging Face config.json or checkpoint directory (with --data, the directory with tokenizer.json).", Required = true };
         var cutoff = new Option<int?>("--cutoff-len") { Description = $"Tokens per sequence; without it {string.Join(", ", FitDimension.StandardCutoffs)} are tried (up to the model's positions)." };
         var data = DataLengths.CreateOption();
         var methods = new Option<string>("--methods") { Description = "Comma-separated methods to try: full, freeze, lora.", DefaultValueFactory = _ => "full,freeze,lora" };
         var batchSizes = new Option<string>("--batch-sizes") { Description = "Comma-separated micro-batch sizes to try.", DefaultValueFactory = _ => string.Join(',', FitDimension.StandardBatchSizes) };
         var accumulation = new Option<int>("--gradient-accumulation") { Description = "Micro-batches per step (multiplies the effective batch).", DefaultValueFactory = _ => 1 };
-        var dtype = new Option<string>("--dtype") { Description = "fp32 or bf16 (pure bf16 as the reference workload trains; see gputel estimate --help).", DefaultValueFactory = _ => "bf16" };
+        var dtype = new Option<string>("--dtype") { Description = "bf16-mixed, fp16-mixed, bf16, fp16 or fp32 (see gputel estimate --help); with a -mixed dtype DeepSpeed's CPU offload is tried too.", DefaultValueFactory = _ => "bf16" };
         var optimizer = new Option<string>("--optimizer") { Description = "adamw or sgd.", DefaultValueFactory = _ => "adamw" };
         var loraRank = new Option<int>("--lora-rank") { Description = "LoRA rank (all seven projections).", DefaultValueFactory = _ => 8 };
         var trainableLayers = new Option<int>("--trainable-layers") { Description = "For freeze: how many last layers train.", DefaultValueFactory = _ => 2 };
@@ -89,7 +89,7 @@ internal static class FitCommand
                     FitDimension.Cutoffs(fixedCutoff, shape.MaxPositions),
                     FitDimension.BatchSizes(List(parse.GetValue(batchSizes)!, "batch-sizes", BatchSize)),
                     FitDimension.Checkpointing(),
-                    FitDimension.ZeroStages(gpuCount),
+                    FitDimension.ZeroStages(gpuCount, baseRequest.MixedPrecision),
                 ];
 
                 string? dataPath = parse.GetValue(data);

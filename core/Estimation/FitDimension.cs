@@ -80,16 +80,30 @@ public sealed record FitDimension(string Name, IReadOnlyList<FitChoice> Choices,
     /// ZeRO stages 0-3 over more than one GPU; stage 0 alone on one (there is nothing to shard over).
     /// Stages 1 and 2 communicate what plain data parallelism does (a reduce-scatter and an
     /// all-gather make one all-reduce); stage 3 also gathers the weights for backward, 1.5 times as
-    /// much (Rajbhandari et al., ZeRO, section 7).
+    /// much (Rajbhandari et al., ZeRO, section 7). Under mixed precision (<paramref name="mixedPrecision"/>)
+    /// DeepSpeed's CPU offload is tried too, on one GPU as well: the optimizer (ZeRO-2 and 3) and
+    /// the parameters (ZeRO-3), each step moving the gradients to the CPU and the updated weights
+    /// back over PCIe, counted here as twice (optimizer) and three times (parameters) the traffic.
     /// </summary>
-    public static FitDimension ZeroStages(int gpus) => new(ZeroName, gpus <= 1
-        ? [new FitChoice("0", r => r with { ZeroStage = 0 })]
-        : [
-            new FitChoice("0", r => r with { ZeroStage = 0 }),
-            new FitChoice("1", r => r with { ZeroStage = 1 }),
-            new FitChoice("2", r => r with { ZeroStage = 2 }),
-            new FitChoice("3", r => r with { ZeroStage = 3 }, CommunicationFactor: 1.5, Cost: "1.5x communication (weights gathered)"),
-        ], SameTraining: true);
+    public static FitDimension ZeroStages(int gpus, bool mixedPrecision = false)
+    {
+        var choices = new List<FitChoice> { new("0", r => r with { ZeroStage = 0, Offload = ZeroOffload.None }) };
+        if (gpus > 1)
+        {
+            choices.Add(new FitChoice("1", r => r with { ZeroStage = 1, Offload = ZeroOffload.None }));
+            choices.Add(new FitChoice("2", r => r with { ZeroStage = 2, Offload = ZeroOffload.None }));
+            choices.Add(new FitChoice("3", r => r with { ZeroStage = 3, Offload = ZeroOffload.None }, CommunicationFactor: 1.5, Cost: "1.5x communication (weights gathered)"));
+        }
+
+        if (mixedPrecision)
+        {
+            choices.Add(new FitChoice("2+offload optimizer", r => r with { ZeroStage = 2, Offload = ZeroOffload.Optimizer }, CommunicationFactor: 2, Cost: "optimizer step on the CPU, gradients and weights over PCIe each step"));
+            choices.Add(new FitChoice("3+offload optimizer", r => r with { ZeroStage = 3, Offload = ZeroOffload.Optimizer }, CommunicationFactor: 2.5, Cost: "weights gathered; optimizer step on the CPU, gradients and weights over PCIe"));
+            choices.Add(new FitChoice("3+offload params", r => r with { ZeroStage = 3, Offload = ZeroOffload.Params }, CommunicationFactor: 3.5, Cost: "every layer's weights fetched from CPU memory in forward and backward; optimizer step on the CPU"));
+        }
+
+        return new(ZeroName, choices, SameTraining: true);
+    }
 
     private static string Text(int value) => value.ToString(CultureInfo.InvariantCulture);
 }

@@ -172,4 +172,28 @@ public sealed class FitSearchTests
         Assert.Throws<ArgumentException>(() => FitMargin.Parse("100%"));
         Assert.Throws<ArgumentException>(() => FitMargin.Parse("lots"));
     }
+
+    [Fact]
+    public void Under_mixed_precision_a_32b_full_fine_tune_on_one_gpu_fits_only_with_offload()
+    {
+        var request = new EstimateRequest { Shape = ModelShape.Qwen25_32B, ModelName = "qwen2.5-32b", Gpus = 1, Dtype = "bf16-mixed", Method = FineTuneMethod.Full };
+        FitDimension[] dimensions =
+        [
+            FitDimension.Cutoffs(1024, ModelShape.Qwen25_32B.MaxPositions),
+            FitDimension.BatchSizes([1]),
+            FitDimension.Checkpointing(),
+            FitDimension.ZeroStages(1, mixedPrecision: true),
+        ];
+
+        FitResult result = FitSearch.Run(request, dimensions, 80 * GiB, FitMargin.Default, allVariants: true);
+
+        // Stage 0 and the three offload choices, with checkpointing off and on.
+        Assert.Equal(8, result.Considered);
+        // Without offload 20 B x 32.8 B parameters (fp32 weights, gradients, moments, the step's list)
+        // stay on the GPU. With the optimizer offloaded DeepSpeed keeps 2P = 65.5 GB (61 GiB) under
+        // the 76 GiB usable; with the parameters too, the largest layer alone (4 B x 778 M).
+        Assert.Contains(result.Listed, c => (c.Request.ZeroStage, c.Request.Offload) == (3, ZeroOffload.Params));
+        Assert.All(result.Listed, c => Assert.NotEqual(ZeroOffload.None, c.Request.Offload));
+        Assert.Empty(FitSearch.Run(request with { Dtype = "bf16" }, [.. dimensions[..3], FitDimension.ZeroStages(1)], 80 * GiB, FitMargin.Default).Listed);
+    }
 }
