@@ -143,48 +143,16 @@ internal static class DevicesCommand
         w.WriteString("name", d.Name);
         w.WriteString("uuid", d.Uuid);
         w.WriteString("pci_bus_id", d.PciBusId);
-        w.WriteBoolean("up", s.IsUp(i));
-        WriteMemory(w, "memory", s.Memory(i));
-        Number(w, "utilization_ratio", s.Value(i, GpuMetrics.Utilization));
-        Number(w, "memory_utilization_ratio", s.Value(i, GpuMetrics.MemoryUtilization));
-        Number(w, "power_watts", s.Value(i, GpuMetrics.Power));
-        Number(w, "power_limit_watts", s.Value(i, GpuMetrics.PowerLimit));
-        Number(w, "energy_joules", s.Value(i, GpuMetrics.Energy));
-        Number(w, "temperature_celsius", s.Value(i, GpuMetrics.Temperature));
-        w.WriteStartObject("clocks_hertz");
-        Number(w, "graphics", s.Value(i, GpuMetrics.ClockGraphics));
-        Number(w, "sm", s.Value(i, GpuMetrics.ClockSm));
-        Number(w, "memory", s.Value(i, GpuMetrics.ClockMemory));
-        Number(w, "video", s.Value(i, GpuMetrics.ClockVideo));
-        w.WriteEndObject();
-        w.WriteStartArray("throttle_reasons");
-        foreach ((ulong _, MetricDescriptor metric) in GpuMetrics.ThrottleReasons)
-        {
-            if (s.Value(i, metric) == 1)
-            {
-                w.WriteStringValue(metric.LabelValue);
-            }
-        }
-
-        w.WriteEndArray();
-        w.WriteStartObject("pcie_bytes_per_second");
-        Number(w, "tx", s.Value(i, GpuMetrics.PcieTx));
-        Number(w, "rx", s.Value(i, GpuMetrics.PcieRx));
-        w.WriteEndObject();
-        w.WriteStartObject("ecc_errors");
-        foreach (MetricDescriptor m in new[] { GpuMetrics.EccCorrectedVolatile, GpuMetrics.EccUncorrectedVolatile, GpuMetrics.EccCorrectedAggregate, GpuMetrics.EccUncorrectedAggregate })
-        {
-            Number(w, m.LabelValue!, s.Value(i, m));
-        }
-
-        w.WriteEndObject();
+        // Every quantity of the metric catalogue that names a devices field, in its order: a
+        // quantity added there shows here too.
+        WriteCatalogue(w, s, i, s.Memory(i), migOnly: false);
         w.WriteStartArray("mig_instances");
         for (int m = 0; m < d.MigInstances.Count; m++)
         {
             w.WriteStartObject();
             w.WriteNumber("gpu_instance", d.MigInstances[m].GpuInstance);
             w.WriteNumber("compute_instance", d.MigInstances[m].ComputeInstance);
-            WriteMemory(w, "memory", s.MigMemory(i, m));
+            WriteCatalogue(w, s, i, s.MigMemory(i, m), migOnly: true);
             w.WriteEndObject();
         }
 
@@ -211,20 +179,71 @@ internal static class DevicesCommand
         w.WriteEndObject();
     }
 
-    private static void WriteMemory(Utf8JsonWriter w, string name, MemoryInfo? memory)
-    {
-        if (memory is not { } m)
-        {
-            w.WriteNull(name);
-            return;
-        }
+    /// <summary>The top-level field a catalogue quantity's devices field belongs to (<c>clocks_hertz</c> for <c>clocks_hertz.sm</c>).</summary>
+    internal static string TopField(string devicesField) =>
+        devicesField.EndsWith("[]", StringComparison.Ordinal) ? devicesField[..^2]
+        : devicesField.Contains('.', StringComparison.Ordinal) ? devicesField[..devicesField.IndexOf('.', StringComparison.Ordinal)]
+        : devicesField;
 
-        w.WriteStartObject(name);
-        w.WriteNumber("total_bytes", m.Total);
-        Number(w, "reserved_bytes", m.Reserved);
-        w.WriteNumber("used_bytes", m.Used);
-        w.WriteNumber("free_bytes", m.Free);
-        w.WriteEndObject();
+    private static void WriteCatalogue(Utf8JsonWriter w, DeviceSnapshot s, int device, MemoryInfo? memory, bool migOnly)
+    {
+        foreach (IGrouping<string, MetricDescriptor> group in GpuMetrics.All.Where(m => m.DevicesField is not null).GroupBy(m => TopField(m.DevicesField!)))
+        {
+            MetricDescriptor[] fields = [.. group];
+            bool memoryGroup = fields.All(GpuMetrics.IsMemory);
+            if (migOnly && !memoryGroup)
+            {
+                // A MIG instance reports its own memory only.
+                continue;
+            }
+
+            string name = group.Key;
+            if (memoryGroup)
+            {
+                if (memory is not { } m)
+                {
+                    w.WriteNull(name);
+                    continue;
+                }
+
+                w.WriteStartObject(name);
+                foreach (MetricDescriptor f in fields)
+                {
+                    Number(w, f.DevicesField![(name.Length + 1)..], GpuMetrics.MemoryValue(f, m));
+                }
+
+                w.WriteEndObject();
+            }
+            else if (ReferenceEquals(fields[0], GpuMetrics.Up))
+            {
+                w.WriteBoolean(name, s.IsUp(device));
+            }
+            else if (fields[0].DevicesField!.EndsWith("[]", StringComparison.Ordinal))
+            {
+                // The labels of the quantities that are on now (the active throttle reasons).
+                w.WriteStartArray(name);
+                foreach (MetricDescriptor f in fields.Where(f => s.Value(device, f) == 1))
+                {
+                    w.WriteStringValue(f.LabelValue);
+                }
+
+                w.WriteEndArray();
+            }
+            else if (fields[0].DevicesField!.Contains('.', StringComparison.Ordinal))
+            {
+                w.WriteStartObject(name);
+                foreach (MetricDescriptor f in fields)
+                {
+                    Number(w, f.DevicesField![(name.Length + 1)..], s.Value(device, f));
+                }
+
+                w.WriteEndObject();
+            }
+            else
+            {
+                Number(w, name, s.Value(device, fields[0]));
+            }
+        }
     }
 
     private static void Number(Utf8JsonWriter w, string name, double? value)

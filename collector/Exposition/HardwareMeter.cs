@@ -9,7 +9,8 @@ namespace Gputel.Collector.Exposition;
 /// <summary>
 /// The store as System.Diagnostics.Metrics instruments named after the OpenTelemetry hardware
 /// semantic conventions (<c>hw.gpu.memory.usage</c>, <c>hw.power</c>, ... with <c>hw.id</c>,
-/// <c>hw.type=gpu</c>, ...), for an OTLP exporter to collect. Every instrument is observable: its
+/// <c>hw.type=gpu</c>, ...), for an OTLP exporter to collect: one instrument for each
+/// <see cref="OtlpInstrument"/> name in the metric catalogue (<see cref="GpuMetrics.All"/>). Every instrument is observable: its
 /// callback reads what the samplers last stored and never calls NVML, so a failing or hung
 /// collector only leaves its values out. The memory peak window is not touched: it belongs to the
 /// Prometheus scrape.
@@ -38,119 +39,141 @@ public sealed class HardwareMeter : IDisposable
         _device = store.Devices.Select(d => GpuAttributes(d, driverVersion)).ToArray();
         _mig = store.Devices.Select(d => d.MigInstances.Select(m => MigAttributes(d, m)).ToArray()).ToArray();
 
-        _meter.CreateObservableUpDownCounter("hw.gpu.memory.usage", () => Memory(m => (long)m.Used), "By", "GPU memory used.");
-        _meter.CreateObservableUpDownCounter("hw.gpu.memory.limit", () => Memory(m => (long)m.Total), "By", "Size of the GPU memory.");
-        _meter.CreateObservableGauge("hw.gpu.memory.utilization", () => Memory(m => m.Total == 0 ? 0.0 : (double)m.Used / m.Total), "1", "Fraction of GPU memory used.");
-        _meter.CreateObservableGauge("hw.gpu.utilization", ObserveUtilization, "1", "Fraction of time spent in a specific task.");
-        _meter.CreateObservableCounter("hw.gpu.io", ObserveIo, "By", "Bytes received and transmitted by the GPU over NVLink.");
-        _meter.CreateObservableGauge("hw.power", () => Device(GpuMetrics.Power, v => v), "W", "Instantaneous power consumed by the GPU.");
-        _meter.CreateObservableCounter("hw.energy", () => Device(GpuMetrics.Energy, v => v), "J", "Energy consumed by the GPU since the driver was loaded.");
-        _meter.CreateObservableGauge("hw.temperature", ObserveTemperature, "Cel", "Temperature in degrees Celsius.");
-        _meter.CreateObservableCounter("hw.errors", ObserveErrors, "{error}", "Number of errors encountered by the GPU.");
-        _meter.CreateObservableUpDownCounter("hw.status", ObserveStatus, "1", "Operational status: 1 for the GPU's state, 0 for the others.");
+        // One instrument per name of the catalogue (GpuMetrics.All), its points those of every
+        // quantity that names it: a quantity added there is exported here as well.
+        foreach (IGrouping<string, MetricDescriptor> instrument in GpuMetrics.All.Where(m => m.Otlp is not null).GroupBy(m => m.Otlp!.Name))
+        {
+            MetricDescriptor[] quantities = [.. instrument];
+            OtlpInstrument first = quantities[0].Otlp!;
+            if (first.Integer)
+            {
+                Create(first, () => Observe(quantities).Select(p => new Measurement<long>((long)p.Value, p.Tags)));
+            }
+            else
+            {
+                Create(first, () => Observe(quantities).Select(p => new Measurement<double>(p.Value, p.Tags)));
+            }
+        }
+
+        // Derived from the memory figures rather than measured: no quantity of its own.
+        _meter.CreateObservableGauge("hw.gpu.memory.utilization", ObserveMemoryShare, "1", "Fraction of GPU memory used.");
+        // Per process, with the process's attributes: process readings are not quantities of the catalogue.
         _meter.CreateObservableUpDownCounter("process.gpu.memory.usage", ObserveProcesses, "By", "GPU memory used by a process.");
-        _meter.CreateObservableUpDownCounter("system.memory.limit", () => Host(GpuMetrics.HostMemoryTotal), "By", "Total host memory.");
-        _meter.CreateObservableUpDownCounter("system.memory.linux.available", () => Host(GpuMetrics.HostMemoryAvailable), "By", "Host memory available to new work (MemAvailable).");
     }
 
-    /// <inheritdoc />
-    public void Dispose() => _meter.Dispose();
+    /// <summary>Every instrument the meter creates, by name, with its unit and kind: the catalogue's and the two derived ones.</summary>
+    public static IReadOnlyList<(string Name, string Unit, OtlpKind Kind)> Instruments { get; } =
+    [
+        .. GpuMetrics.All.Where(m => m.Otlp is not null).Select(m => (m.Otlp!.Name, m.Otlp.Unit, m.Otlp.Kind)).Distinct(),
+        ("hw.gpu.memory.utilization", "1", OtlpKind.Gauge),
+        ("process.gpu.memory.usage", "By", OtlpKind.UpDownCounter),
+    ];
 
-    private IEnumerable<Measurement<T>> Memory<T>(Func<MemoryInfo, T> value)
+    private void Create<T>(OtlpInstrument instrument, Func<IEnumerable<Measurement<T>>> observe)
         where T : struct
     {
-        var result = new List<Measurement<T>>();
+        switch (instrument.Kind)
+        {
+            case OtlpKind.Counter:
+                _meter.CreateObservableCounter(instrument.Name, observe, instrument.Unit, instrument.Description);
+                break;
+            case OtlpKind.UpDownCounter:
+                _meter.CreateObservableUpDownCounter(instrument.Name, observe, instrument.Unit, instrument.Description);
+                break;
+            default:
+                _meter.CreateObservableGauge(instrument.Name, observe, instrument.Unit, instrument.Description);
+                break;
+        }
+    }
+
+    /// <summary>The points of the quantities of one instrument, each with its source's attributes.</summary>
+    private IEnumerable<(double Value, KeyValuePair<string, object?>[] Tags)> Observe(MetricDescriptor[] quantities)
+    {
+        foreach (MetricDescriptor metric in quantities)
+        {
+            OtlpInstrument o = metric.Otlp!;
+            switch (o.Source)
+            {
+                case OtlpSource.Memory:
+                    foreach ((MemoryInfo memory, KeyValuePair<string, object?>[] tags) in MemoryFigures())
+                    {
+                        if (GpuMetrics.MemoryValue(metric, memory) is { } value)
+                        {
+                            yield return (value, tags);
+                        }
+                    }
+
+                    break;
+                case OtlpSource.Status:
+                    for (int d = 0; d < _store.Devices.Count; d++)
+                    {
+                        bool up = _store.IsUp(d);
+                        yield return (up ? 1 : 0, [.. _device[d], new("hw.state", "ok")]);
+                        yield return (up ? 0 : 1, [.. _device[d], new("hw.state", "failed")]);
+                    }
+
+                    break;
+                default:
+                    foreach (Reading r in Readings(metric))
+                    {
+                        yield return (r.Value, Tags(o, r));
+                    }
+
+                    break;
+            }
+        }
+    }
+
+    private KeyValuePair<string, object?>[] Tags(OtlpInstrument o, Reading r)
+    {
+        if (o.Source == OtlpSource.Host)
+        {
+            return [];
+        }
+
+        string? value = o.AttributeKey is null ? null : o.AttributeValue ?? o.LabelPrefix + r.LabelValue;
+        if (o.Source == OtlpSource.Sensor)
+        {
+            // Temperatures follow the conventions' temperature sensors: each sensor is a component
+            // of its own (hw.type=temperature) whose hw.parent is the GPU.
+            GpuDevice gpu = _store.Devices[r.Device];
+            return
+            [
+                new("hw.id", $"{gpu.Uuid}/temperature/{value}"),
+                new("hw.name", $"{gpu.DeviceNode} {value}"),
+                new("hw.type", "temperature"),
+                new("hw.parent", gpu.Uuid),
+                new(o.AttributeKey!, value),
+            ];
+        }
+
+        return o.AttributeKey is null ? _device[r.Device] : [.. _device[r.Device], new(o.AttributeKey, value)];
+    }
+
+    private IEnumerable<(MemoryInfo Memory, KeyValuePair<string, object?>[] Tags)> MemoryFigures()
+    {
         for (int d = 0; d < _store.Devices.Count; d++)
         {
             if (_store.Memory(d).TryRead(closeWindow: false, out MemoryInfo memory, out _))
             {
-                result.Add(new Measurement<T>(value(memory), _device[d]));
+                yield return (memory, _device[d]);
             }
 
             for (int m = 0; m < _mig[d].Length; m++)
             {
                 if (_store.MigMemory(d, m).TryRead(closeWindow: false, out MemoryInfo mig, out _))
                 {
-                    result.Add(new Measurement<T>(value(mig), _mig[d][m]));
+                    yield return (mig, _mig[d][m]);
                 }
             }
         }
-
-        return result;
     }
 
-    private IEnumerable<Measurement<double>> ObserveUtilization()
-    {
-        foreach ((MetricDescriptor metric, string task) in new[]
-        {
-            (GpuMetrics.Utilization, "general"), (GpuMetrics.EncoderUtilization, "encoder"), (GpuMetrics.DecoderUtilization, "decoder"),
-        })
-        {
-            foreach (Reading r in Readings(metric))
-            {
-                yield return new Measurement<double>(r.Value, [.. _device[r.Device], new("hw.gpu.task", task)]);
-            }
-        }
-    }
+    private IEnumerable<Measurement<double>> ObserveMemoryShare() =>
+        MemoryFigures().Select(f => new Measurement<double>(f.Memory.Total == 0 ? 0.0 : (double)f.Memory.Used / f.Memory.Total, f.Tags));
 
-    private IEnumerable<Measurement<long>> ObserveIo()
-    {
-        foreach ((MetricDescriptor metric, string direction) in new[] { (GpuMetrics.NvLinkRx, "receive"), (GpuMetrics.NvLinkTx, "transmit") })
-        {
-            foreach (Reading r in Readings(metric))
-            {
-                yield return new Measurement<long>((long)r.Value, [.. _device[r.Device], new("network.io.direction", direction)]);
-            }
-        }
-    }
-
-    /// <summary>
-    /// Temperatures follow the conventions' temperature sensors: each sensor is a component of its
-    /// own (<c>hw.type=temperature</c>) whose <c>hw.parent</c> is the GPU.
-    /// </summary>
-    private IEnumerable<Measurement<double>> ObserveTemperature()
-    {
-        foreach ((MetricDescriptor metric, string location) in new[] { (GpuMetrics.Temperature, "gpu"), (GpuMetrics.MemoryTemperature, "memory") })
-        {
-            foreach (Reading r in Readings(metric))
-            {
-                GpuDevice gpu = _store.Devices[r.Device];
-                yield return new Measurement<double>(r.Value,
-                    new("hw.id", $"{gpu.Uuid}/temperature/{location}"),
-                    new("hw.name", $"{gpu.DeviceNode} {location}"),
-                    new("hw.type", "temperature"),
-                    new("hw.parent", gpu.Uuid),
-                    new("hw.sensor_location", location));
-            }
-        }
-    }
-
-    /// <summary>ECC errors over the board's life (<c>corrected</c>, <c>uncorrected</c>) and Xid errors since the agent started (<c>xid_CODE</c>).</summary>
-    private IEnumerable<Measurement<long>> ObserveErrors()
-    {
-        foreach ((MetricDescriptor metric, string type) in new[] { (GpuMetrics.EccCorrectedAggregate, "corrected"), (GpuMetrics.EccUncorrectedAggregate, "uncorrected") })
-        {
-            foreach (Reading r in Readings(metric))
-            {
-                yield return new Measurement<long>((long)r.Value, [.. _device[r.Device], new("error.type", type)]);
-            }
-        }
-
-        foreach (Reading r in Readings(GpuMetrics.XidCount))
-        {
-            yield return new Measurement<long>((long)r.Value, [.. _device[r.Device], new("error.type", "xid_" + r.LabelValue)]);
-        }
-    }
-
-    private IEnumerable<Measurement<long>> ObserveStatus()
-    {
-        for (int d = 0; d < _store.Devices.Count; d++)
-        {
-            bool up = _store.IsUp(d);
-            yield return new Measurement<long>(up ? 1 : 0, [.. _device[d], new("hw.state", "ok")]);
-            yield return new Measurement<long>(up ? 0 : 1, [.. _device[d], new("hw.state", "failed")]);
-        }
-    }
+    /// <inheritdoc />
+    public void Dispose() => _meter.Dispose();
 
     private IEnumerable<Measurement<long>> ObserveProcesses()
     {
@@ -172,22 +195,6 @@ public sealed class HardwareMeter : IDisposable
                 AddIfKnown(tags, "k8s.namespace.name", p.Namespace);
                 yield return new Measurement<long>((long)p.UsedBytes, tags.ToArray());
             }
-        }
-    }
-
-    private IEnumerable<Measurement<double>> Device(MetricDescriptor metric, Func<double, double> value)
-    {
-        foreach (Reading r in Readings(metric))
-        {
-            yield return new Measurement<double>(value(r.Value), _device[r.Device]);
-        }
-    }
-
-    private IEnumerable<Measurement<long>> Host(MetricDescriptor metric)
-    {
-        foreach (Reading r in Readings(metric))
-        {
-            yield return new Measurement<long>((long)r.Value);
         }
     }
 

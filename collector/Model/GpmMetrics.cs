@@ -48,20 +48,20 @@ public static class GpmMetrics
         new(13, Pipe("fp16", "DCGM_FI_PROF_PIPE_FP16_ACTIVE"), 0.01),
         // PCIe rates in the default profile come from nvmlDeviceGetPcieThroughput (all GPUs);
         // GPM's are served under dcgm-exporter's names only.
-        new(20, new MetricDescriptor(null, "PCIe transmit rate from GPM, in bytes per second.", G) { PerMigInstance = true, Dcgm = new("DCGM_FI_PROF_PCIE_TX_BYTES", G, "The rate of data transmitted over the PCIe bus - including both protocol headers and data payloads - in bytes per second.") }, 1048576),
-        new(21, new MetricDescriptor(null, "PCIe receive rate from GPM, in bytes per second.", G) { PerMigInstance = true, Dcgm = new("DCGM_FI_PROF_PCIE_RX_BYTES", G, "The rate of data received over the PCIe bus - including both protocol headers and data payloads - in bytes per second.") }, 1048576),
+        new(20, new MetricDescriptor(null, "PCIe transmit rate from GPM, in bytes per second.", G) { PerMigInstance = true, Dcgm = new("DCGM_FI_PROF_PCIE_TX_BYTES", G, "The rate of data transmitted over the PCIe bus - including both protocol headers and data payloads - in bytes per second."), OtlpOmitted = "dcgm profile only", DevicesOmitted = "dcgm profile only" }, 1048576),
+        new(21, new MetricDescriptor(null, "PCIe receive rate from GPM, in bytes per second.", G) { PerMigInstance = true, Dcgm = new("DCGM_FI_PROF_PCIE_RX_BYTES", G, "The rate of data received over the PCIe bus - including both protocol headers and data payloads - in bytes per second."), OtlpOmitted = "dcgm profile only", DevicesOmitted = "dcgm profile only" }, 1048576),
         new(61, NvLinkRate("tx", "DCGM_FI_PROF_NVLINK_TX_BYTES"), 1048576),
         new(60, NvLinkRate("rx", "DCGM_FI_PROF_NVLINK_RX_BYTES"), 1048576),
     ];
 
     private static MetricDescriptor Ratio(string name, string help, string dcgm, string dcgmHelp) =>
-        new(name, help, G) { PerMigInstance = true, Dcgm = new(dcgm, G, dcgmHelp) };
+        new(name, help, G) { PerMigInstance = true, Dcgm = new(dcgm, G, dcgmHelp), OtlpOmitted = "no OpenTelemetry semantic convention names GPU profiling metrics; /metrics serves them", DevicesOmitted = "GPM rates need two samples an interval apart; devices takes one" };
 
     private static MetricDescriptor Pipe(string pipe, string? dcgm) =>
         new("gpu_pipe_active_ratio", "Share of time the SMs ran operations of this pipe (0-1), from GPM.", G, "pipe", pipe)
-        { PerMigInstance = true, Dcgm = dcgm is null ? null : new(dcgm, G, $"Ratio of cycles the {pipe.Replace("tensor_", "tensor ", StringComparison.Ordinal)} pipe is active.") };
+        { PerMigInstance = true, Dcgm = dcgm is null ? null : new(dcgm, G, $"Ratio of cycles the {pipe.Replace("tensor_", "tensor ", StringComparison.Ordinal)} pipe is active."), OtlpOmitted = "no OpenTelemetry semantic convention names GPU profiling metrics; /metrics serves them", DevicesOmitted = "GPM rates need two samples an interval apart; devices takes one" };
 
     private static MetricDescriptor NvLinkRate(string direction, string dcgm) =>
         new("gpu_nvlink_bytes_per_second", "NVLink data rate over all links, from GPM, by direction.", G, "direction", direction)
-        { PerMigInstance = true, Dcgm = new(dcgm, G, $"The rate of data {(direction == "tx" ? "transmitted" : "received")} over NVLink, not including protocol headers, in bytes per second.") };
+        { PerMigInstance = true, Dcgm = new(dcgm, G, $"The rate of data {(direction == "tx" ? "transmitted" : "received")} over NVLink, not including protocol headers, in bytes per second."), OtlpOmitted = "no OpenTelemetry semantic convention names GPU profiling metrics; /metrics serves them", DevicesOmitted = "GPM rates need two samples an interval apart; devices takes one" };
 }

@@ -46,6 +46,22 @@ public sealed class MetricDescriptor
     /// <summary>The dcgm-exporter field this quantity is served as in the dcgm profile, or null to keep <see cref="Name"/>.</summary>
     public DcgmField? Dcgm { get; init; }
 
+    /// <summary>The OTLP instrument this quantity is exported as; null when it is not (<see cref="OtlpOmitted"/> says why).</summary>
+    public OtlpInstrument? Otlp { get; init; }
+
+    /// <summary>Why the quantity has no OTLP instrument; null when it has one.</summary>
+    public string? OtlpOmitted { get; init; }
+
+    /// <summary>
+    /// The field of <c>gputel devices --json</c> that shows it: a name (<c>power_watts</c>), a name in
+    /// an object (<c>clocks_hertz.sm</c>), or a list of the labels active now (<c>throttle_reasons[]</c>);
+    /// null when devices does not show it (<see cref="DevicesOmitted"/> says why).
+    /// </summary>
+    public string? DevicesField { get; init; }
+
+    /// <summary>Why <c>gputel devices</c> does not show the quantity; null when it does.</summary>
+    public string? DevicesOmitted { get; init; }
+
     /// <summary>False for quantities that only the dcgm profile serves (they have no default name).</summary>
     public bool InDefaultProfile => Name is not null;
 

@@ -72,6 +72,26 @@ public sealed class CliTests : IDisposable
         JsonElement process = Assert.Single(gpus[0].GetProperty("processes").EnumerateArray());
         Assert.Equal(4242, process.GetProperty("pid").GetInt32());
         Assert.Equal(16.0 * GiB, process.GetProperty("used_bytes").GetDouble());
+
+        // The fields are the metric catalogue's: one per quantity that names one, nothing else.
+        string[] own = ["index", "name", "uuid", "pci_bus_id", "mig_instances", "processes", "errors"];
+        var expected = Gputel.Collector.Model.GpuMetrics.All.Where(m => m.DevicesField is not null)
+            .Select(m => m.DevicesField!.EndsWith("[]", StringComparison.Ordinal) ? m.DevicesField[..^2] : m.DevicesField)
+            .ToHashSet();
+        var shown = new HashSet<string>();
+        foreach (JsonProperty field in gpus[0].EnumerateObject().Where(f => !own.Contains(f.Name)))
+        {
+            if (field.Value.ValueKind == JsonValueKind.Object)
+            {
+                shown.UnionWith(field.Value.EnumerateObject().Select(sub => $"{field.Name}.{sub.Name}"));
+            }
+            else
+            {
+                shown.Add(field.Name);
+            }
+        }
+
+        Assert.Equal(expected.Order(), shown.Order());
     }
 
     [Fact]
